@@ -1,0 +1,211 @@
+"""Execute the book's notebooks with papermill from one profile, then build the book.
+
+    python -m helpers.run params/<profile>.yaml [--only NN ...] [--from NN] [--no-book]
+
+Each notebook receives only the profile keys its ``parameters`` cell declares (plus
+``run_dir``); a profile key that no notebook declares is an error, so a typo cannot be
+silently ignored. Wall time, peak memory and status per notebook go to
+``runs/<profile>/run_manifest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import papermill
+import psutil
+import yaml
+
+from helpers.stage import repo_root, write_json
+
+RESERVED_KEYS = ("name",)
+KERNEL = "python3"
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A numbered source notebook and the parameters it declares."""
+
+    path: Path
+    declared: dict[str, Any]
+
+    @property
+    def number(self) -> str:
+        return self.path.name[:2]
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+
+def discover_notebooks(folder: Path) -> list[Notebook]:
+    """The numbered notebooks ``NN_name.ipynb`` in order, with their declared parameters."""
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    return [Notebook(p, dict(papermill.inspect_notebook(str(p)))) for p in paths]
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    """Read a flat YAML profile; its ``name`` (default: file stem) names the run folder."""
+    profile = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(profile, dict):
+        raise ProfileError(f"{path}: a profile is a mapping of parameter names to values")
+    nested = [k for k, v in profile.items() if isinstance(v, (dict, list))]
+    if nested:
+        raise ProfileError(f"{path}: parameters must be flat scalars; nested: {', '.join(nested)}")
+    profile.setdefault("name", path.stem)
+    for key in ("seed", "protocol"):
+        if key not in profile:
+            raise ProfileError(f"{path}: every profile sets '{key}'")
+    if profile["protocol"] not in ("paper", "rigorous"):
+        raise ProfileError(f"{path}: protocol must be 'paper' or 'rigorous', not {profile['protocol']!r}")
+    return profile
+
+
+def parameters_for(notebook: Notebook, profile: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The subset of the profile that this notebook declares, plus its run directory."""
+    chosen = {k: v for k, v in profile.items() if k in notebook.declared and k not in RESERVED_KEYS}
+    if "run_dir" in notebook.declared:
+        chosen["run_dir"] = str(run_dir)
+    return chosen
+
+
+def check_unused_keys(notebooks: list[Notebook], profile: dict[str, Any], source: Path) -> None:
+    """Fail on profile keys that no notebook declares (typos would otherwise be ignored)."""
+    declared = set().union(*(nb.declared for nb in notebooks)) if notebooks else set()
+    unused = sorted(k for k in profile if k not in declared and k not in RESERVED_KEYS)
+    if unused:
+        raise ProfileError(
+            f"{source}: no notebook declares {', '.join(unused)}; "
+            f"declared parameters are: {', '.join(sorted(declared))}"
+        )
+
+
+def select(notebooks: list[Notebook], only: list[str] | None, start: str | None) -> list[Notebook]:
+    """Apply --only / --from (two-digit numbers or stems)."""
+    def matches(nb: Notebook, key: str) -> bool:
+        return key in (nb.number, nb.stem, nb.path.name) or nb.number == key.zfill(2)
+
+    if only:
+        chosen = [nb for nb in notebooks if any(matches(nb, k) for k in only)]
+        missing = [k for k in only if not any(matches(nb, k) for nb in notebooks)]
+        if missing:
+            raise ProfileError(f"no notebook matches --only {' '.join(missing)}")
+        return chosen
+    if start:
+        index = next((i for i, nb in enumerate(notebooks) if matches(nb, start)), None)
+        if index is None:
+            raise ProfileError(f"no notebook matches --from {start}")
+        return notebooks[index:]
+    return notebooks
+
+
+class PeakMemory:
+    """Sample the resident memory of this process's children (the kernels) in a thread."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+
+def execute(notebook: Notebook, params: dict[str, Any], output: Path, root: Path) -> dict[str, Any]:
+    """Run one notebook with papermill; return its status, wall time and peak memory."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    record: dict[str, Any] = {"notebook": notebook.path.name, "parameters": params}
+    with PeakMemory() as memory:
+        try:
+            papermill.execute_notebook(
+                str(notebook.path), str(output), parameters=params, kernel_name=KERNEL,
+                cwd=str(output.parent), progress_bar=False, log_output=False,
+            )
+            record["status"] = "ok"
+        except papermill.PapermillExecutionError as error:
+            record.update(status="failed", cell=error.cell_index, error=f"{error.ename}: {error.evalue}",
+                          traceback="\n".join(error.traceback))
+    record["wall_seconds"] = round(time.perf_counter() - started, 2)
+    record["peak_memory_mb"] = round(memory.peak_bytes / 2**20, 1)
+    record["executed"] = str(output.relative_to(root))
+    return record
+
+
+def build_book(root: Path) -> None:
+    """Build the Jupyter Book in strict mode: any warning or broken reference fails."""
+    command = [sys.executable, "-m", "jupyter_book", "build", str(root), "--builder", "html",
+               "-W", "-n", "--keep-going"]
+    print("[run] " + " ".join(command[2:]), flush=True)
+    subprocess.run(command, check=True, cwd=root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.splitlines()[0])
+    parser.add_argument("profile", type=Path, help="params/<profile>.yaml")
+    parser.add_argument("--only", nargs="+", help="run only these notebooks (numbers or names)")
+    parser.add_argument("--from", dest="start", help="run from this notebook on")
+    parser.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
+    parser.add_argument("--run-dir", type=Path, help="override runs/<profile name>")
+    args = parser.parse_args(argv)
+
+    root = repo_root()
+    profile = load_profile(args.profile)
+    notebooks = discover_notebooks(root / "notebooks")
+    check_unused_keys(notebooks, profile, args.profile)
+    run_dir = (args.run_dir or root / "runs" / str(profile["name"])).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    manifest_path = run_dir / "run_manifest.json"
+    records: list[dict[str, Any]] = []
+    for notebook in select(notebooks, args.only, args.start):
+        params = parameters_for(notebook, profile, run_dir)
+        print(f"[run] {notebook.path.name} ...", flush=True)
+        record = execute(notebook, params, root / "book" / "notebooks" / notebook.path.name, root)
+        records.append(record)
+        write_json({"profile": str(args.profile), "run_dir": str(run_dir), "notebooks": records}, manifest_path)
+        print(f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
+              f"peak {record['peak_memory_mb']} MB", flush=True)
+        if record["status"] != "ok":
+            print(f"\n[run] FAILED: {notebook.path.name}, cell {record['cell']}\n{record['error']}\n"
+                  f"{record['traceback']}\nExecuted copy with the failing cell: {record['executed']}",
+                  file=sys.stderr)
+            return 1
+    if not args.no_book:
+        build_book(root)
+        print(f"[run] book: {root / '_build' / 'html' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
