@@ -136,6 +136,8 @@ def _itk_reason(error: RuntimeError) -> str:
     """Shorten an ITK exception to its informative lines (it opens with a C++ source location)."""
     lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
     lines = [re.sub(r"^(sitk::ERROR|ITK ERROR): (\w+\(0x[0-9a-f]+\): )?", "", line) for line in lines]
+    # "Reason: ..." is a stale errno that ITK appends to file errors ("No such file" for a short file).
+    lines = [line for line in lines if not line.startswith("Reason:")]
     if not lines:
         return str(error).strip()
     return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"

@@ -1,0 +1,77 @@
+"""End to end: every notebook on the smoke profile, a real clinical-only cohort, and the
+strict book build."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import papermill
+import pytest
+
+from helpers import io
+from helpers.run import main as run_main
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """Execute every notebook on params/smoke.yaml into a fresh run directory."""
+    run_dir = tmp_path_factory.mktemp("smoke")
+    assert run_main([str(ROOT / "params" / "smoke.yaml"), "--no-book", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_smoke_run_executes_every_notebook(smoke_run):
+    manifest = json.loads((smoke_run / "run_manifest.json").read_text())
+    executed = [r["notebook"] for r in manifest["notebooks"]]
+    assert executed == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert all(r["status"] == "ok" and r["peak_memory_mb"] > 0 for r in manifest["notebooks"])
+
+
+def test_smoke_cohort_artifacts(smoke_run):
+    cohort = pd.read_parquet(smoke_run / "cohort.parquet")
+    assert len(cohort) == 80 and cohort["patient_id"].is_unique
+    assert (cohort["split"] == "test").sum() == 24
+    oracle = pd.read_parquet(smoke_run / "oracle_auc.parquet")
+    assert set(oracle["score"]) == {"full", "clinical", "roi", "context"}
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert metrics["01_cohort"]["patients"] == 80
+    stage = json.loads((smoke_run / "manifests" / "01_cohort.json").read_text())
+    assert stage["params"]["seed"] == 7 and "cohort.parquet" in stage["outputs"]
+
+
+def test_book_builds_in_strict_mode(smoke_run, tmp_path):
+    command = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--builder", "html",
+               "-W", "-n", "--keep-going", "--path-output", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    html = tmp_path / "_build" / "html"
+    assert (html / "book" / "notebooks" / "01_cohort.html").exists()
+    page = (html / "book" / "notebooks" / "01_cohort.html").read_text()
+    assert "Table 1" in page and "Training set" in page and "<img" in page
+
+
+def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
+    manifest = io.tcga_paad_manifest(shared_data / "tcga_paad" / "tcga_paad_patients.csv", tmp_path / "manifest.csv")
+    run_dir = tmp_path / "run"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "01_cohort.ipynb"), str(tmp_path / "01_cohort.ipynb"),
+        parameters={"run_dir": str(run_dir), "cohort_source": "manifest", "manifest": str(manifest),
+                    "check_images": False, "allow_missing_clinical": "T,N,M", "seed": 3},
+        kernel_name="python3", progress_bar=False, cwd=str(tmp_path),
+    )
+    cohort = pd.read_parquet(run_dir / "cohort.parquet")
+    assert len(cohort) == 185 and cohort["event"].sum() == 100
+    assert not cohort["patient_id"].str.startswith("TCGA").any()
+    table = pd.read_parquet(run_dir / "table1.parquet")
+    t_missing = table[(table["variable"] == "T stage") & (table["level"] == "missing")].iloc[0]
+    assert t_missing["n_train"] + t_missing["n_test"] == cohort["T"].isna().sum() > 0
+    executed = (tmp_path / "01_cohort.ipynb").read_text()
+    assert "TCGA-" not in executed
+    assert "oracle" not in json.loads((run_dir / "metrics.json").read_text())["01_cohort"]
