@@ -74,4 +74,4 @@ def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
     assert t_missing["n_train"] + t_missing["n_test"] == cohort["T"].isna().sum() > 0
     executed = (tmp_path / "01_cohort.ipynb").read_text()
     assert "TCGA-" not in executed
-    assert "oracle" not in json.loads((run_dir / "metrics.json").read_text())["01_cohort"]
+    assert "oracle_auc_test" not in json.loads((run_dir / "metrics.json").read_text())["01_cohort"]

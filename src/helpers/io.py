@@ -14,7 +14,6 @@ import hmac
 import os
 import re
 import zlib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,13 +192,10 @@ def read_mask(
     reference: sitk.Image | None = None,
     tolerance_mm: float = 1e-3,
 ) -> sitk.Image:
-    """Read a mask as binary uint8 (label or Slicer segment chosen), on the reference grid if given.
-
-    ``label`` and ``segment`` accept manifest cells directly (NA means not given). With a
-    ``reference`` image the mask must share its geometry within ``tolerance_mm`` and is
-    returned with the reference's exact geometry; a 3D Slicer segmentation may cover a
-    different extent of the same voxel grid, and is then padded or cropped onto it.
-    """
+    """Read one ROI as a binary uint8 mask, checked against and placed on ``reference`` if given."""
+    # label/segment accept manifest cells (NA = not given). With a reference, the geometry must
+    # agree within tolerance_mm and the result takes the reference's exact geometry; a Slicer
+    # segmentation may cover another extent of the same voxel grid and is padded/cropped onto it.
     raw = read_image(path)
     try:
         mask = _select_roi(raw, _given(label), _given(segment))
@@ -331,7 +327,8 @@ def _on_grid(mask: sitk.Image, image: sitk.Image, tolerance: float, extent_may_d
         placed.CopyInformation(image)
         return placed
     placed = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
-    if np.count_nonzero(sitk.GetArrayViewFromImage(placed)) != np.count_nonzero(sitk.GetArrayViewFromImage(mask)):
+    kept, stored = (np.count_nonzero(sitk.GetArrayViewFromImage(m)) for m in (placed, mask))
+    if kept != stored:
         raise ValueError("geometry mismatch with the image: the segmentation extends beyond the image")
     return placed
 
@@ -474,11 +471,8 @@ def read_manifest(
     geometry_tolerance_mm: float = 1e-3,
     allow_missing: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Read, normalise and validate; raise ManifestError listing every problem.
-
-    Columns named in ``allow_missing`` (a subset of ``REQUIRED_CLINICAL``) may be empty:
-    those cells stay NA and their count per column is in ``df.attrs["missing"]``.
-    """
+    """Read, normalise and validate; raise ManifestError listing every problem."""
+    # Cells of allow_missing columns may be empty: they stay NA, counted in df.attrs["missing"].
     path = Path(path)
     not_clinical = sorted(set(allow_missing) - set(REQUIRED_CLINICAL))
     if not_clinical:
@@ -554,19 +548,23 @@ def read_manifest(
             ]
         rows.append(row)
 
-    ids = Counter(row["patient_id"] for row in rows if isinstance(row.get("patient_id"), str))
+    lines_of: dict[str, list[int]] = {}
     for line, row in enumerate(rows, start=2):
-        if ids[row.get("patient_id")] > 1:
-            lines = [str(i) for i, other in enumerate(rows, start=2) if other["patient_id"] == row["patient_id"]]
-            if lines[0] == str(line):
-                message = f"duplicate id on CSV lines {', '.join(lines)}"
-                problems.append((line, Problem(row["patient_id"], "patient_id", message)))
+        if isinstance(row["patient_id"], str):
+            lines_of.setdefault(row["patient_id"], []).append(line)
+    for patient_id, lines in lines_of.items():
+        if len(lines) > 1:
+            message = f"duplicate id on CSV lines {', '.join(map(str, lines))}"
+            problems.append((lines[0], Problem(patient_id, "patient_id", message)))
     if problems:
-        raise ManifestError([problem for _, problem in sorted(problems, key=lambda p: p[0])], source=str(path))
+        ordered = [problem for _, problem in sorted(problems, key=lambda item: item[0])]
+        raise ManifestError(ordered, source=str(path))
     return _normalised_frame(rows, extra, path, allow_missing)
 
 
-def _normalised_frame(rows: list[dict], extra: list[str], source: Path, allow_missing: Sequence[str]) -> pd.DataFrame:
+def _normalised_frame(
+    rows: list[dict], extra: list[str], source: Path, allow_missing: Sequence[str]
+) -> pd.DataFrame:
     """Assemble validated rows into the documented columns and dtypes."""
     columns = ["patient_id", *IMAGE_COLUMNS, *REQUIRED_CLINICAL, *OPTIONAL_COLUMNS, *extra]
     frame = pd.DataFrame(rows).reindex(columns=columns)
@@ -586,17 +584,17 @@ def _normalised_frame(rows: list[dict], extra: list[str], source: Path, allow_mi
 
 
 def pseudonymise(ids: Sequence[str], *, salt: str, prefix: str = "PT") -> dict[str, str]:
-    """Map ids to stable keyed pseudonyms 'PT-xxxxxxxx' (HMAC-SHA256 with a secret salt); refuse collisions."""
+    """Map ids to stable keyed pseudonyms 'PT-xxxxxxxx' (HMAC-SHA256, secret salt); refuse collisions."""
     if not salt:
         raise ValueError("salt must be a non-empty secret: without one, anyone can recompute the pseudonyms")
-    mapping = {
-        str(pid): f"{prefix}-{hmac.new(salt.encode(), str(pid).encode(), hashlib.sha256).hexdigest()[:8]}"
-        for pid in ids
-    }
+    key = salt.encode()
+    digest = {str(pid): hmac.new(key, str(pid).encode(), hashlib.sha256).hexdigest() for pid in ids}
+    mapping = {pid: f"{prefix}-{hexdigest[:8]}" for pid, hexdigest in digest.items()}
     owners: dict[str, str] = {}
     for pid, code in mapping.items():
         if code in owners:
-            raise ValueError(f"pseudonym collision: '{owners[code]}' and '{pid}' both map to {code}; use another salt")
+            pair = f"'{owners[code]}' and '{pid}'"
+            raise ValueError(f"pseudonym collision: {pair} both map to {code}; use another salt")
         owners[code] = pid
     return mapping
 

@@ -52,7 +52,7 @@ DIAMETER_RANGE_MM = (8.0, 62.0)
 
 # Reference patient of the linear predictors: every term is zero for a 68-year-old with a
 # T1 N0 M0, 30 mm, 70 HU, 12 HU-heterogeneous, non-necrotic, smooth tumour and no contact,
-# stranding or liver lesion, so ``baseline_median_months`` is that patient's median survival.
+# stranding or liver lesion.
 REFERENCE_AGE = 68.0
 REFERENCE_DIAMETER_MM = 30.0
 REFERENCE_ATTENUATION_HU = 70.0
@@ -96,25 +96,25 @@ class CohortSpec:
     head_fraction: float = 0.65
     # Survival: Weibull proportional hazards, times in months.
     weibull_shape: float = 1.2
-    baseline_median_months: float = 60.0
+    median_survival_months: float = 12.0
     frailty_sd: float = 0.5
     loss_to_follow_up_per_year: float = 0.03
     # Log hazard ratios of the clinical part.
-    log_hr_t_stage: tuple[float, float, float, float] = (0.0, 0.45, 0.9, 1.35)
-    log_hr_n_stage: tuple[float, float, float] = (0.0, 0.45, 0.9)
-    log_hr_m1: float = 1.2
+    log_hr_t_stage: tuple[float, float, float, float] = (0.0, 0.4, 0.8, 1.2)
+    log_hr_n_stage: tuple[float, float, float] = (0.0, 0.4, 0.8)
+    log_hr_m1: float = 1.0
     log_hr_age_per_decade: float = 0.15
     # Log hazard ratios of what is visible inside the ROI.
     log_hr_size_per_doubling: float = 0.5
-    log_hr_hypoattenuation_per_10hu: float = 0.5
+    log_hr_hypoattenuation_per_10hu: float = 0.6
     log_hr_heterogeneity_per_10hu: float = 0.6
     log_hr_necrosis_per_10pct: float = 0.25
-    log_hr_margin_irregularity: float = 1.2
+    log_hr_margin_irregularity: float = 1.6
     # Log hazard ratios of what is visible only outside the ROI.
     log_hr_sma_contact_per_90deg: float = 0.3
-    log_hr_smv_contact_per_90deg: float = 0.35
-    log_hr_stranding: float = 1.5
-    log_hr_liver_lesion_doubling: float = 0.6
+    log_hr_smv_contact_per_90deg: float = 0.5
+    log_hr_stranding: float = 2.4
+    log_hr_liver_lesion_doubling: float = 0.3
     # Scanners of centres C1 and C2.
     centre_noise_sd_hu: tuple[float, float] = (12.0, 18.0)
     centre_blur_mm: tuple[float, float] = (0.4, 0.9)
@@ -264,12 +264,16 @@ def _add_linear_predictors(table: pd.DataFrame, spec: CohortSpec) -> None:
 
 
 def _draw_survival(table: pd.DataFrame, spec: CohortSpec, rng: np.random.Generator) -> None:
-    """Weibull PH event times with frailty; administrative and random censoring."""
+    """Weibull PH event times with frailty; administrative and random censoring.
+
+    The Weibull scale is set so that the cohort's median true survival is
+    ``median_survival_months`` (a number a reader can compare with the literature).
+    """
     n = len(table)
     table["frailty"] = rng.normal(0.0, spec.frailty_sd, n)
-    scale = spec.baseline_median_months / np.log(2) ** (1 / spec.weibull_shape)
     hazard = np.exp(table["lp_total"] + table["frailty"]).to_numpy()
-    event_time = scale * (rng.exponential(size=n) / hazard) ** (1 / spec.weibull_shape)
+    unscaled = (rng.exponential(size=n) / hazard) ** (1 / spec.weibull_shape)
+    event_time = unscaled * spec.median_survival_months / np.median(unscaled)
     start, end, censor = (date.fromisoformat(d) for d in (spec.diagnosis_start, spec.diagnosis_end, spec.censor_date))
     diagnosed = np.datetime64(start) + rng.integers(0, (end - start).days + 1, n).astype("timedelta64[D]")
     administrative = (np.datetime64(censor) - diagnosed).astype(float) / DAYS_PER_MONTH
@@ -290,3 +294,77 @@ def oracle_scores(truth: pd.DataFrame) -> pd.DataFrame:
     """
     return pd.DataFrame({"full": truth["lp_total"], "clinical": truth["lp_clinical"],
                          "roi": truth["lp_roi"], "context": truth["lp_context"]}, index=truth.index)
+
+
+# --------------------------------------------------------------------------- image synthesis
+
+
+@dataclass
+class _Canvas:
+    """A CT volume being painted: HU and structure labels on a grid with mm coordinates."""
+
+    x: np.ndarray  # (nx,) towards the patient's left
+    y: np.ndarray  # (ny,) towards posterior
+    z: np.ndarray  # (nz,) towards superior
+    hu: np.ndarray  # (nz, ny, nx) float32
+    label: np.ndarray  # (nz, ny, nx) uint8, codes of ``_LABELS``
+
+    @classmethod
+    def blank(cls, origin: np.ndarray, spacing: np.ndarray, shape: tuple[int, int, int]) -> _Canvas:
+        """Air everywhere on a grid with the given origin and spacing (x, y, z order)."""
+        x, y, z = (origin[i] + spacing[i] * np.arange(shape[i]) for i in range(3))
+        size = (shape[2], shape[1], shape[0])
+        return cls(x, y, z, np.full(size, TISSUE_HU["air"], np.float32), np.zeros(size, np.uint8))
+
+    def box(self, centre: np.ndarray, half: np.ndarray) -> tuple[tuple[slice, ...], list[np.ndarray]] | None:
+        """Index box of ``centre +- half`` (mm, x/y/z) and its coordinates relative to ``centre``.
+
+        Coordinates come back as broadcastable (z, y, x) arrays; None if the box misses the grid.
+        """
+        slices, offsets = [], []
+        for axis, coords in enumerate((self.z, self.y, self.x)):
+            c, h = centre[2 - axis], half[2 - axis]
+            lo, hi = np.searchsorted(coords, [c - h, c + h])
+            if hi <= lo:
+                return None
+            slices.append(slice(lo, hi))
+            shape = [1, 1, 1]
+            shape[axis] = hi - lo
+            offsets.append((coords[lo:hi] - c).astype(np.float32).reshape(shape))
+        return tuple(slices), offsets
+
+    def paint(self, where: tuple[slice, ...], mask: np.ndarray, label: str, value: float | np.ndarray,
+              over: tuple[str, ...] | None = None) -> np.ndarray:
+        """Set HU and label inside ``mask`` (restricted to labels ``over``); return what was painted."""
+        if over is not None:
+            mask = mask & np.isin(self.label[where], [_LABELS[name] for name in over])
+        self.hu[where][mask] = value[mask] if isinstance(value, np.ndarray) else value
+        self.label[where][mask] = _LABELS[label]
+        return mask
+
+
+def _ellipsoid(canvas: _Canvas, centre: tuple[float, ...], semi: tuple[float, ...], label: str, value: float,
+               over: tuple[str, ...] | None = None) -> None:
+    """Paint a solid axis-aligned ellipsoid (mm)."""
+    centre_a, semi_a = np.asarray(centre, float), np.asarray(semi, float)
+    region = canvas.box(centre_a, semi_a)
+    if region is not None:
+        where, (dz, dy, dx) = region
+        inside = (dx / semi_a[0]) ** 2 + (dy / semi_a[1]) ** 2 + (dz / semi_a[2]) ** 2 < 1
+        canvas.paint(where, inside, label, value, over)
+
+
+def _tube(canvas: _Canvas, points: list[tuple[float, float, float]], radius: float, label: str, value: float,
+          over: tuple[str, ...] | None = None) -> None:
+    """Paint a tube of constant radius along a polyline (segment-distance capsules)."""
+    for a, b in zip(points[:-1], points[1:]):
+        a_, b_ = np.asarray(a, np.float32), np.asarray(b, np.float32)
+        region = canvas.box((a_ + b_) / 2, np.abs(b_ - a_) / 2 + radius)
+        if region is None:
+            continue
+        where, (dz, dy, dx) = region
+        axis = b_ - a_
+        rel = (dx + axis[0] / 2, dy + axis[1] / 2, dz + axis[2] / 2)  # coordinates relative to a
+        t = np.clip((rel[0] * axis[0] + rel[1] * axis[1] + rel[2] * axis[2]) / float(axis @ axis), 0, 1)
+        dist2 = (rel[0] - t * axis[0]) ** 2 + (rel[1] - t * axis[1]) ** 2 + (rel[2] - t * axis[2]) ** 2
+        canvas.paint(where, dist2 < radius**2, label, value, over)
