@@ -2,9 +2,10 @@
 
 Why our own implementation rather than wrapping ``pingouin.intraclass_corr``: the study needs
 one ICC per feature for ~1,037 features, and pingouin works on one long-format feature at a
-time through a full ANOVA table (about 10 ms each, ~10 s per table); it also rounds its CIs
-to 2 decimals by default, is not a declared dependency of this package, and on a constant
-feature emits a storm of RuntimeWarnings and degenerate values (ICC1 = -1, ICC1k = -inf).
+time through a full ANOVA table (~25 ms each, ~25 s per table here); it also rounds its CIs
+to 2 decimals by default (it is only a test dependency here), and on a constant
+feature emits a storm of RuntimeWarnings and degenerate values (ICC1 = -1, ICC1k = -inf),
+and gives NaN CIs under perfect agreement, where we return the limit [1, 1].
 So a single vectorised core computes the two-way ANOVA mean squares for all features at
 once; the scalar function is that same core on one feature, so scalar and table cannot
 drift apart. The formulas (ICCs, F tests, CIs including the Satterthwaite-type CI for the
@@ -152,12 +153,15 @@ def icc_per_feature(reader1: pd.DataFrame, reader2: pd.DataFrame, form: str = "I
     for name, frame in (("reader1", reader1), ("reader2", reader2)):
         if not frame.index.is_unique or not frame.columns.is_unique:
             raise ValueError(f"{name} must have a unique patient index and unique feature columns")
-    if set(reader1.index) != set(reader2.index) or set(reader1.columns) != set(reader2.columns):
-        raise ValueError(
-            f"readers differ: patients only in reader1 {sorted(map(str, reader1.index.difference(reader2.index)))}, "
-            f"only in reader2 {sorted(map(str, reader2.index.difference(reader1.index)))}; "
-            f"features only in reader1 {sorted(map(str, reader1.columns.difference(reader2.columns)))}, "
-            f"only in reader2 {sorted(map(str, reader2.columns.difference(reader1.columns)))}")
+    differences = {
+        "patients only in reader1": reader1.index.difference(reader2.index),
+        "patients only in reader2": reader2.index.difference(reader1.index),
+        "features only in reader1": reader1.columns.difference(reader2.columns),
+        "features only in reader2": reader2.columns.difference(reader1.columns),
+    }
+    if any(len(labels) for labels in differences.values()):
+        raise ValueError("readers differ: " + "; ".join(
+            f"{what} {labels.tolist()[:20]}" for what, labels in differences.items() if len(labels)))
     if len(reader1.index) < 2:
         raise ValueError(f"need at least 2 patients; got {len(reader1.index)}")
     reader2 = reader2.loc[reader1.index, reader1.columns]
@@ -166,3 +170,18 @@ def icc_per_feature(reader1: pd.DataFrame, reader2: pd.DataFrame, form: str = "I
     res = _icc_arrays(np.stack([a.T, b.T], axis=2), form)  # (features, patients, 2 readers)
     return pd.DataFrame({"feature": reader1.columns, "icc": res.value, "ci_low": res.ci_low,
                          "ci_high": res.ci_high, "band": icc_band(res.value)})
+
+
+def band_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """Features per Koo & Li band (excellent first) and their share of all features, in %."""
+    order = [*BAND_LABELS[::-1], UNDEFINED_BAND]
+    counts = table["band"].value_counts().reindex(order, fill_value=0)
+    return pd.DataFrame({"band": order, "features": counts.to_numpy(),
+                         "share_pct": 100.0 * counts.to_numpy() / max(len(table), 1)})
+
+
+def stable_features(table: pd.DataFrame, threshold: float) -> list[str]:
+    """Features kept for modelling: all when ``threshold`` is 0, else those with ICC >= it."""
+    if threshold <= 0:
+        return table["feature"].tolist()
+    return table.loc[table["icc"] >= threshold, "feature"].tolist()

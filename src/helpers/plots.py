@@ -36,3 +36,18 @@ def kaplan_meier_figure(groups: dict[str, pd.DataFrame], title: str, xmax: float
     add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     fig.tight_layout()
     return fig
+
+
+def icc_figure(icc: pd.DataFrame) -> plt.Figure:
+    """Figure S1 analogue: ICC per feature, sorted, coloured by image type, with Koo & Li bands."""
+    shown = icc.dropna(subset=["icc"]).sort_values("icc").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    sns.scatterplot(data=shown, x=shown.index, y="icc", hue="image_type", s=10, linewidth=0, ax=ax)
+    for edge, name in ((0.5, "moderate"), (0.75, "good"), (0.9, "excellent")):
+        ax.axhline(edge, color="grey", linestyle=":", linewidth=1)
+        ax.text(len(shown) * 1.01, edge, name, va="bottom", fontsize=8, color="grey")
+    ax.set(xlabel="Feature (sorted by ICC)", ylabel="ICC between readers", ylim=(min(0.0, shown["icc"].min()), 1.02),
+           title=f"Inter-reader ICC of {len(shown)} features (mean {shown['icc'].mean():.2f})")
+    ax.legend(title="Image type", loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -199,3 +199,14 @@ def count_by_family(columns: Iterable[str]) -> pd.DataFrame:
     table["total"] = table.sum(axis=1)
     table.loc["total"] = table.sum()
     return table
+
+
+def reader_table(features: pd.DataFrame, reader: str) -> pd.DataFrame:
+    """One reader's features: one row a patient, one column a feature."""
+    return features.xs(reader, level="reader")
+
+
+def with_families(table: pd.DataFrame, column: str = "feature") -> pd.DataFrame:
+    """Add ``image_type`` and ``feature_class`` columns derived from feature names."""
+    families = table[column].map(feature_family)
+    return table.assign(image_type=families.str[0], feature_class=families.str[1])

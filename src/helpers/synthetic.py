@@ -67,8 +67,8 @@ TISSUE_HU = {
     "necrosis": 18.0, "padding": -1024.0,
 }
 _LABELS = {name: code for code, name in enumerate(
-    ("air", "fat", "muscle", "organ", "bone", "pancreas", "tumour", "cuff", "vessel", "lesion"))}
-_TUMOUR_PAINTABLE = ("fat", "muscle", "organ", "pancreas")
+    ("air", "fat", "muscle", "bone", "organ", "liver", "bowel", "pancreas", "tumour", "cuff", "vessel", "lesion"))}
+_SOFT_TISSUE = ("fat", "muscle", "organ", "liver", "bowel", "pancreas", "lesion")
 
 
 @dataclass(frozen=True)
@@ -368,3 +368,300 @@ def _tube(canvas: _Canvas, points: list[tuple[float, float, float]], radius: flo
         t = np.clip((rel[0] * axis[0] + rel[1] * axis[1] + rel[2] * axis[2]) / float(axis @ axis), 0, 1)
         dist2 = (rel[0] - t * axis[0]) ** 2 + (rel[1] - t * axis[1]) ** 2 + (rel[2] - t * axis[2]) ** 2
         canvas.paint(where, dist2 < radius**2, label, value, over)
+
+
+@dataclass(frozen=True)
+class _Anatomy:
+    """One patient's habitus and retroperitoneal layout (mm; x left, y posterior, z superior)."""
+
+    body_semi: tuple[float, float]
+    fat_mm: float
+    offset: np.ndarray  # (3,) shift of the organs against the body outline
+    pancreas: np.ndarray  # (k, 3) centreline, head (0) to tail (k-1)
+    pancreas_radius: np.ndarray  # (k,) in-plane radius along the centreline
+    vessel_xy: dict[str, np.ndarray]  # in-plane axis of the vertical SMA and SMV
+    vessel_radius: dict[str, float]
+    vessel_top_z: dict[str, float]  # where each vertical segment ends superiorly
+
+    def at(self, x: float, y: float, z: float) -> tuple[float, float, float]:
+        """A nominal organ position moved by this patient's offset."""
+        return x + self.offset[0], y + self.offset[1], z + self.offset[2]
+
+
+BODY_CENTRE_Y = 8.0
+FOV_CENTRE = np.array([0.0, BODY_CENTRE_Y, -6.0])
+CUFF_MM = 4.0  # thickness of tumour-like tissue around a vessel it contacts
+_PANCREAS_NODES = np.array([  # x, y, z, in-plane radius: uncinate, head, neck, body, tail
+    (-26, 0, -26, 12), (-32, -8, -16, 15), (-22, -22, -6, 12), (-6, -26, 2, 9),
+    (18, -25, 6, 10.5), (45, -14, 9, 10), (70, 6, 12, 8.5)], float)
+
+
+def _draw_anatomy(rng: np.random.Generator) -> _Anatomy:
+    """Habitus (body size, subcutaneous fat) and small shifts of every organ."""
+    habitus = rng.uniform(0.92, 1.08)
+    offset = rng.normal(0, [3.0, 3.0, 4.0])
+    nodes = _PANCREAS_NODES + np.c_[rng.normal(0, 2.0, (len(_PANCREAS_NODES), 3)), np.zeros(len(_PANCREAS_NODES))]
+    arc = np.r_[0, np.cumsum(np.linalg.norm(np.diff(nodes[:, :3], axis=0), axis=1))]
+    fine = np.linspace(0, arc[-1], 48)
+    centreline = np.stack([np.interp(fine, arc, nodes[:, k]) for k in range(4)], axis=1)
+    centreline[:, :3] += offset
+    return _Anatomy(
+        body_semi=(145 * habitus, 95 * habitus), fat_mm=rng.uniform(10, 28), offset=offset,
+        pancreas=centreline[:, :3], pancreas_radius=centreline[:, 3] * rng.uniform(0.85, 1.15),
+        vessel_xy={"sma": np.array([8.0, -3.0]) + offset[:2] + rng.normal(0, 1, 2),
+                   "smv": np.array([-8.0, -8.0]) + offset[:2] + rng.normal(0, 1, 2)},
+        vessel_radius={"sma": rng.uniform(3.5, 4.5), "smv": rng.uniform(5.0, 6.5)},
+        vessel_top_z={"sma": 22.0 + offset[2], "smv": 14.0 + offset[2]},
+    )
+
+
+@dataclass(frozen=True)
+class _TumourShape:
+    """A lobulated, spiculated sphere: radius(direction) = R (1 + sum of angular cosines)."""
+
+    radius_mm: float
+    directions: np.ndarray  # (k, 3) unit vectors
+    frequencies: np.ndarray  # (k,)
+    phases: np.ndarray  # (k,)
+    amplitudes: np.ndarray  # (k,) relative radius perturbation per term
+
+    @classmethod
+    def draw(cls, diameter_mm: float, margin_irregularity: float, rng: np.random.Generator) -> _TumourShape:
+        """Low-frequency lobulation plus higher-frequency spiculation, both growing with the margin score."""
+        directions = rng.standard_normal((8, 3))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        frequencies = np.r_[rng.uniform(1.5, 3.0, 5), rng.uniform(6.0, 9.0, 3)]
+        lobulation, spiculation = 0.04 + 0.22 * margin_irregularity, 0.10 * margin_irregularity
+        amplitudes = np.r_[np.full(5, lobulation / np.sqrt(2.5)), np.full(3, spiculation / np.sqrt(1.5))]
+        return cls(diameter_mm / 2, directions, frequencies, rng.uniform(0, 2 * np.pi, 8), amplitudes)
+
+    @property
+    def reach_mm(self) -> float:
+        """An upper bound of the perturbed radius."""
+        return self.radius_mm * (1 + self.amplitudes.sum())
+
+    def radius(self, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        """Boundary radius (mm) in the direction of each voxel."""
+        scale = np.ones_like(rho)
+        inv = 1 / np.maximum(rho, 1e-3)
+        for (ux, uy, uz), f, p, a in zip(self.directions, self.frequencies, self.phases, self.amplitudes):
+            scale += a * np.cos(f * (dx * ux + dy * uy + dz * uz) * inv + p)
+        return self.radius_mm * np.maximum(scale, 0.4)
+
+
+def _place_tumour(anatomy: _Anatomy, row: dict[str, Any], shape: _TumourShape,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Tumour centre on the pancreas, touching each vessel it contacts and clear of the others."""
+    low, high = (0.04, 0.3) if row["location"] == "head" else (0.55, 0.92)
+    point = anatomy.pancreas[int(rng.uniform(low, high) * (len(anatomy.pancreas) - 1))].copy()
+    clearance = {v: shape.radius_mm * (1 + shape.amplitudes.sum() / 2) + anatomy.vessel_radius[v] + CUFF_MM
+                 for v in ("sma", "smv")}
+    touching = [v for v in ("sma", "smv") if row[f"{v}_contact_deg"] > 0]
+    xy = point[:2]
+    if len(touching) == 2:
+        xy = _nearest_circle_intersection(xy, anatomy.vessel_xy["sma"], clearance["sma"],
+                                          anatomy.vessel_xy["smv"], clearance["smv"])
+    elif touching:
+        xy = _onto_circle(xy, anatomy.vessel_xy[touching[0]], clearance[touching[0]])
+    for vessel in ("sma", "smv"):
+        if vessel not in touching and np.linalg.norm(xy - anatomy.vessel_xy[vessel]) < clearance[vessel]:
+            xy = _onto_circle(xy, anatomy.vessel_xy[vessel], clearance[vessel])
+    return np.r_[xy, point[2]]
+
+
+def _onto_circle(point: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """The point of the circle (centre, radius) in the direction of ``point``."""
+    direction = point - centre
+    return centre + radius * direction / max(np.linalg.norm(direction), 1e-6)
+
+
+def _nearest_circle_intersection(point: np.ndarray, c1: np.ndarray, r1: float, c2: np.ndarray,
+                                 r2: float) -> np.ndarray:
+    """Of the two intersections of two circles, the one nearest ``point``."""
+    gap = c2 - c1
+    d = np.linalg.norm(gap)
+    along = (r1**2 - r2**2 + d**2) / (2 * d)
+    across = np.sqrt(max(r1**2 - along**2, 0.0))
+    base, normal = c1 + along * gap / d, np.array([-gap[1], gap[0]]) / d
+    candidates = [base + across * normal, base - across * normal]
+    return min(candidates, key=lambda c: np.linalg.norm(c - point))
+
+
+_BODY_EXPONENT = 2.4  # superellipse: a flattened oval like an abdominal cross-section
+_WALL_MM = 10.0
+_ENDLESS = 1e4  # semi-axis along z of structures that run through the whole volume
+
+
+def _paint_body(canvas: _Canvas, anatomy: _Anatomy) -> None:
+    """Skin outline, subcutaneous fat, abdominal wall and visceral fat (the same on every slice)."""
+    x, y = canvas.x[None, :], canvas.y[:, None] - BODY_CENTRE_Y - anatomy.offset[1] / 2
+    a, b = anatomy.body_semi
+
+    def inside(inset: float) -> np.ndarray:
+        return np.abs(x / (a - inset)) ** _BODY_EXPONENT + np.abs(y / (b - inset)) ** _BODY_EXPONENT < 1
+
+    hu = np.full(inside(0).shape, TISSUE_HU["air"], np.float32)
+    label = np.zeros(hu.shape, np.uint8)
+    for inset, name, tissue in ((0, "fat", "fat"), (anatomy.fat_mm, "muscle", "muscle"),
+                                (anatomy.fat_mm + _WALL_MM, "fat", "visceral_fat")):
+        region = inside(inset)
+        hu[region], label[region] = TISSUE_HU[tissue], _LABELS[name]
+    canvas.hu[:] = hu
+    canvas.label[:] = label
+
+
+def _paint_spine_and_muscles(canvas: _Canvas, anatomy: _Anatomy) -> None:
+    """Vertebral body with discs, posterior arch and canal, paraspinal and psoas muscles."""
+    at, hu = anatomy.at, TISSUE_HU
+    for side in (-1, 1):
+        _ellipsoid(canvas, at(30 * side, 80, 0), (20, 14, _ENDLESS), "muscle", hu["muscle"])
+        _ellipsoid(canvas, at(36 * side, 42, -75), (13, 15, 75), "muscle", hu["muscle"])
+    _ellipsoid(canvas, at(0, 45, 0), (20, 16, _ENDLESS), "bone", hu["cortical_bone"])
+    _ellipsoid(canvas, at(0, 45, 0), (17.5, 13.5, _ENDLESS), "bone", hu["cancellous_bone"])
+    for disc_z in np.arange(-120, 121, 36):
+        _ellipsoid(canvas, at(0, 45, disc_z), (20, 16, 4), "bone", hu["muscle"] + 40)
+    _ellipsoid(canvas, at(0, 70, 0), (15, 14, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
+    _ellipsoid(canvas, at(0, 88, 0), (4, 10, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
+    _ellipsoid(canvas, at(0, 70, 0), (9, 9, _ENDLESS), "bone", hu["csf"])
+
+
+def _paint_organs(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator) -> None:
+    """Kidneys, pancreas, duodenum, stomach, liver, gallbladder, spleen and bowel loops.
+
+    Each organ fills only fat, so the order below is the order of precedence.
+    """
+    at, hu, fat = anatomy.at, TISSUE_HU, ("fat",)
+    for side, z in ((1, -22), (-1, -32)):
+        _ellipsoid(canvas, at(61 * side, 52, z), (26, 30, 45), "organ", hu["kidney"], fat)
+        _ellipsoid(canvas, at(50 * side, 50, z), (7, 11, 16), "fat", hu["fat"] + 40, ("organ",))
+    _paint_pancreas(canvas, anatomy, rng)
+    duodenum = [at(-55, -10, 5), at(-57, -5, -20), at(-45, 5, -38), at(-12, 2, -44)]
+    _tube(canvas, duodenum, 10, "bowel", hu["bowel"], fat)
+    _tube(canvas, duodenum, 6, "bowel", hu["fluid"], ("bowel",))
+    _ellipsoid(canvas, at(50, -40, 32), (38, 28, 32), "bowel", hu["bowel"], fat)
+    _ellipsoid(canvas, at(50, -40, 32), (34, 24, 28), "bowel", hu["fluid"], ("bowel",))
+    _ellipsoid(canvas, at(50, -54, 32), (26, 9, 20), "bowel", hu["air"], ("bowel",))
+    _ellipsoid(canvas, at(-78, 0, 30), (70, 80, 70), "liver", hu["liver"], fat)
+    _ellipsoid(canvas, at(-25, -58, 36), (50, 22, 28), "liver", hu["liver"], fat)
+    _ellipsoid(canvas, at(-52, -42, -2), (14, 16, 22), "organ", hu["fluid"], ("fat", "liver"))
+    _ellipsoid(canvas, at(82, 48, 30), (24, 42, 45), "organ", hu["spleen"], fat)
+    for _ in range(7):
+        centre = at(rng.uniform(-70, 90), rng.uniform(-80, -25), rng.uniform(-70, 0))
+        radius = rng.uniform(9, 16)
+        _ellipsoid(canvas, centre, (radius, radius, 1.6 * radius), "bowel", hu["bowel"], fat)
+        lumen = hu["air"] if rng.random() < 0.3 else hu["fluid"]
+        _ellipsoid(canvas, centre, (radius - 3, radius - 3, 1.6 * radius - 3), "bowel", lumen, ("bowel",))
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma_voxels: tuple[float, ...]) -> np.ndarray:
+    """A Gaussian random field with unit standard deviation (float32)."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_voxels)
+    return field / max(float(field.std()), 1e-6)
+
+
+def _sigma_voxels(canvas: _Canvas, sigma_mm: float) -> tuple[float, float, float]:
+    """A physical smoothing length in voxels along (z, y, x)."""
+    return (sigma_mm / (canvas.z[1] - canvas.z[0]) if len(canvas.z) > 1 else 0.0,
+            sigma_mm / (canvas.y[1] - canvas.y[0]), sigma_mm / (canvas.x[1] - canvas.x[0]))
+
+
+def _paint_pancreas(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator) -> None:
+    """Union of ellipsoids along the centreline with a lobulated outline and fatty clefts."""
+    points, radii = anatomy.pancreas, anatomy.pancreas_radius
+    reach = np.array([1.0, 1.0, 1.3]) * radii.max() * 1.3
+    low, high = points.min(axis=0) - reach, points.max(axis=0) + reach
+    region = canvas.box((low + high) / 2, (high - low) / 2)
+    if region is None:
+        return
+    where, _ = region
+    distance = np.full(canvas.hu[where].shape, np.inf, np.float32)
+    for point, radius in zip(points, radii):
+        sub = canvas.box(point, np.array([1.0, 1.0, 1.3]) * radius * 1.3)
+        if sub is None:
+            continue
+        sub_where, (dz, dy, dx) = sub
+        local = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub_where, where))
+        d = (dx / radius) ** 2 + (dy / radius) ** 2 + (dz / (1.3 * radius)) ** 2
+        distance[local] = np.minimum(distance[local], d)
+    lobules = _smooth_noise(rng, distance.shape, _sigma_voxels(canvas, 2.0))
+    canvas.paint(where, distance < 1 + 0.25 * lobules, "pancreas", TISSUE_HU["pancreas"] + 8 * lobules, ("fat",))
+
+
+def _paint_liver_lesions(canvas: _Canvas, count: int, rng: np.random.Generator) -> None:
+    """Hypodense metastases (4-12 mm radius) centred on random liver voxels."""
+    liver = np.flatnonzero(canvas.label == _LABELS["liver"])
+    if count == 0 or liver.size == 0:
+        return
+    for index in rng.choice(liver, size=count):
+        k, j, i = np.unravel_index(index, canvas.label.shape)
+        radius = rng.uniform(4, 12)
+        _ellipsoid(canvas, (canvas.x[i], canvas.y[j], canvas.z[k]), (radius, radius, radius), "lesion",
+                   TISSUE_HU["liver_lesion"] + rng.normal(0, 6), ("liver",))
+
+
+def _stranding_reach_mm(stranding: float) -> float:
+    """How far from the tumour surface the fat stranding extends."""
+    return 6.0 + 16.0 * stranding
+
+
+def _paint_tumour(canvas: _Canvas, row: dict[str, Any], shape: _TumourShape, centre: np.ndarray,
+                  rng: np.random.Generator) -> tuple[tuple[slice, ...], np.ndarray]:
+    """Hypo-attenuating textured tumour with a necrotic core, and the fat stranding around it.
+
+    Returns the box it was drawn in and the distance (mm) of each box voxel from the true
+    boundary (negative inside), which reader 2's mask perturbs.
+    """
+    reach = _stranding_reach_mm(row["stranding"])
+    where, (dz, dy, dx) = canvas.box(centre, np.full(3, shape.reach_mm + reach))
+    rho = np.sqrt(dx**2 + dy**2 + dz**2)
+    boundary = shape.radius(dx, dy, dz, rho)
+    level = rho - boundary
+    texture = _smooth_noise(rng, rho.shape, _sigma_voxels(canvas, 2.5))
+    viable = row["attenuation"] + row["heterogeneity"] * texture
+    core = row["necrosis_fraction"] ** (1 / 3)
+    necrotic = np.clip((core - rho / boundary) / 0.12 + 0.5, 0, 1) if core > 0 else 0.0
+    tumour_hu = viable * (1 - necrotic) + (TISSUE_HU["necrosis"] + 4 * texture) * necrotic
+    canvas.paint(where, level < 0, "tumour", tumour_hu, _SOFT_TISSUE)
+    shell = (level > 0) & (level < reach) & (canvas.label[where] == _LABELS["fat"])
+    streaks = np.maximum(np.cos(rng.integers(5, 10) * np.arctan2(dy, dx) + rng.uniform(0, 2 * np.pi) + 0.05 * dz), 0) ** 6
+    haze = row["stranding"] * (1 - level / reach) * (40 + 100 * streaks)
+    canvas.hu[where][shell] += haze[shell]
+    return where, level
+
+
+def _paint_vessel_contact(canvas: _Canvas, anatomy: _Anatomy, row: dict[str, Any], radius_mm: float,
+                          centre: np.ndarray) -> None:
+    """Tumour-like soft tissue wrapped round the SMA/SMV over the contact angle (outside the ROI)."""
+    for vessel in ("sma", "smv"):
+        degrees = row[f"{vessel}_contact_deg"]
+        z_low = centre[2] - max(0.8 * radius_mm, 3.0)
+        z_high = min(centre[2] + max(0.8 * radius_mm, 3.0), anatomy.vessel_top_z[vessel])
+        if degrees <= 0 or z_high <= z_low:
+            continue
+        axis, outer = anatomy.vessel_xy[vessel], anatomy.vessel_radius[vessel] + CUFF_MM + 1.5
+        region = canvas.box(np.r_[axis, (z_low + z_high) / 2], np.array([outer, outer, (z_high - z_low) / 2]))
+        if region is None:
+            continue
+        where, (dz, dy, dx) = region
+        towards = np.arctan2(centre[1] - axis[1], centre[0] - axis[0])
+        off_axis = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - towards))))
+        ring = (dx**2 + dy**2 < outer**2) & (off_axis <= np.deg2rad(degrees) / 2)
+        canvas.paint(where, np.broadcast_to(ring, canvas.hu[where].shape), "cuff", row["attenuation"],
+                     ("fat", "pancreas", "bowel", "organ"))
+
+
+def _paint_vessels(canvas: _Canvas, anatomy: _Anatomy) -> None:
+    """Aorta, IVC, celiac trunk, SMA, SMV, portal and splenic veins (portal-venous enhancement)."""
+    at, hu = anatomy.at, TISSUE_HU
+    over = (*_SOFT_TISSUE, "tumour", "cuff", "air")
+    _ellipsoid(canvas, at(8, 17, 0), (11, 11, _ENDLESS), "vessel", hu["aorta"], over)
+    _ellipsoid(canvas, at(-20, 20, 0), (12, 9, _ENDLESS), "vessel", hu["ivc"], over)
+    _tube(canvas, [at(8, 8, 36), at(8, -14, 40)], 3.5, "vessel", hu["sma"], over)
+    (sx, sy), (vx, vy) = anatomy.vessel_xy["sma"], anatomy.vessel_xy["smv"]
+    sma_top, smv_top = anatomy.vessel_top_z["sma"], anatomy.vessel_top_z["smv"]
+    _tube(canvas, [(sx, sy, -_ENDLESS), (sx, sy, sma_top), at(8, 8, sma_top + 6)], anatomy.vessel_radius["sma"],
+          "vessel", hu["sma"], over)
+    _tube(canvas, [(vx, vy, -_ENDLESS), (vx, vy, smv_top), at(-35, -5, 40)], anatomy.vessel_radius["smv"],
+          "vessel", hu["portal_vein"], over)
+    _tube(canvas, [(vx, vy, smv_top), at(20, -8, 12), at(55, 2, 12), at(78, 22, 14)], 4.5, "vessel",
+          hu["portal_vein"] - 10, over)
