@@ -26,10 +26,10 @@ from helpers.stage import atomic_path, file_sha256
 
 IMAGE_TYPES = ("original", "log-sigma", "wavelet")
 FEATURE_CLASSES = ("shape", "firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm")
-KEPT_DIAGNOSTICS = (
-    "diagnostics_Mask-original_VoxelNum", "diagnostics_Mask-resampled_VoxelNum",
-    "diagnostics_Mask-resampled_Spacing", "diagnostics_Mask-resampled_Size",
-    "diagnostics_Image-original_Spacing", "diagnostics_Image-resampled_Mean",
+KEPT_DIAGNOSTICS = (  # geometry and ROI size only: hashes and versions live in the stage manifest
+    "diagnostics_Image-original_Spacing", "diagnostics_Mask-original_VoxelNum",
+    "diagnostics_Mask-interpolated_Spacing", "diagnostics_Mask-interpolated_Size",
+    "diagnostics_Mask-interpolated_VoxelNum", "diagnostics_Image-interpolated_Mean",
 )
 
 

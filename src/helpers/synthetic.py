@@ -34,7 +34,7 @@ import pandas as pd
 import SimpleITK as sitk
 from joblib import Parallel, delayed
 from scipy import ndimage, special
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 GENERATOR_VERSION = "1.0"
 DAYS_PER_MONTH = 365.25 / 12
@@ -67,8 +67,10 @@ TISSUE_HU = {
     "necrosis": 18.0, "padding": -1024.0,
 }
 _LABELS = {name: code for code, name in enumerate(
-    ("air", "fat", "muscle", "bone", "organ", "liver", "bowel", "pancreas", "tumour", "cuff", "vessel", "lesion"))}
-_SOFT_TISSUE = ("fat", "muscle", "organ", "liver", "bowel", "pancreas", "lesion")
+    ("air", "fat", "subcutaneous_fat", "muscle", "bone", "organ", "liver", "bowel", "pancreas", "tumour", "cuff",
+     "vessel", "lesion"))}
+_SOFT_TISSUE = ("fat", "subcutaneous_fat", "muscle", "organ", "liver", "bowel", "pancreas", "lesion")
+_TUMOUR_HOST = ("fat", "organ", "liver", "bowel", "pancreas", "lesion")  # it pushes muscle and bone aside
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,9 @@ class CohortSpec:
     centre_blur_mm: tuple[float, float] = (0.4, 0.9)
     centre_hu_offset: tuple[float, float] = (0.0, 8.0)
     centre_pixel_scale: tuple[float, float] = (1.0, 1.0625)
-    # Reader 2 draws the boundary this far (mm, SD of a smooth random shift) from reader 1.
-    reader2_boundary_mm: float = 1.0
+    # Reader 2 draws the boundary this far (mm, SD of a smooth random shift) from reader 1;
+    # 0.6 mm puts the mean ICC of PyRadiomics' original features (3 mm voxels) near the paper's 0.81.
+    reader2_boundary_mm: float = 0.6
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters plus the generator version (what ``spec.json`` holds)."""
@@ -236,7 +239,8 @@ def _draw_context(table: pd.DataFrame, spec: CohortSpec, rng: np.random.Generato
     """What only the surroundings show: SMV contact, fat stranding, liver metastases."""
     n = len(table)
     head = (table["location"] == "head").to_numpy()
-    contact = rng.random(n) < np.where(head, 0.65, 0.35)
+    arterial = (table["sma_contact_deg"] > 0).to_numpy()
+    contact = rng.random(n) < np.where(head, np.where(arterial, 0.85, 0.6), 0.35)
     table["smv_contact_deg"] = np.where(contact, 360 * rng.beta(1.3, 2.0, n), 0.0)
     table["vessel_encasement_deg"] = table[["sma_contact_deg", "smv_contact_deg"]].max(axis=1)
     table["stranding"] = rng.beta(1.5, 2.5, n)
@@ -334,13 +338,19 @@ class _Canvas:
         return tuple(slices), offsets
 
     def paint(self, where: tuple[slice, ...], mask: np.ndarray, label: str, value: float | np.ndarray,
-              over: tuple[str, ...] | None = None) -> np.ndarray:
-        """Set HU and label inside ``mask`` (restricted to labels ``over``); return what was painted."""
+              over: tuple[str, ...] | None = None) -> None:
+        """Set HU and label inside ``mask`` of the box ``where``, only over the labels ``over`` if given."""
         if over is not None:
-            mask = mask & np.isin(self.label[where], [_LABELS[name] for name in over])
+            mask = mask & _label_lookup(over)[self.label[where]]
         self.hu[where][mask] = value[mask] if isinstance(value, np.ndarray) else value
         self.label[where][mask] = _LABELS[label]
-        return mask
+
+
+def _label_lookup(names: tuple[str, ...]) -> np.ndarray:
+    """Boolean table over label codes: ``table[label_array]`` is True where the label is in ``names``."""
+    table = np.zeros(256, bool)
+    table[[_LABELS[name] for name in names]] = True
+    return table
 
 
 def _ellipsoid(canvas: _Canvas, centre: tuple[float, ...], semi: tuple[float, ...], label: str, value: float,
@@ -379,7 +389,7 @@ class _Anatomy:
     offset: np.ndarray  # (3,) shift of the organs against the body outline
     pancreas: np.ndarray  # (k, 3) centreline, head (0) to tail (k-1)
     pancreas_radius: np.ndarray  # (k,) in-plane radius along the centreline
-    vessel_xy: dict[str, np.ndarray]  # in-plane axis of the vertical SMA and SMV
+    vessel_xy: dict[str, np.ndarray]  # in-plane axis of the vertical vessels near the pancreas
     vessel_radius: dict[str, float]
     vessel_top_z: dict[str, float]  # where each vertical segment ends superiorly
 
@@ -409,8 +419,9 @@ def _draw_anatomy(rng: np.random.Generator) -> _Anatomy:
         body_semi=(145 * habitus, 95 * habitus), fat_mm=rng.uniform(10, 28), offset=offset,
         pancreas=centreline[:, :3], pancreas_radius=centreline[:, 3] * rng.uniform(0.85, 1.15),
         vessel_xy={"sma": np.array([8.0, -3.0]) + offset[:2] + rng.normal(0, 1, 2),
-                   "smv": np.array([-8.0, -8.0]) + offset[:2] + rng.normal(0, 1, 2)},
-        vessel_radius={"sma": rng.uniform(3.5, 4.5), "smv": rng.uniform(5.0, 6.5)},
+                   "smv": np.array([-8.0, -8.0]) + offset[:2] + rng.normal(0, 1, 2),
+                   "aorta": np.array([8.0, 17.0]) + offset[:2], "ivc": np.array([-20.0, 20.0]) + offset[:2]},
+        vessel_radius={"sma": rng.uniform(3.5, 4.5), "smv": rng.uniform(5.0, 6.5), "aorta": 11.0, "ivc": 11.0},
         vessel_top_z={"sma": 22.0 + offset[2], "smv": 14.0 + offset[2]},
     )
 
@@ -433,7 +444,8 @@ class _TumourShape:
         frequencies = np.r_[rng.uniform(1.5, 3.0, 5), rng.uniform(6.0, 9.0, 3)]
         lobulation, spiculation = 0.04 + 0.22 * margin_irregularity, 0.10 * margin_irregularity
         amplitudes = np.r_[np.full(5, lobulation / np.sqrt(2.5)), np.full(3, spiculation / np.sqrt(1.5))]
-        return cls(diameter_mm / 2, directions, frequencies, rng.uniform(0, 2 * np.pi, 8), amplitudes)
+        return cls(diameter_mm / 2, directions.astype(np.float32), frequencies.astype(np.float32),
+                   rng.uniform(0, 2 * np.pi, 8).astype(np.float32), amplitudes.astype(np.float32))
 
     @property
     def reach_mm(self) -> float:
@@ -443,48 +455,40 @@ class _TumourShape:
     def radius(self, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, rho: np.ndarray) -> np.ndarray:
         """Boundary radius (mm) in the direction of each voxel."""
         scale = np.ones_like(rho)
-        inv = 1 / np.maximum(rho, 1e-3)
-        for (ux, uy, uz), f, p, a in zip(self.directions, self.frequencies, self.phases, self.amplitudes):
-            scale += a * np.cos(f * (dx * ux + dy * uy + dz * uz) * inv + p)
-        return self.radius_mm * np.maximum(scale, 0.4)
+        inv = 1 / np.maximum(rho, np.float32(1e-3))
+        ux, uy, uz = dx * inv, dy * inv, dz * inv
+        for (wx, wy, wz), f, p, a in zip(self.directions, self.frequencies, self.phases, self.amplitudes):
+            scale += a * np.cos((ux * (f * wx) + uy * (f * wy) + uz * (f * wz)) + p)
+        return np.float32(self.radius_mm) * np.maximum(scale, np.float32(0.4))
 
 
 def _place_tumour(anatomy: _Anatomy, row: dict[str, Any], shape: _TumourShape,
                   rng: np.random.Generator) -> np.ndarray:
-    """Tumour centre on the pancreas, touching each vessel it contacts and clear of the others."""
+    """Tumour centre near its site on the pancreas, its boundary abutting each vessel it contacts
+    (through the cuff of tumour-like tissue) and a fat plane away from a vessel it does not contact.
+
+    A 1 mm grid search around the site: the nearest point that meets every distance rule.
+    """
     low, high = (0.04, 0.3) if row["location"] == "head" else (0.55, 0.92)
-    point = anatomy.pancreas[int(rng.uniform(low, high) * (len(anatomy.pancreas) - 1))].copy()
-    clearance = {v: shape.radius_mm * (1 + shape.amplitudes.sum() / 2) + anatomy.vessel_radius[v] + CUFF_MM
-                 for v in ("sma", "smv")}
-    touching = [v for v in ("sma", "smv") if row[f"{v}_contact_deg"] > 0]
-    xy = point[:2]
-    if len(touching) == 2:
-        xy = _nearest_circle_intersection(xy, anatomy.vessel_xy["sma"], clearance["sma"],
-                                          anatomy.vessel_xy["smv"], clearance["smv"])
-    elif touching:
-        xy = _onto_circle(xy, anatomy.vessel_xy[touching[0]], clearance[touching[0]])
-    for vessel in ("sma", "smv"):
-        if vessel not in touching and np.linalg.norm(xy - anatomy.vessel_xy[vessel]) < clearance[vessel]:
-            xy = _onto_circle(xy, anatomy.vessel_xy[vessel], clearance[vessel])
-    return np.r_[xy, point[2]]
-
-
-def _onto_circle(point: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
-    """The point of the circle (centre, radius) in the direction of ``point``."""
-    direction = point - centre
-    return centre + radius * direction / max(np.linalg.norm(direction), 1e-6)
-
-
-def _nearest_circle_intersection(point: np.ndarray, c1: np.ndarray, r1: float, c2: np.ndarray,
-                                 r2: float) -> np.ndarray:
-    """Of the two intersections of two circles, the one nearest ``point``."""
-    gap = c2 - c1
-    d = np.linalg.norm(gap)
-    along = (r1**2 - r2**2 + d**2) / (2 * d)
-    across = np.sqrt(max(r1**2 - along**2, 0.0))
-    base, normal = c1 + along * gap / d, np.array([-gap[1], gap[0]]) / d
-    candidates = [base + across * normal, base - across * normal]
-    return min(candidates, key=lambda c: np.linalg.norm(c - point))
+    site = anatomy.pancreas[int(rng.uniform(low, high) * (len(anatomy.pancreas) - 1))]
+    offsets = np.arange(-70.0, 70.5, 1.0)
+    grid = np.stack(np.meshgrid(site[0] + offsets, site[1] + offsets), axis=-1).reshape(-1, 2)
+    contact = {"sma": row["sma_contact_deg"], "smv": row["smv_contact_deg"], "aorta": 0.0, "ivc": 0.0}
+    violation = np.zeros(len(grid))
+    for vessel, degrees in contact.items():
+        towards = anatomy.vessel_xy[vessel] - grid
+        distance = np.linalg.norm(towards, axis=1)
+        if degrees > 0:
+            unit = (towards / np.maximum(distance, 1e-6)[:, None]).astype(np.float32)
+            flat, unit_length = np.zeros(len(unit), np.float32), np.ones(len(unit), np.float32)
+            facing = shape.radius(unit[:, 0], unit[:, 1], flat, unit_length)  # boundary on the vessel's side
+            touch = facing + anatomy.vessel_radius[vessel] + CUFF_MM - 1.0
+            violation += np.maximum(np.abs(distance - touch) - 0.75, 0)
+        else:
+            clear = shape.radius_mm * (1 + shape.amplitudes.sum() / 2) + anatomy.vessel_radius[vessel] + 1.5
+            violation += np.maximum(clear - distance, 0)
+    cost = 1000 * violation + np.linalg.norm(grid - site[:2], axis=1)
+    return np.r_[grid[np.argmin(cost)], site[2]]
 
 
 _BODY_EXPONENT = 2.4  # superellipse: a flattened oval like an abdominal cross-section
@@ -502,7 +506,7 @@ def _paint_body(canvas: _Canvas, anatomy: _Anatomy) -> None:
 
     hu = np.full(inside(0).shape, TISSUE_HU["air"], np.float32)
     label = np.zeros(hu.shape, np.uint8)
-    for inset, name, tissue in ((0, "fat", "fat"), (anatomy.fat_mm, "muscle", "muscle"),
+    for inset, name, tissue in ((0, "subcutaneous_fat", "fat"), (anatomy.fat_mm, "muscle", "muscle"),
                                 (anatomy.fat_mm + _WALL_MM, "fat", "visceral_fat")):
         region = inside(inset)
         hu[region], label[region] = TISSUE_HU[tissue], _LABELS[name]
@@ -515,25 +519,26 @@ def _paint_spine_and_muscles(canvas: _Canvas, anatomy: _Anatomy) -> None:
     at, hu = anatomy.at, TISSUE_HU
     for side in (-1, 1):
         _ellipsoid(canvas, at(30 * side, 80, 0), (20, 14, _ENDLESS), "muscle", hu["muscle"])
-        _ellipsoid(canvas, at(36 * side, 42, -75), (13, 15, 75), "muscle", hu["muscle"])
+        _ellipsoid(canvas, at(30 * side, 42, -75), (12, 15, 75), "muscle", hu["muscle"])
     _ellipsoid(canvas, at(0, 45, 0), (20, 16, _ENDLESS), "bone", hu["cortical_bone"])
     _ellipsoid(canvas, at(0, 45, 0), (17.5, 13.5, _ENDLESS), "bone", hu["cancellous_bone"])
     for disc_z in np.arange(-120, 121, 36):
         _ellipsoid(canvas, at(0, 45, disc_z), (20, 16, 4), "bone", hu["muscle"] + 40)
-    _ellipsoid(canvas, at(0, 70, 0), (15, 14, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
-    _ellipsoid(canvas, at(0, 88, 0), (4, 10, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
-    _ellipsoid(canvas, at(0, 70, 0), (9, 9, _ENDLESS), "bone", hu["csf"])
+    _ellipsoid(canvas, at(0, 70, 0), (13, 12, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
+    _ellipsoid(canvas, at(0, 86, 0), (3.5, 10, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
+    _ellipsoid(canvas, at(0, 69, 0), (8, 8.5, _ENDLESS), "bone", hu["csf"])
 
 
 def _paint_organs(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator) -> None:
     """Kidneys, pancreas, duodenum, stomach, liver, gallbladder, spleen and bowel loops.
 
-    Each organ fills only fat, so the order below is the order of precedence.
+    Organs fill only fat (kidneys also the abdominal wall, the gallbladder the liver), so the
+    order below is the order of precedence.
     """
     at, hu, fat = anatomy.at, TISSUE_HU, ("fat",)
     for side, z in ((1, -22), (-1, -32)):
-        _ellipsoid(canvas, at(61 * side, 52, z), (26, 30, 45), "organ", hu["kidney"], fat)
-        _ellipsoid(canvas, at(50 * side, 50, z), (7, 11, 16), "fat", hu["fat"] + 40, ("organ",))
+        _ellipsoid(canvas, at(64 * side, 55, z), (22, 26, 45), "organ", hu["kidney"], ("fat", "muscle"))
+        _ellipsoid(canvas, at(54 * side, 53, z), (6, 10, 16), "fat", hu["fat"] + 40, ("organ",))
     _paint_pancreas(canvas, anatomy, rng)
     duodenum = [at(-55, -10, 5), at(-57, -5, -20), at(-45, 5, -38), at(-12, 2, -44)]
     _tube(canvas, duodenum, 10, "bowel", hu["bowel"], fat)
@@ -541,8 +546,8 @@ def _paint_organs(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator) 
     _ellipsoid(canvas, at(50, -40, 32), (38, 28, 32), "bowel", hu["bowel"], fat)
     _ellipsoid(canvas, at(50, -40, 32), (34, 24, 28), "bowel", hu["fluid"], ("bowel",))
     _ellipsoid(canvas, at(50, -54, 32), (26, 9, 20), "bowel", hu["air"], ("bowel",))
-    _ellipsoid(canvas, at(-78, 0, 30), (70, 80, 70), "liver", hu["liver"], fat)
-    _ellipsoid(canvas, at(-25, -58, 36), (50, 22, 28), "liver", hu["liver"], fat)
+    _ellipsoid(canvas, at(-88, 0, 32), (62, 78, 62), "liver", hu["liver"], fat)
+    _ellipsoid(canvas, at(-30, -58, 38), (48, 20, 26), "liver", hu["liver"], fat)
     _ellipsoid(canvas, at(-52, -42, -2), (14, 16, 22), "organ", hu["fluid"], ("fat", "liver"))
     _ellipsoid(canvas, at(82, 48, 30), (24, 42, 45), "organ", hu["spleen"], fat)
     for _ in range(7):
@@ -555,7 +560,7 @@ def _paint_organs(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator) 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma_voxels: tuple[float, ...]) -> np.ndarray:
     """A Gaussian random field with unit standard deviation (float32)."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_voxels)
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_voxels, truncate=2.5)
     return field / max(float(field.std()), 1e-6)
 
 
@@ -583,8 +588,8 @@ def _paint_pancreas(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator
         local = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub_where, where))
         d = (dx / radius) ** 2 + (dy / radius) ** 2 + (dz / (1.3 * radius)) ** 2
         distance[local] = np.minimum(distance[local], d)
-    lobules = _smooth_noise(rng, distance.shape, _sigma_voxels(canvas, 2.0))
-    canvas.paint(where, distance < 1 + 0.25 * lobules, "pancreas", TISSUE_HU["pancreas"] + 8 * lobules, ("fat",))
+    lobules = _smooth_noise(rng, distance.shape, _sigma_voxels(canvas, 3.0))
+    canvas.paint(where, distance < 1 + 0.15 * lobules, "pancreas", TISSUE_HU["pancreas"] + 8 * lobules, ("fat",))
 
 
 def _paint_liver_lesions(canvas: _Canvas, count: int, rng: np.random.Generator) -> None:
@@ -599,20 +604,14 @@ def _paint_liver_lesions(canvas: _Canvas, count: int, rng: np.random.Generator) 
                    TISSUE_HU["liver_lesion"] + rng.normal(0, 6), ("liver",))
 
 
-def _stranding_reach_mm(stranding: float) -> float:
-    """How far from the tumour surface the fat stranding extends."""
-    return 6.0 + 16.0 * stranding
-
-
 def _paint_tumour(canvas: _Canvas, row: dict[str, Any], shape: _TumourShape, centre: np.ndarray,
                   rng: np.random.Generator) -> tuple[tuple[slice, ...], np.ndarray]:
-    """Hypo-attenuating textured tumour with a necrotic core, and the fat stranding around it.
+    """Hypo-attenuating textured tumour with a necrotic core, then the fat stranding around it.
 
     Returns the box it was drawn in and the distance (mm) of each box voxel from the true
-    boundary (negative inside), which reader 2's mask perturbs.
+    boundary (negative inside), which reader 2's outline perturbs.
     """
-    reach = _stranding_reach_mm(row["stranding"])
-    where, (dz, dy, dx) = canvas.box(centre, np.full(3, shape.reach_mm + reach))
+    where, (dz, dy, dx) = canvas.box(centre, np.full(3, shape.reach_mm + 3.0))
     rho = np.sqrt(dx**2 + dy**2 + dz**2)
     boundary = shape.radius(dx, dy, dz, rho)
     level = rho - boundary
@@ -621,12 +620,24 @@ def _paint_tumour(canvas: _Canvas, row: dict[str, Any], shape: _TumourShape, cen
     core = row["necrosis_fraction"] ** (1 / 3)
     necrotic = np.clip((core - rho / boundary) / 0.12 + 0.5, 0, 1) if core > 0 else 0.0
     tumour_hu = viable * (1 - necrotic) + (TISSUE_HU["necrosis"] + 4 * texture) * necrotic
-    canvas.paint(where, level < 0, "tumour", tumour_hu, _SOFT_TISSUE)
-    shell = (level > 0) & (level < reach) & (canvas.label[where] == _LABELS["fat"])
-    streaks = np.maximum(np.cos(rng.integers(5, 10) * np.arctan2(dy, dx) + rng.uniform(0, 2 * np.pi) + 0.05 * dz), 0) ** 6
-    haze = row["stranding"] * (1 - level / reach) * (40 + 100 * streaks)
-    canvas.hu[where][shell] += haze[shell]
+    canvas.paint(where, level < 0, "tumour", tumour_hu, _TUMOUR_HOST)
+    _paint_stranding(canvas, row["stranding"], shape.radius_mm, centre, rng)
     return where, level
+
+
+def _paint_stranding(canvas: _Canvas, stranding: float, radius_mm: float, centre: np.ndarray,
+                     rng: np.random.Generator) -> None:
+    """Hazy fat with radiating streaks, fading with distance from the tumour (fat voxels only)."""
+    reach = 6.0 + 16.0 * stranding
+    region = canvas.box(centre, np.full(3, radius_mm * 1.3 + reach))
+    if region is None:
+        return
+    where, (dz, dy, dx) = region
+    distance = np.sqrt(dx**2 + dy**2 + dz**2) - radius_mm
+    shell = (distance < reach) & (canvas.label[where] == _LABELS["fat"])
+    streaks = np.cos(rng.integers(5, 10) * np.arctan2(dy, dx) + rng.uniform(0, 2 * np.pi) + 0.05 * dz)
+    haze = stranding * np.clip(1 - distance / reach, 0, 1) * (40 + 100 * np.maximum(streaks, 0) ** 6)
+    canvas.hu[where][shell] += haze[shell]
 
 
 def _paint_vessel_contact(canvas: _Canvas, anatomy: _Anatomy, row: dict[str, Any], radius_mm: float,
@@ -654,8 +665,9 @@ def _paint_vessels(canvas: _Canvas, anatomy: _Anatomy) -> None:
     """Aorta, IVC, celiac trunk, SMA, SMV, portal and splenic veins (portal-venous enhancement)."""
     at, hu = anatomy.at, TISSUE_HU
     over = (*_SOFT_TISSUE, "tumour", "cuff", "air")
-    _ellipsoid(canvas, at(8, 17, 0), (11, 11, _ENDLESS), "vessel", hu["aorta"], over)
-    _ellipsoid(canvas, at(-20, 20, 0), (12, 9, _ENDLESS), "vessel", hu["ivc"], over)
+    (ax, ay), (ix, iy) = anatomy.vessel_xy["aorta"], anatomy.vessel_xy["ivc"]
+    _ellipsoid(canvas, (ax, ay, 0), (anatomy.vessel_radius["aorta"],) * 2 + (_ENDLESS,), "vessel", hu["aorta"], over)
+    _ellipsoid(canvas, (ix, iy, 0), (12, 9, _ENDLESS), "vessel", hu["ivc"], over)
     _tube(canvas, [at(8, 8, 36), at(8, -14, 40)], 3.5, "vessel", hu["sma"], over)
     (sx, sy), (vx, vy) = anatomy.vessel_xy["sma"], anatomy.vessel_xy["smv"]
     sma_top, smv_top = anatomy.vessel_top_z["sma"], anatomy.vessel_top_z["smv"]
@@ -665,3 +677,188 @@ def _paint_vessels(canvas: _Canvas, anatomy: _Anatomy) -> None:
           "vessel", hu["portal_vein"], over)
     _tube(canvas, [(vx, vy, smv_top), at(20, -8, 12), at(55, 2, 12), at(78, 22, 14)], 4.5, "vessel",
           hu["portal_vein"] - 10, over)
+
+
+def _field_of_view(spec: CohortSpec, centre_index: int, tumour: np.ndarray,
+                   reach_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and spacing (x, y, z) of the scan, moved from the default centre just enough to hold the tumour."""
+    pixel = spec.pixel_mm * spec.centre_pixel_scale[centre_index]
+    spacing = np.array([pixel, pixel, spec.slice_mm])
+    half = (np.array([spec.matrix, spec.matrix, spec.n_slices]) - 1) / 2 * spacing
+    # in-plane, the tumour must fit in the reconstruction circle, not only in the square
+    margin = reach_mm + np.array([2.0, 2.0, 0.0])
+    room = np.array([half[0] / np.sqrt(2), half[1] / np.sqrt(2), half[2]])
+    centre = np.clip(FOV_CENTRE, tumour + margin - room, tumour - margin + room)
+    return centre - half, spacing
+
+
+def _reconstruction_circle(matrix: int) -> np.ndarray:
+    """In-plane mask of the scanner's reconstruction circle; voxels outside hold padding."""
+    r = np.arange(matrix) - (matrix - 1) / 2
+    return r[None, :] ** 2 + r[:, None] ** 2 <= (matrix / 2) ** 2
+
+
+_SLICE_PROFILE_SIGMA = 0.3  # slices: partial volume of a 5 mm slice with its neighbours
+
+
+def _scan(canvas: _Canvas, spec: CohortSpec, centre_index: int, rng: np.random.Generator) -> np.ndarray:
+    """The centre's scanner: blur (sharpness and slice profile), HU offset, noise, padding; int16 HU."""
+    blur = spec.centre_blur_mm[centre_index] / (canvas.x[1] - canvas.x[0])
+    hu = ndimage.gaussian_filter(canvas.hu, (_SLICE_PROFILE_SIGMA, blur, blur))
+    hu += spec.centre_hu_offset[centre_index]
+    hu += spec.centre_noise_sd_hu[centre_index] * rng.standard_normal(hu.shape, dtype=np.float32)
+    hu[:, ~_reconstruction_circle(spec.matrix)] = TISSUE_HU["padding"]
+    return np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+
+
+def _reader2_mask(canvas: _Canvas, where: tuple[slice, ...], level: np.ndarray, boundary_mm: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Reader 2's outline: reader 1's boundary moved by a smooth random shift (mm) plus a bias."""
+    shift = boundary_mm * (_smooth_noise(rng, level.shape, _sigma_voxels(canvas, 4.0)) + rng.normal(0, 0.5))
+    outline = (level < shift) & _label_lookup((*_SOFT_TISSUE, "tumour", "cuff"))[canvas.label[where]]
+    mask = np.zeros(canvas.label.shape, bool)
+    mask[where] = outline
+    return mask
+
+
+@dataclass(frozen=True)
+class _Volumes:
+    """One synthetic patient: CT (int16 HU), reader masks and the grid they share."""
+
+    ct: np.ndarray
+    reader1: np.ndarray
+    reader2: np.ndarray | None
+    origin: np.ndarray
+    spacing: np.ndarray
+
+
+def _synthesise(spec: CohortSpec, row: dict[str, Any], seeds: list[np.random.SeedSequence]) -> _Volumes:
+    """Draw one patient's CT and masks from its latent row (seeds: image stream, reader-2 stream)."""
+    rng = np.random.default_rng(seeds[0])
+    centre_index = 0 if row["centre"] == "C1" else 1
+    anatomy = _draw_anatomy(rng)
+    shape = _TumourShape.draw(row["diameter_mm"], row["margin_irregularity"], rng)
+    centre = _place_tumour(anatomy, row, shape, rng)
+    origin, spacing = _field_of_view(spec, centre_index, centre, shape.reach_mm)
+    canvas = _Canvas.blank(origin, spacing, (spec.matrix, spec.matrix, spec.n_slices))
+    _paint_body(canvas, anatomy)
+    _paint_spine_and_muscles(canvas, anatomy)
+    _paint_organs(canvas, anatomy, rng)
+    _paint_liver_lesions(canvas, int(row["liver_lesions"]), rng)
+    where, level = _paint_tumour(canvas, row, shape, centre, rng)
+    _paint_vessel_contact(canvas, anatomy, row, shape.radius_mm, centre)
+    _paint_vessels(canvas, anatomy)
+    circle = _reconstruction_circle(spec.matrix)
+    reader1 = (canvas.label == _LABELS["tumour"]) & circle
+    reader2 = None
+    if row["has_reader2"]:
+        reader_rng = np.random.default_rng(seeds[1])
+        reader2 = _reader2_mask(canvas, where, level, spec.reader2_boundary_mm, reader_rng) & circle
+    return _Volumes(_scan(canvas, spec, centre_index, rng), reader1, reader2, origin, spacing)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two boolean masks."""
+    return 2.0 * np.logical_and(a, b).sum() / max(int(a.sum() + b.sum()), 1)
+
+
+def _write_nifti(array: np.ndarray, volumes: _Volumes, path: Path) -> None:
+    """Compressed NIfTI with the scan's geometry, written under a temporary name then renamed."""
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(tuple(float(s) for s in volumes.spacing))
+    image.SetOrigin(tuple(float(o) for o in volumes.origin))
+    partial = path.with_name(f".{path.name.removesuffix('.nii.gz')}.partial.nii.gz")
+    sitk.WriteImage(image, str(partial), useCompression=True)
+    os.replace(partial, path)
+
+
+def _write_patient(out_dir: Path, spec: CohortSpec, row: dict[str, Any],
+                   seeds: list[np.random.SeedSequence]) -> dict[str, Any]:
+    """Synthesise and write one patient's files; return what the images measured."""
+    volumes = _synthesise(spec, row, seeds)
+    pid = row["patient_id"]
+    _write_nifti(volumes.ct, volumes, out_dir / "images" / f"{pid}_ct.nii.gz")
+    _write_nifti(volumes.reader1.astype(np.uint8), volumes, out_dir / "masks" / f"{pid}_reader1.nii.gz")
+    agreement = np.nan
+    if volumes.reader2 is not None:
+        _write_nifti(volumes.reader2.astype(np.uint8), volumes, out_dir / "masks" / f"{pid}_reader2.nii.gz")
+        agreement = _dice(volumes.reader1, volumes.reader2)
+    voxel_ml = float(np.prod(volumes.spacing)) / 1000
+    return {"patient_id": pid, "tumour_volume_ml": float(volumes.reader1.sum()) * voxel_ml, "reader_dice": agreement}
+
+
+MANIFEST_COLUMNS = ("patient_id", "image", "mask", "mask_reader2", "age", "gender", "T", "N", "M",
+                    "time_months", "event", "centre", "diagnosis_date")
+TRUTH_COLUMNS = ("patient_id", "centre", "location", "has_reader2", "lp_clinical", "lp_roi", "lp_context",
+                 "lp_total", "frailty", "true_event_time_months", "censor_time_months", "diameter_mm",
+                 "attenuation", "heterogeneity", "necrosis_fraction", "margin_irregularity", "sma_contact_deg",
+                 "smv_contact_deg", "vessel_encasement_deg", "stranding", "liver_lesions", "tumour_volume_ml",
+                 "reader_dice")
+
+
+def generate_cohort(out_dir: Path, spec: CohortSpec, n_jobs: int = -1, progress: bool = True) -> Path:
+    """Write the cohort to out_dir and return the manifest path.
+
+    Skips generation when out_dir/spec.json matches the spec (regenerated only when
+    parameters change); writes atomically (temp name then rename) so an interrupted run
+    never leaves a half-written file that is taken as complete. ``spec.json`` is written
+    last, so its presence marks a complete cohort.
+    """
+    out_dir = Path(out_dir)
+    manifest_path, spec_path = out_dir / "manifest.csv", out_dir / "spec.json"
+    if _is_complete(out_dir, spec):
+        return manifest_path
+    spec_path.unlink(missing_ok=True)
+    _remove_volumes(out_dir)
+    for folder in ("images", "masks"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    table = simulate_clinical(spec)
+    _, seeds = _streams(spec)
+    jobs = (delayed(_write_patient)(out_dir, spec, row, seed.spawn(2))
+            for row, seed in zip(table.to_dict("records"), seeds))
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    measured = pd.DataFrame(list(tqdm(results, total=len(table), disable=not progress, unit="patient",
+                                      desc="in-silico CT")))
+    table = table.merge(measured, on="patient_id", validate="one_to_one")
+    _write_atomically(manifest_path, lambda p: _manifest(table).to_csv(p, index=False))
+    _write_atomically(out_dir / "truth.parquet", lambda p: table[list(TRUTH_COLUMNS)].to_parquet(p, index=False))
+    _write_atomically(spec_path, lambda p: p.write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True)))
+    return manifest_path
+
+
+def _is_complete(out_dir: Path, spec: CohortSpec) -> bool:
+    """True when out_dir holds a finished cohort generated from exactly this spec."""
+    try:
+        written = json.loads((out_dir / "spec.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return written == spec.to_dict() and (out_dir / "manifest.csv").exists() and (out_dir / "truth.parquet").exists()
+
+
+def _remove_volumes(out_dir: Path) -> None:
+    """Delete volumes of an earlier (other-spec or interrupted) generation, and nothing else."""
+    for pattern in ("images/SYN-*_ct.nii.gz", "masks/SYN-*_reader[12].nii.gz", "*/.SYN-*.partial.nii.gz"):
+        for path in out_dir.glob(pattern):
+            path.unlink()
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    """Call ``write(temporary_path)`` and rename the result onto ``path``."""
+    partial = path.with_name(f".{path.name}.partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+def _manifest(table: pd.DataFrame) -> pd.DataFrame:
+    """The real-cohort manifest format, paths relative to the manifest's folder."""
+    ids = table["patient_id"]
+    return pd.DataFrame({
+        "patient_id": ids,
+        "image": "images/" + ids + "_ct.nii.gz",
+        "mask": "masks/" + ids + "_reader1.nii.gz",
+        "mask_reader2": np.where(table["has_reader2"], "masks/" + ids + "_reader2.nii.gz", ""),
+        **{column: table[column] for column in MANIFEST_COLUMNS[4:]},
+    })[list(MANIFEST_COLUMNS)]

@@ -1,0 +1,199 @@
+"""Tests of the in-silico cohort generator: files, determinism, caching, AJCC rule, calibration."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from sklearn.metrics import roc_auc_score
+
+from helpers.synthetic import (
+    MANIFEST_COLUMNS,
+    CohortSpec,
+    generate_cohort,
+    oracle_scores,
+    simulate_clinical,
+)
+
+SMALL = CohortSpec(n_patients=12, n_reader2=4, matrix=96, n_slices=12, seed=11)
+HORIZONS = (12, 24, 36)
+CALIBRATION_SEEDS = (CohortSpec().seed, 7)
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small cohort generated once with two worker processes."""
+    return generate_cohort(tmp_path_factory.mktemp("small") / "cohort", SMALL, n_jobs=2, progress=False)
+
+
+def _voxels(path: Path) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def _all_volumes(manifest: Path) -> dict[str, np.ndarray]:
+    table = pd.read_csv(manifest, keep_default_na=False)
+    paths = [p for column in ("image", "mask", "mask_reader2") for p in table[column] if p]
+    return {p: _voxels(manifest.parent / p) for p in paths}
+
+
+# ---------------------------------------------------------------- files and determinism
+
+
+def test_same_spec_gives_identical_files_whatever_n_jobs(small_cohort: Path, tmp_path: Path) -> None:
+    again = generate_cohort(tmp_path / "again", SMALL, n_jobs=1, progress=False)
+    assert again.read_bytes() == small_cohort.read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(again.parent / "truth.parquet"),
+                                  pd.read_parquet(small_cohort.parent / "truth.parquet"))
+    first, second = _all_volumes(small_cohort), _all_volumes(again)
+    assert first.keys() == second.keys()
+    for path, voxels in first.items():
+        np.testing.assert_array_equal(voxels, second[path], err_msg=path)
+
+
+def test_manifest_format(small_cohort: Path) -> None:
+    table = pd.read_csv(small_cohort, keep_default_na=False)
+    assert tuple(table.columns) == MANIFEST_COLUMNS
+    assert table["patient_id"].tolist() == [f"SYN-{i:04d}" for i in range(1, 13)]
+    assert set(table["gender"]) <= {"male", "female"}
+    assert set(table["T"]) <= {"T1", "T2", "T3", "T4"}
+    assert set(table["N"]) <= {"N0", "N1", "N2"}
+    assert set(table["M"]) <= {"M0", "M1"}
+    assert set(table["event"]) <= {0, 1}
+    assert set(table["centre"]) <= {"C1", "C2"}
+    assert (table["time_months"] > 0).all()
+    dates = pd.to_datetime(table["diagnosis_date"], format="%Y-%m-%d")
+    assert dates.between("2013-01-01", "2023-12-31").all()
+    truth = pd.read_parquet(small_cohort.parent / "truth.parquet")
+    assert np.allclose(truth["lp_total"], truth[["lp_clinical", "lp_roi", "lp_context"]].sum(axis=1))
+    assert json.loads((small_cohort.parent / "spec.json").read_text())["n_patients"] == 12
+
+
+def test_geometry_and_masks(small_cohort: Path) -> None:
+    table = pd.read_csv(small_cohort, keep_default_na=False)
+    for row in table.itertuples():
+        image = sitk.ReadImage(str(small_cohort.parent / row.image))
+        pixel = SMALL.pixel_mm * SMALL.centre_pixel_scale[0 if row.centre == "C1" else 1]
+        assert image.GetSize() == (96, 96, 12)
+        assert np.allclose(image.GetSpacing(), (pixel, pixel, SMALL.slice_mm), atol=1e-5)
+        assert np.allclose(image.GetDirection(), np.eye(3).ravel())
+        assert image.GetPixelID() == sitk.sitkInt16
+        ct = sitk.GetArrayFromImage(image)
+        masks = [row.mask] + ([row.mask_reader2] if row.mask_reader2 else [])
+        for mask_path in masks:
+            mask_image = sitk.ReadImage(str(small_cohort.parent / mask_path))
+            assert mask_image.GetPixelID() == sitk.sitkUInt8
+            assert mask_image.GetSize() == image.GetSize()
+            assert np.allclose(mask_image.GetOrigin(), image.GetOrigin())
+            assert np.allclose(mask_image.GetSpacing(), image.GetSpacing())
+            mask = sitk.GetArrayFromImage(mask_image)
+            assert set(np.unique(mask)) == {0, 1}
+            assert ct[mask == 1].min() > -1024, "mask reaches the scanner's padding"
+        tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(small_cohort.parent / row.mask))) == 1
+        assert -40 < ct[tumour].mean() < 140, "the tumour should look like soft tissue"
+
+
+def test_reader2_only_for_the_subset(small_cohort: Path) -> None:
+    table = pd.read_csv(small_cohort, keep_default_na=False)
+    with_reader2 = table["mask_reader2"] != ""
+    assert with_reader2.sum() == SMALL.n_reader2
+    assert len(list((small_cohort.parent / "masks").glob("*_reader2.nii.gz"))) == SMALL.n_reader2
+    truth = pd.read_parquet(small_cohort.parent / "truth.parquet")
+    dice = truth.loc[with_reader2.to_numpy(), "reader_dice"]
+    assert dice.between(0.6, 0.999).all()
+    assert truth.loc[~with_reader2.to_numpy(), "reader_dice"].isna().all()
+
+
+def test_reuses_a_complete_cohort_and_regenerates_on_change(tmp_path: Path) -> None:
+    spec = replace(SMALL, n_patients=4, n_reader2=2)
+    manifest = generate_cohort(tmp_path, spec, n_jobs=1, progress=False)
+    image = tmp_path / "images" / "SYN-0001_ct.nii.gz"
+    stamp = image.stat().st_mtime_ns
+    assert generate_cohort(tmp_path, spec, n_jobs=1, progress=False) == manifest
+    assert image.stat().st_mtime_ns == stamp
+
+    changed = replace(spec, n_patients=3, seed=12)
+    generate_cohort(tmp_path, changed, n_jobs=1, progress=False)
+    assert image.stat().st_mtime_ns != stamp
+    assert json.loads((tmp_path / "spec.json").read_text())["seed"] == 12
+    assert len(pd.read_csv(manifest)) == 3
+    assert not (tmp_path / "images" / "SYN-0004_ct.nii.gz").exists(), "stale volume left behind"
+
+
+def test_an_interrupted_run_is_not_taken_as_complete(tmp_path: Path) -> None:
+    spec = replace(SMALL, n_patients=2, n_reader2=1)
+    generate_cohort(tmp_path, spec, n_jobs=1, progress=False)
+    (tmp_path / "spec.json").unlink()  # what a run killed before its last write leaves
+    (tmp_path / "images" / ".SYN-0002_ct.partial.nii.gz").write_bytes(b"half a file")
+    generate_cohort(tmp_path, spec, n_jobs=1, progress=False)
+    assert (tmp_path / "spec.json").exists()
+    assert not list(tmp_path.glob("*/.*partial*"))
+
+
+# ---------------------------------------------------------------- clinical table
+
+
+def test_t_stage_follows_ajcc_8th_from_truth() -> None:
+    table = simulate_clinical(CohortSpec())
+    diameter, arterial = table["diameter_mm"], table["sma_contact_deg"] > 180
+    expected = np.select([arterial, diameter <= 20, diameter <= 40], ["T4", "T1", "T2"], "T3")
+    assert (table["T"] == expected).all()
+    assert diameter.between(8, 65).all()
+
+
+def test_liver_lesions_only_with_m1() -> None:
+    table = simulate_clinical(CohortSpec())
+    m1 = table["M"] == "M1"
+    assert (table.loc[m1, "liver_lesions"] >= 1).all()
+    assert (table.loc[~m1, "liver_lesions"] == 0).all()
+
+
+def test_simulate_clinical_is_deterministic() -> None:
+    pd.testing.assert_frame_equal(simulate_clinical(SMALL), simulate_clinical(SMALL))
+
+
+def test_oracle_scores_keep_the_index() -> None:
+    truth = simulate_clinical(SMALL).set_index("patient_id")
+    scores = oracle_scores(truth)
+    assert list(scores.columns) == ["full", "clinical", "roi", "context"]
+    assert scores.index.equals(truth.index)
+    assert np.allclose(scores["full"], scores[["clinical", "roi", "context"]].sum(axis=1))
+
+
+@pytest.mark.parametrize("seed", CALIBRATION_SEEDS)
+def test_marginals_match_the_paper(seed: int) -> None:
+    table = simulate_clinical(replace(CohortSpec(), seed=seed))
+    assert len(table) == 880
+    assert (table["centre"] == "C1").sum() == 520
+    share = {column: table[column].value_counts(normalize=True) for column in ("gender", "T", "N", "M")}
+    targets = {("gender", "male"): 0.57, ("T", "T1"): 0.09, ("T", "T2"): 0.47, ("T", "T3"): 0.23,
+               ("T", "T4"): 0.21, ("N", "N0"): 0.43, ("N", "N1"): 0.38, ("N", "N2"): 0.18, ("M", "M1"): 0.25}
+    for (column, level), target in targets.items():
+        assert abs(share[column].get(level, 0.0) - target) <= 0.03, (column, level)
+    assert abs(table["age"].mean() - 68) <= 2
+    assert table["age"].between(35, 90).all()
+    assert 0.70 <= table["event"].mean() <= 0.80
+
+
+def _auc_died_by(table: pd.DataFrame, score: pd.Series, horizon: float) -> float:
+    died = (table["event"] == 1) & (table["time_months"] <= horizon)
+    known = died | (table["time_months"] > horizon)
+    return roc_auc_score(died[known], score[known])
+
+
+@pytest.mark.parametrize("seed", CALIBRATION_SEEDS)
+def test_oracle_is_high_and_every_part_is_lower(seed: int) -> None:
+    table = simulate_clinical(replace(CohortSpec(), seed=seed))
+    scores = oracle_scores(table)
+    subset = np.random.default_rng(0).permutation(len(table))[: round(0.3 * len(table))]
+    for rows in (np.arange(len(table)), subset):
+        part, part_scores = table.iloc[rows], scores.iloc[rows]
+        for horizon in HORIZONS:
+            full = _auc_died_by(part, part_scores["full"], horizon)
+            assert 0.85 <= full <= 0.95, (horizon, full)
+            for component in ("clinical", "roi", "context"):
+                assert _auc_died_by(part, part_scores[component], horizon) <= full - 0.03, (horizon, component)
