@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -197,3 +198,16 @@ def test_oracle_is_high_and_every_part_is_lower(seed: int) -> None:
             assert 0.85 <= full <= 0.95, (horizon, full)
             for component in ("clinical", "roi", "context"):
                 assert _auc_died_by(part, part_scores[component], horizon) <= full - 0.03, (horizon, component)
+
+
+def test_book_page_lists_the_default_coefficients() -> None:
+    page = (Path(__file__).resolve().parents[1] / "book" / "data_insilico.md").read_text()
+    rows = re.findall(r"\| `(log_hr_\w+)(?:\[(\d)\])?` \| ([-\d.]+) \| ([-\d.]+) \|", page)
+    spec = CohortSpec()
+    documented = set()
+    for field, index, log_hr, hr in rows:
+        value = getattr(spec, field)[int(index)] if index else getattr(spec, field)
+        assert float(log_hr) == pytest.approx(value, abs=0.005), field
+        assert float(hr) == pytest.approx(np.exp(value), abs=0.005), field
+        documented.add(field)
+    assert documented == {name for name in vars(spec) if name.startswith("log_hr_")}

@@ -152,7 +152,7 @@ def simulate_clinical(spec: CohortSpec) -> pd.DataFrame:
     aggressiveness = rng.standard_normal(n)
     _draw_tumour_stage(table, aggressiveness, spec, rng)
     _draw_tumour_appearance(table, aggressiveness, spec, rng)
-    _draw_context(table, spec, rng)
+    _draw_context(table, rng)
     _add_linear_predictors(table, spec)
     _draw_survival(table, spec, rng)
     return table
@@ -235,7 +235,7 @@ def _draw_tumour_appearance(table: pd.DataFrame, aggressiveness: np.ndarray, spe
     table["margin_irregularity"] = rng.beta(2.0, 2.5, n)
 
 
-def _draw_context(table: pd.DataFrame, spec: CohortSpec, rng: np.random.Generator) -> None:
+def _draw_context(table: pd.DataFrame, rng: np.random.Generator) -> None:
     """What only the surroundings show: SMV contact, fat stranding, liver metastases."""
     n = len(table)
     head = (table["location"] == "head").to_numpy()
