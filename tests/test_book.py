@@ -4,8 +4,6 @@ strict book build."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +11,7 @@ import papermill
 import pytest
 
 from helpers import io
-from helpers.run import main as run_main
+from helpers.run import build_book, main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -47,10 +45,7 @@ def test_smoke_cohort_artifacts(smoke_run):
 
 
 def test_book_builds_in_strict_mode(smoke_run, tmp_path):
-    command = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--builder", "html",
-               "-W", "-n", "--keep-going", "--path-output", str(tmp_path)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    build_book(ROOT, tmp_path)  # raises on any warning (-W -n)
     html = tmp_path / "_build" / "html"
     assert (html / "book" / "notebooks" / "01_cohort.html").exists()
     page = (html / "book" / "notebooks" / "01_cohort.html").read_text()

@@ -161,11 +161,11 @@ def execute(notebook: Notebook, params: dict[str, Any], output: Path, root: Path
     return record
 
 
-def build_book(root: Path) -> None:
+def build_book(root: Path, output: Path | None = None) -> None:
     """Build the Jupyter Book in strict mode: any warning or broken reference fails."""
-    command = [sys.executable, "-m", "jupyter_book", "build", str(root), "--builder", "html",
-               "-W", "-n", "--keep-going"]
-    print("[run] " + " ".join(command[2:]), flush=True)
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--builder", "html",
+               "-W", "-n", "--keep-going", *(["--path-output", str(output)] if output else [])]
+    print("[run] jupyter-book " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True, cwd=root)
 
 
