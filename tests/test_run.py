@@ -64,3 +64,22 @@ def test_committed_profiles_only_use_declared_parameters(profile):
         pytest.skip("a PyRadiomics parameter file, not a run profile")
     notebooks = discover_notebooks(ROOT / "notebooks")
     check_unused_keys(notebooks, load_profile(profile), profile)
+
+
+def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
+    import nbformat
+
+    from helpers.run import execute
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("run_dir = ''")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom: bad input')")]
+    source = tmp_path / "01_failing.ipynb"
+    nbformat.write(nb, source)
+    record = execute(Notebook(source, {"run_dir": {}}), {"run_dir": str(tmp_path)}, tmp_path / "out" / "01_failing.ipynb", tmp_path)
+    assert record["status"] == "failed"
+    assert record["error"] == "ValueError: boom: bad input"
+    assert "boom" in record["traceback"] and record["cell"] >= 2
+    assert record["executed"] == "out/01_failing.ipynb" and (tmp_path / "out" / "01_failing.ipynb").exists()

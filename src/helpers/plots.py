@@ -47,3 +47,64 @@ def icc_figure(icc: pd.DataFrame) -> plt.Figure:
     ax.legend(title="Image type", loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def pca_variance_figure(explained_variance_ratio, n_components: int, target: float) -> plt.Figure:
+    """Figure S2 analogue: cumulative explained variance with the target line and the count kept."""
+    import numpy as np
+
+    cumulative = np.cumsum(explained_variance_ratio)
+    shown = min(len(cumulative), max(3 * n_components, 30))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(np.arange(1, shown + 1), cumulative[:shown], marker="o", markersize=3)
+    ax.axhline(target, color="firebrick", linestyle="--", linewidth=1, label=f"{target:.0%} of variance")
+    ax.axvline(n_components, color="grey", linestyle=":", linewidth=1, label=f"{n_components} components kept")
+    ax.set(xlabel="Number of principal components", ylabel="Cumulative explained variance", ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def lasso_figure(log_lambdas, coef_path, names, cv_mean, cv_se, lambda_min: float, lambda_1se: float,
+                 chosen: float) -> plt.Figure:
+    """Figure 3 analogue, drawn as glmnet does: (A) coefficient paths, (B) CV deviance with SE bars."""
+    import numpy as np
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, path in zip(names, np.asarray(coef_path)):
+        left.plot(log_lambdas, path, linewidth=1, label=name)
+    left.axvline(np.log(chosen), color="black", linestyle=":", linewidth=1)
+    left.set(xlabel="log(lambda)", ylabel="Coefficient", title="A  Coefficient paths")
+    right.errorbar(log_lambdas, cv_mean, yerr=cv_se, fmt="o", color="firebrick", ecolor="grey", markersize=3, capsize=2)
+    for value, label in ((lambda_min, "lambda.min"), (lambda_1se, "lambda.1se")):
+        right.axvline(np.log(value), color="black", linestyle=":", linewidth=1)
+        right.text(np.log(value), right.get_ylim()[1], label, rotation=90, va="top", ha="right", fontsize=8)
+    right.set(xlabel="log(lambda)", ylabel="Partial-likelihood deviance (CV)", title="B  Cross-validation")
+    fig.tight_layout()
+    return fig
+
+
+def node_size_figure(table: pd.DataFrame, best: int) -> plt.Figure:
+    """Out-of-bag error against node size, with the chosen size marked (tune.nodesize analogue)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(table["node_size"], table["oob_error"], marker="o")
+    ax.axvline(best, color="grey", linestyle=":", label=f"chosen: {best}")
+    ax.set(xlabel="Node size (minimum samples per leaf)", ylabel="OOB error (1 - C-index)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(curves: pd.DataFrame, title: str) -> plt.Figure:
+    """ROC curves per horizon, one panel per split; ``curves`` has split, horizon_months, fpr, tpr, auc."""
+    splits = [s for s in ("train", "test") if s in set(curves["split"])]
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 5), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        for (horizon, auc), part in curves[curves["split"] == split].groupby(["horizon_months", "auc"], sort=True):
+            ax.plot(part["fpr"], part["tpr"], label=f"{horizon / 12:.0f}-year AUC {auc:.3f}")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set(xlabel="1 - specificity", ylabel="Sensitivity", title=f"{title}: {'training' if split == 'train' else 'test'} set",
+               xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

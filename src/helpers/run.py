@@ -11,6 +11,7 @@ silently ignored. Wall time, peak memory and status per notebook go to
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ import yaml
 from helpers.stage import repo_root, write_json
 
 RESERVED_KEYS = ("name",)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 KERNEL = "python3"
 
 
@@ -154,7 +156,7 @@ def execute(notebook: Notebook, params: dict[str, Any], output: Path, root: Path
             record["status"] = "ok"
         except papermill.PapermillExecutionError as error:
             record.update(status="failed", cell=error.cell_index, error=f"{error.ename}: {error.evalue}",
-                          traceback="\n".join(error.traceback))
+                          traceback=ANSI_ESCAPE.sub("", "\n".join(error.traceback)))
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     record["peak_memory_mb"] = round(memory.peak_bytes / 2**20, 1)
     record["executed"] = str(output.relative_to(root))

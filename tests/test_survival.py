@@ -1,0 +1,212 @@
+"""Survival module: OOB node-size tuning, horizon probabilities, known signal, Youden rule, cross-fitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+from sksurv.util import Surv
+
+from helpers.metrics import auc_known
+from helpers.outcomes import HORIZONS_MONTHS, horizon_labels
+from helpers.selection import RadiomicsReducer
+from helpers.survival import (PREDICTION_COLUMNS, binary_metrics, cumulative_dynamic_auc_at, death_probabilities,
+                              fit_rsf, harrell_c, out_of_fold_predictions, tune_node_size, youden_threshold)
+
+SMALL_FOREST = {"n_estimators": 30, "random_state": 0, "n_jobs": 1}
+
+
+def _cohort(n: int = 300, n_features: int = 5, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Exponential times in months with hazard exp(1.5 x1) / 18 (x1 the only signal), uniform censoring 6-60 months."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, n_features)), index=[f"p{i:03d}" for i in range(n)],
+                     columns=[f"x{j + 1}" for j in range(n_features)])
+    death = rng.exponential(18.0 * np.exp(-1.5 * X["x1"].to_numpy()))
+    censor = rng.uniform(6.0, 60.0, n)
+    return X, Surv.from_arrays(death <= censor, np.minimum(death, censor))
+
+
+def _split(X: pd.DataFrame, y: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """2:1 split stratified on the event, as the cohort's train/test split."""
+    train, test = train_test_split(np.arange(len(X)), test_size=1 / 3, random_state=0, stratify=y["event"])
+    return X.iloc[train], X.iloc[test], y[train], y[test]
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """The simulated cohort (n=300) split 200/100."""
+    return _split(*_cohort())
+
+
+@pytest.fixture(scope="module")
+def forest_predictions(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> pd.DataFrame:
+    """Test-split death probabilities of a 100-tree forest fitted on the training split."""
+    X_train, X_test, y_train, _ = split
+    model = fit_rsf(X_train, y_train, node_size=10, n_estimators=100, random_state=0, n_jobs=1)
+    return death_probabilities(model, X_test)
+
+
+def test_node_size_tuning_picks_the_oob_minimum(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+    """best = the node size with the smallest OOB error = 1 - Harrell's C, for both splitting rules."""
+    X_train, _, y_train, _ = split
+    for splitting in ("exhaustive", "random"):
+        tuning = tune_node_size(X_train, y_train, (3, 10, 30), splitting=splitting, **SMALL_FOREST)
+        table = tuning.table
+        assert list(table.columns) == ["node_size", "oob_error"] and list(table["node_size"]) == [3, 10, 30]
+        assert table["oob_error"].between(0, 0.5).all()  # a real signal: OOB C above 0.5
+        assert tuning.best == table.loc[table["oob_error"].idxmin(), "node_size"]
+
+
+def test_node_size_ties_go_to_the_larger_node_size(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+    """A node size repeated in the grid ties with itself; beyond that, equal errors pick the largest size."""
+    X_train, _, y_train, _ = split
+    tuning = tune_node_size(X_train, y_train, (150, 200), **SMALL_FOREST)  # both leave only the root: same forest
+    assert tuning.table["oob_error"].nunique() == 1
+    assert tuning.best == 200
+
+
+def test_horizon_probabilities_in_unit_interval_and_non_decreasing(forest_predictions: pd.DataFrame) -> None:
+    """One row per patient and horizon; 1 - S(t) in [0, 1] and non-decreasing from 12 to 36 months."""
+    assert list(forest_predictions.columns) == PREDICTION_COLUMNS
+    assert len(forest_predictions) == 100 * len(HORIZONS_MONTHS)
+    assert forest_predictions["probability"].between(0, 1).all()
+    wide = forest_predictions.pivot(index="patient_id", columns="horizon_months", values="probability")
+    assert list(wide.columns) == list(HORIZONS_MONTHS)
+    assert (np.diff(wide.to_numpy(), axis=1) >= 0).all()
+
+
+def test_horizons_outside_the_observed_times_take_the_edge_values(
+        split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+    """Before the first time: probability 0; after the last time: the value at the last time."""
+    X_train, X_test, y_train, _ = split
+    model = fit_rsf(X_train, y_train, node_size=10, **SMALL_FOREST)
+    last = model.unique_times_[-1]
+    probs = death_probabilities(model, X_test.iloc[:5], horizons=(0, last, 10 * last))
+    wide = probs.pivot(index="patient_id", columns="horizon_months", values="probability")
+    assert (wide[0] == 0).all()
+    pd.testing.assert_series_equal(wide[10 * last], wide[last], check_names=False)
+
+
+def test_known_signal_test_auc_at_12_months(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray],
+                                            forest_predictions: pd.DataFrame) -> None:
+    """Hazard exp(1.5 x1): the forest's test AUC for death by 12 months exceeds 0.75."""
+    _, X_test, _, y_test = split
+    time = pd.Series(y_test["time"], index=X_test.index)
+    event = pd.Series(y_test["event"], index=X_test.index)
+    at_12 = forest_predictions[forest_predictions["horizon_months"] == 12].set_index("patient_id")["probability"]
+    labels = horizon_labels(time, event, 12, "known_status")
+    auc = auc_known(labels, at_12.loc[X_test.index])
+    assert auc > 0.75, auc
+
+
+def test_youden_threshold_by_hand() -> None:
+    """J per observed threshold: 0.6 -> 1/3, 0.5 -> 0, 0.4 -> 1/3, 0.3 -> 2/3 (max), 0.2 -> 1/3, 0.1 -> 0."""
+    probability = pd.Series([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.95])
+    labels = pd.Series([0, 0, 1, 1, 0, 1, np.nan])  # the unknown label is ignored
+    assert youden_threshold(probability, labels) == pytest.approx(0.3)
+
+
+def test_youden_ties_go_to_the_highest_threshold() -> None:
+    """J = 2/3 at both 0.8 and 0.35: the higher cut-off (fewer positives) wins."""
+    probability = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
+    labels = [0, 0, 1, 0, 1, 1]
+    assert youden_threshold(probability, labels) == pytest.approx(0.8)
+
+
+def test_binary_metrics_over_known_labels_with_a_given_threshold() -> None:
+    """Positive = probability >= threshold; NaN labels excluded from AUC, accuracy and n."""
+    probability = pd.Series([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.95])
+    labels = pd.Series([0, 0, 1, 1, 0, 1, np.nan])
+    metrics = binary_metrics(probability, labels, threshold=0.3)
+    assert metrics["n"] == 6
+    assert metrics["accuracy"] == pytest.approx(5 / 6)  # only 0.5 (label 0) is misclassified
+    assert metrics["auc"] == pytest.approx(7 / 9)
+    with pytest.raises(ValueError, match="different indexes"):
+        binary_metrics(probability, labels.set_axis(range(1, 8)), 0.5)
+
+
+def test_harrell_c_and_cumulative_dynamic_auc(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray],
+                                              forest_predictions: pd.DataFrame) -> None:
+    """The true risk x1 is concordant; a horizon beyond the test follow-up is moved below its end and reported."""
+    _, X_test, y_train, y_test = split
+    assert harrell_c(y_test["time"], y_test["event"], X_test["x1"]) > 0.7
+    assert harrell_c(y_test["time"], y_test["event"], -X_test["x1"]) < 0.3
+    wide = forest_predictions.pivot(index="patient_id", columns="horizon_months", values="probability").loc[X_test.index]
+    horizons = (*HORIZONS_MONTHS, 1000)
+    table = cumulative_dynamic_auc_at(y_train["time"], y_train["event"], y_test["time"], y_test["event"],
+                                      X_test["x1"], horizons)
+    assert list(table["horizon_months"]) == list(horizons)
+    assert (table["time"].iloc[:3] == HORIZONS_MONTHS).all() and table["time"].iloc[3] < y_test["time"].max()
+    assert (table["auc"] > 0.7).all()
+    per_horizon = cumulative_dynamic_auc_at(y_train["time"], y_train["event"], y_test["time"], y_test["event"],
+                                            wide.to_numpy())
+    assert (per_horizon["auc"] > 0.7).all()
+
+
+def test_out_of_fold_predictions_never_use_their_own_fold() -> None:
+    """Each fold's model saw none of the patients it predicts; every patient once per horizon."""
+    X, y = _cohort(n=120)
+    seen: list[set[str]] = []
+
+    def fit_predict(train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        seen.append(set(train_X.index))
+        return death_probabilities(fit_rsf(train_X, train_y, node_size=10, n_estimators=20, random_state=0), test_X)
+
+    oof = out_of_fold_predictions(X, y, fit_predict, n_folds=4, random_state=0)
+    assert list(oof.columns) == [*PREDICTION_COLUMNS, "fold"]
+    assert len(seen) == 4
+    for fold, train_ids in enumerate(seen):
+        predicted = set(oof.loc[oof["fold"] == fold, "patient_id"])
+        assert predicted and predicted.isdisjoint(train_ids)
+        assert predicted | train_ids == set(X.index)
+    counts = oof.groupby(["patient_id", "horizon_months"]).size()
+    assert len(counts) == len(X) * len(HORIZONS_MONTHS) and (counts == 1).all()
+    assert list(oof["patient_id"].unique()) == list(X.index)  # X's order
+
+
+def test_out_of_fold_rejects_predictions_for_the_wrong_patients() -> None:
+    """A fit_predict that predicts its training rows is refused."""
+    X, y = _cohort(n=60)
+
+    def leaky(train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        return death_probabilities(fit_rsf(train_X, train_y, node_size=10, n_estimators=5, random_state=0), train_X)
+
+    with pytest.raises(ValueError, match="held-out patient"):
+        out_of_fold_predictions(X, y, leaky, n_folds=3, random_state=0)
+
+
+def test_out_of_fold_wraps_the_whole_reducer_and_forest_chain() -> None:
+    """The 04 + 05 chain (PCA-LASSO reducer, then forest) cross-fitted: probabilities for every patient."""
+    rng = np.random.default_rng(4)
+    latent = rng.normal(size=(150, 2))
+    X = pd.DataFrame(latent @ rng.normal(size=(2, 20)) + 0.5 * rng.normal(size=(150, 20)),
+                     index=[f"q{i}" for i in range(150)])
+    X.columns = [f"f{j}" for j in range(20)]
+    death, censor = rng.exponential(18.0 * np.exp(-1.5 * latent[:, 0])), rng.uniform(6.0, 60.0, 150)
+    y = Surv.from_arrays(death <= censor, np.minimum(death, censor))
+
+    def chain(train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        reducer = RadiomicsReducer(n_folds=5, random_state=0).fit(train_X, train_y)
+        model = fit_rsf(reducer.transform(train_X), train_y, node_size=10, n_estimators=20, random_state=0)
+        return death_probabilities(model, reducer.transform(test_X))
+
+    oof = out_of_fold_predictions(X, y, chain, n_folds=3, random_state=0)
+    assert len(oof) == 150 * len(HORIZONS_MONTHS) and oof["probability"].between(0, 1).all()
+
+
+def test_deterministic_given_random_state(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+    """Same random_state, same predictions, for both splitting rules (also with 2 jobs)."""
+    X_train, X_test, y_train, _ = split
+    for splitting in ("exhaustive", "random"):
+        runs = [death_probabilities(fit_rsf(X_train, y_train, 10, n_estimators=20, splitting=splitting,
+                                            random_state=3, n_jobs=n_jobs), X_test) for n_jobs in (1, 2, 1)]
+        pd.testing.assert_frame_equal(runs[0], runs[1])
+        pd.testing.assert_frame_equal(runs[0], runs[2])
+
+
+def test_invalid_splitting_raises(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+    """Only 'exhaustive' and 'random' exist."""
+    X_train, _, y_train, _ = split
+    with pytest.raises(ValueError, match="splitting"):
+        fit_rsf(X_train, y_train, 10, splitting="nsplit")
