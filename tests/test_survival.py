@@ -15,6 +15,7 @@ from helpers.survival import (PREDICTION_COLUMNS, binary_metrics, cumulative_dyn
                               fit_rsf, harrell_c, out_of_fold_predictions, tune_node_size, youden_threshold)
 
 SMALL_FOREST = {"n_estimators": 30, "random_state": 0, "n_jobs": 1}
+Split = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]  # X_train, X_test, y_train, y_test
 
 
 def _cohort(n: int = 300, n_features: int = 5, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -27,27 +28,27 @@ def _cohort(n: int = 300, n_features: int = 5, seed: int = 0) -> tuple[pd.DataFr
     return X, Surv.from_arrays(death <= censor, np.minimum(death, censor))
 
 
-def _split(X: pd.DataFrame, y: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+def _split(X: pd.DataFrame, y: np.ndarray) -> Split:
     """2:1 split stratified on the event, as the cohort's train/test split."""
     train, test = train_test_split(np.arange(len(X)), test_size=1 / 3, random_state=0, stratify=y["event"])
     return X.iloc[train], X.iloc[test], y[train], y[test]
 
 
 @pytest.fixture(scope="module")
-def split() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+def split() -> Split:
     """The simulated cohort (n=300) split 200/100."""
     return _split(*_cohort())
 
 
 @pytest.fixture(scope="module")
-def forest_predictions(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> pd.DataFrame:
+def forest_predictions(split: Split) -> pd.DataFrame:
     """Test-split death probabilities of a 100-tree forest fitted on the training split."""
     X_train, X_test, y_train, _ = split
     model = fit_rsf(X_train, y_train, node_size=10, n_estimators=100, random_state=0, n_jobs=1)
     return death_probabilities(model, X_test)
 
 
-def test_node_size_tuning_picks_the_oob_minimum(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+def test_node_size_tuning_picks_the_oob_minimum(split: Split) -> None:
     """best = the node size with the smallest OOB error = 1 - Harrell's C, for both splitting rules."""
     X_train, _, y_train, _ = split
     for splitting in ("exhaustive", "random"):
@@ -58,7 +59,7 @@ def test_node_size_tuning_picks_the_oob_minimum(split: tuple[pd.DataFrame, pd.Da
         assert tuning.best == table.loc[table["oob_error"].idxmin(), "node_size"]
 
 
-def test_node_size_ties_go_to_the_larger_node_size(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+def test_node_size_ties_go_to_the_larger_node_size(split: Split) -> None:
     """A node size repeated in the grid ties with itself; beyond that, equal errors pick the largest size."""
     X_train, _, y_train, _ = split
     tuning = tune_node_size(X_train, y_train, (150, 200), **SMALL_FOREST)  # both leave only the root: same forest
@@ -76,8 +77,7 @@ def test_horizon_probabilities_in_unit_interval_and_non_decreasing(forest_predic
     assert (np.diff(wide.to_numpy(), axis=1) >= 0).all()
 
 
-def test_horizons_outside_the_observed_times_take_the_edge_values(
-        split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+def test_horizons_outside_the_observed_times_take_the_edge_values(split: Split) -> None:
     """Before the first time: probability 0; after the last time: the value at the last time."""
     X_train, X_test, y_train, _ = split
     model = fit_rsf(X_train, y_train, node_size=10, **SMALL_FOREST)
@@ -88,8 +88,7 @@ def test_horizons_outside_the_observed_times_take_the_edge_values(
     pd.testing.assert_series_equal(wide[10 * last], wide[last], check_names=False)
 
 
-def test_known_signal_test_auc_at_12_months(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray],
-                                            forest_predictions: pd.DataFrame) -> None:
+def test_known_signal_test_auc_at_12_months(split: Split, forest_predictions: pd.DataFrame) -> None:
     """Hazard exp(1.5 x1): the forest's test AUC for death by 12 months exceeds 0.75."""
     _, X_test, _, y_test = split
     time = pd.Series(y_test["time"], index=X_test.index)
@@ -126,13 +125,13 @@ def test_binary_metrics_over_known_labels_with_a_given_threshold() -> None:
         binary_metrics(probability, labels.set_axis(range(1, 8)), 0.5)
 
 
-def test_harrell_c_and_cumulative_dynamic_auc(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray],
-                                              forest_predictions: pd.DataFrame) -> None:
+def test_harrell_c_and_cumulative_dynamic_auc(split: Split, forest_predictions: pd.DataFrame) -> None:
     """The true risk x1 is concordant; a horizon beyond the test follow-up is moved below its end and reported."""
     _, X_test, y_train, y_test = split
     assert harrell_c(y_test["time"], y_test["event"], X_test["x1"]) > 0.7
     assert harrell_c(y_test["time"], y_test["event"], -X_test["x1"]) < 0.3
-    wide = forest_predictions.pivot(index="patient_id", columns="horizon_months", values="probability").loc[X_test.index]
+    wide = forest_predictions.pivot(index="patient_id", columns="horizon_months", values="probability")
+    wide = wide.loc[X_test.index]
     horizons = (*HORIZONS_MONTHS, 1000)
     table = cumulative_dynamic_auc_at(y_train["time"], y_train["event"], y_test["time"], y_test["event"],
                                       X_test["x1"], horizons)
@@ -195,7 +194,7 @@ def test_out_of_fold_wraps_the_whole_reducer_and_forest_chain() -> None:
     assert len(oof) == 150 * len(HORIZONS_MONTHS) and oof["probability"].between(0, 1).all()
 
 
-def test_deterministic_given_random_state(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+def test_deterministic_given_random_state(split: Split) -> None:
     """Same random_state, same predictions, for both splitting rules (also with 2 jobs)."""
     X_train, X_test, y_train, _ = split
     for splitting in ("exhaustive", "random"):
@@ -205,7 +204,7 @@ def test_deterministic_given_random_state(split: tuple[pd.DataFrame, pd.DataFram
         pd.testing.assert_frame_equal(runs[0], runs[2])
 
 
-def test_invalid_splitting_raises(split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]) -> None:
+def test_invalid_splitting_raises(split: Split) -> None:
     """Only 'exhaustive' and 'random' exist."""
     X_train, _, y_train, _ = split
     with pytest.raises(ValueError, match="splitting"):

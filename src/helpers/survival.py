@@ -32,6 +32,7 @@ Splitting = Literal["exhaustive", "random"]
 Forest = RandomSurvivalForest | ExtraSurvivalTrees
 FitPredict = Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], pd.DataFrame]
 PREDICTION_COLUMNS = ["patient_id", "horizon_months", "probability"]
+_TIE_TOL = 1e-12  # Youden indices this close are equal (tpr - fpr are ratios of counts)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def death_probabilities(model: Forest, X: pd.DataFrame,
 
 def _known(probability: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(probability, 0/1 label) of the patients with a known label; Series must share one index."""
-    if isinstance(probability, pd.Series) and isinstance(labels, pd.Series) and not probability.index.equals(labels.index):
+    both_series = isinstance(probability, pd.Series) and isinstance(labels, pd.Series)
+    if both_series and not probability.index.equals(labels.index):
         raise ValueError("probability and labels are Series with different indexes; align them first")
     p, y = np.asarray(probability, dtype=float), np.asarray(labels, dtype=float)
     if p.shape != y.shape:
@@ -118,7 +120,9 @@ def youden_threshold(probability: ArrayLike, labels: ArrayLike) -> float:
         raise ValueError("youden_threshold needs both outcomes among the known labels")
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
     youden = (tpr - fpr)[1:]  # thresholds[0] = inf (nobody positive) is no usable cut-off
-    return float(thresholds[1:][np.argmax(youden)])  # first maximum = highest threshold
+    # Ties up to rounding (2/3 - 0 vs 1 - 1/3): the first of them in roc_curve's descending order.
+    best = np.flatnonzero(youden >= youden.max() - _TIE_TOL)[0]
+    return float(thresholds[1:][best])
 
 
 def binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, float]:
@@ -173,7 +177,8 @@ def out_of_fold_predictions(X: pd.DataFrame, y: np.ndarray, fit_predict: FitPred
     parts = []
     for fold, (train, test) in enumerate(folds):
         predicted = fit_predict(X.iloc[train], y[train], X.iloc[test])
-        if set(predicted["patient_id"]) != set(X.index[test]) or predicted.duplicated(["patient_id", "horizon_months"]).any():
+        repeated = predicted.duplicated(["patient_id", "horizon_months"]).any()
+        if repeated or set(predicted["patient_id"]) != set(X.index[test]):
             raise ValueError(f"fit_predict must return one row per held-out patient and horizon (fold {fold})")
         parts.append(predicted[PREDICTION_COLUMNS].assign(fold=fold))
     result = pd.concat(parts, ignore_index=True)
