@@ -161,6 +161,15 @@ def test_no_surviving_component_raises_a_clear_error() -> None:
         RadiomicsReducer(rule="1se", random_state=0).fit(X, y)
 
 
+def test_empty_selection_can_fall_back_to_the_first_pc_on_the_path() -> None:
+    """if_empty='first_to_enter' keeps the PC(s) entering the path first and flags it."""
+    X, y = _cohort(n=150, beta=0.0, seed=3)
+    reducer = RadiomicsReducer(rule="1se", random_state=0, if_empty="first_to_enter").fit(X, y)
+    first = int(np.flatnonzero(reducer.n_nonzero_ > 0)[0])
+    assert reducer.fallback_ and reducer.selected_.tolist() == np.flatnonzero(reducer.coef_path_[:, first]).tolist()
+    assert list(reducer.transform(X).columns) == reducer.selected_names_
+
+
 @pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 def test_invalid_parameters_raise() -> None:
     """Unknown rule, variance outside (0, 1], a fold without events."""

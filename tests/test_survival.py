@@ -11,8 +11,8 @@ from sksurv.util import Surv
 from helpers.metrics import auc_known
 from helpers.outcomes import HORIZONS_MONTHS, horizon_labels
 from helpers.selection import RadiomicsReducer
-from helpers.survival import (PREDICTION_COLUMNS, binary_metrics, cumulative_dynamic_auc_at, death_probabilities,
-                              fit_rsf, harrell_c, out_of_fold_predictions, tune_node_size, youden_threshold)
+from helpers.survival import (PREDICTION_COLUMNS, cumulative_dynamic_auc_at, death_probabilities, fit_rsf, harrell_c,
+                              out_of_fold_predictions, tune_node_size)
 
 SMALL_FOREST = {"n_estimators": 30, "random_state": 0, "n_jobs": 1}
 Split = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]  # X_train, X_test, y_train, y_test
@@ -97,32 +97,6 @@ def test_known_signal_test_auc_at_12_months(split: Split, forest_predictions: pd
     labels = horizon_labels(time, event, 12, "known_status")
     auc = auc_known(labels, at_12.loc[X_test.index])
     assert auc > 0.75, auc
-
-
-def test_youden_threshold_by_hand() -> None:
-    """J per observed threshold: 0.6 -> 1/3, 0.5 -> 0, 0.4 -> 1/3, 0.3 -> 2/3 (max), 0.2 -> 1/3, 0.1 -> 0."""
-    probability = pd.Series([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.95])
-    labels = pd.Series([0, 0, 1, 1, 0, 1, np.nan])  # the unknown label is ignored
-    assert youden_threshold(probability, labels) == pytest.approx(0.3)
-
-
-def test_youden_ties_go_to_the_highest_threshold() -> None:
-    """J = 2/3 at both 0.8 and 0.35: the higher cut-off (fewer positives) wins."""
-    probability = [0.1, 0.3, 0.35, 0.6, 0.8, 0.9]
-    labels = [0, 0, 1, 0, 1, 1]
-    assert youden_threshold(probability, labels) == pytest.approx(0.8)
-
-
-def test_binary_metrics_over_known_labels_with_a_given_threshold() -> None:
-    """Positive = probability >= threshold; NaN labels excluded from AUC, accuracy and n."""
-    probability = pd.Series([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.95])
-    labels = pd.Series([0, 0, 1, 1, 0, 1, np.nan])
-    metrics = binary_metrics(probability, labels, threshold=0.3)
-    assert metrics["n"] == 6
-    assert metrics["accuracy"] == pytest.approx(5 / 6)  # only 0.5 (label 0) is misclassified
-    assert metrics["auc"] == pytest.approx(7 / 9)
-    with pytest.raises(ValueError, match="different indexes"):
-        binary_metrics(probability, labels.set_axis(range(1, 8)), 0.5)
 
 
 def test_harrell_c_and_cumulative_dynamic_auc(split: Split, forest_predictions: pd.DataFrame) -> None:

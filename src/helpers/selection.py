@@ -34,6 +34,7 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_array_survival
 
 LambdaRule = Literal["min", "1se"]
+IfEmpty = Literal["raise", "first_to_enter"]
 # Cumulative explained variance is a float sum: a target hit exactly (0.8) must not be missed by rounding.
 _VARIANCE_TOL = 1e-12
 
@@ -117,17 +118,20 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
     alpha_1se_ >= alpha_min_), the chosen ``alpha_`` (by ``rule``) with its ``coef_``, and
     ``selected_`` (0-based indices of the kept PCs with a non-zero coefficient) with their
     names ``selected_names_`` ("PC1", "PC7", ...). If no PC survives at the chosen alpha,
-    ``fit`` raises rather than inventing a selection: an empty radiomics signature is a
-    finding to report, not to paper over.
+    ``if_empty="raise"`` (default) raises: an empty radiomics signature is a finding to
+    report. ``if_empty="first_to_enter"`` keeps the PC(s) that enter the LASSO path first and
+    sets ``fallback_`` — for cross-fitting on small folds, where one empty fold must not stop
+    the chain; callers report ``fallback_``.
     """
 
     def __init__(self, variance: float = 0.80, n_alphas: int = 100, n_folds: int = 10,
-                 rule: LambdaRule = "min", random_state: int | None = None) -> None:
+                 rule: LambdaRule = "min", random_state: int | None = None, if_empty: IfEmpty = "raise") -> None:
         self.variance = variance
         self.n_alphas = n_alphas
         self.n_folds = n_folds
         self.rule = rule
         self.random_state = random_state
+        self.if_empty = if_empty
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
         """Scores of the kept principal components of standardised ``X``."""
@@ -137,6 +141,8 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         """Learn scaler, PCA, lambda path, CV curve and selection from (X, y) only; y from ``Surv.from_arrays``."""
         if self.rule not in ("min", "1se"):
             raise ValueError(f"rule must be 'min' or '1se', not {self.rule!r}")
+        if self.if_empty not in ("raise", "first_to_enter"):
+            raise ValueError(f"if_empty must be 'raise' or 'first_to_enter', not {self.if_empty!r}")
         if not 0 < self.variance <= 1:
             raise ValueError(f"variance must be in (0, 1]; got {self.variance}")
         event, _ = check_array_survival(X, y)
@@ -163,6 +169,10 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         self.alpha_ = self.alpha_min_ if self.rule == "min" else self.alpha_1se_
         self.coef_ = self.coef_path_[:, int(np.flatnonzero(self.alphas_ == self.alpha_)[0])]
         self.selected_ = np.flatnonzero(self.coef_ != 0)
+        self.fallback_ = not self.selected_.size and self.if_empty == "first_to_enter"
+        entering = np.flatnonzero(self.n_nonzero_ > 0)
+        if self.fallback_ and entering.size:
+            self.selected_ = np.flatnonzero(self.coef_path_[:, entering[0]] != 0)
         if not self.selected_.size:
             raise ValueError(f"Cox-LASSO kept no principal component at the {self.rule} lambda "
                              f"(alpha = {self.alpha_:.4g}): the {self.n_components_} PCs carry no "

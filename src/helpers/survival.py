@@ -18,21 +18,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from sklearn.metrics import roc_curve
 from sklearn.model_selection import StratifiedKFold
 from sksurv.ensemble import ExtraSurvivalTrees, RandomSurvivalForest
 from sksurv.functions import StepFunction
 from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
 from sksurv.util import Surv, check_array_survival
 
-from helpers.metrics import auc_known
 from helpers.outcomes import HORIZONS_MONTHS
 
 Splitting = Literal["exhaustive", "random"]
 Forest = RandomSurvivalForest | ExtraSurvivalTrees
 FitPredict = Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], pd.DataFrame]
 PREDICTION_COLUMNS = ["patient_id", "horizon_months", "probability"]
-_TIE_TOL = 1e-12  # Youden indices this close are equal (tpr - fpr are ratios of counts)
 
 
 @dataclass(frozen=True)
@@ -98,41 +95,6 @@ def death_probabilities(model: Forest, X: pd.DataFrame,
     return wide.stack().rename("probability").reset_index()
 
 
-def _known(probability: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """(probability, 0/1 label) of the patients with a known label; Series must share one index."""
-    both_series = isinstance(probability, pd.Series) and isinstance(labels, pd.Series)
-    if both_series and not probability.index.equals(labels.index):
-        raise ValueError("probability and labels are Series with different indexes; align them first")
-    p, y = np.asarray(probability, dtype=float), np.asarray(labels, dtype=float)
-    if p.shape != y.shape:
-        raise ValueError(f"probability and labels differ in length: {p.shape} vs {y.shape}")
-    known = ~np.isnan(y)
-    return p[known], y[known].astype(int)
-
-
-def youden_threshold(probability: ArrayLike, labels: ArrayLike) -> float:
-    """Observed probability maximising sensitivity + specificity - 1 (positive = probability >= it; ties -> highest).
-
-    Learn it on the training split and apply it unchanged to the test split.
-    """
-    p, y = _known(probability, labels)
-    if len(np.unique(y)) < 2:
-        raise ValueError("youden_threshold needs both outcomes among the known labels")
-    fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
-    youden = (tpr - fpr)[1:]  # thresholds[0] = inf (nobody positive) is no usable cut-off
-    # Ties up to rounding (2/3 - 0 vs 1 - 1/3): the first of them in roc_curve's descending order.
-    best = np.flatnonzero(youden >= youden.max() - _TIE_TOL)[0]
-    return float(thresholds[1:][best])
-
-
-def binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, float]:
-    """ROC AUC, accuracy at ``threshold`` (positive = probability >= it) and n over the known (non-NaN) labels."""
-    p, y = _known(probability, labels)
-    return {"auc": auc_known(pd.Series(y), pd.Series(p)),
-            "accuracy": float(np.mean((p >= threshold) == y)) if len(y) else float("nan"),
-            "n": len(y)}
-
-
 def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> float:
     """Harrell's concordance index of a risk score (higher = earlier death)."""
     return float(concordance_index_censored(np.asarray(event, dtype=bool), np.asarray(time, dtype=float),
@@ -184,3 +146,49 @@ def out_of_fold_predictions(X: pd.DataFrame, y: np.ndarray, fit_predict: FitPred
     result = pd.concat(parts, ignore_index=True)
     position = X.index.get_indexer(result["patient_id"])
     return result.iloc[np.lexsort((result["horizon_months"], position))].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RadiomicsChain:
+    """The whole radiomics chain (scaler, PCA, LASSO, forest) as one fit-and-predict step for cross-fitting."""
+
+    reducer_params: dict
+    node_size: int
+    n_estimators: int
+    splitting: Splitting
+    random_state: int | None
+    n_jobs: int | None
+
+    def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        """Fit every step on the training fold only, then predict the held-out fold."""
+        from helpers.selection import RadiomicsReducer
+
+        reducer = RadiomicsReducer(**self.reducer_params).fit(train_X, train_y)
+        forest = fit_rsf(reducer.transform(train_X), train_y, self.node_size, n_estimators=self.n_estimators,
+                         splitting=self.splitting, random_state=self.random_state, n_jobs=self.n_jobs)
+        return death_probabilities(forest, reducer.transform(test_X))
+
+
+def radiomics_chain(reducer_params: dict, node_size: int, *, n_estimators: int = 345, splitting: Splitting = "random",
+                    random_state: int | None = None, n_jobs: int | None = None) -> RadiomicsChain:
+    """A cross-fittable radiomics chain with fixed hyper-parameters."""
+    return RadiomicsChain(reducer_params, node_size, n_estimators, splitting, random_state, n_jobs)
+
+
+def survival_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Harrell's C (risk = probability of death by the last horizon) and Uno's AUC per horizon, per split.
+
+    Uno's censoring weights come from the training split for both splits.
+    """
+    wide = predictions.pivot_table(index="patient_id", columns="horizon_months", values="probability")
+    frame = cohort.set_index("patient_id")[["split", "time_months", "event"]].join(wide, how="inner")
+    horizons = tuple(int(h) for h in wide.columns)
+    train = frame[frame["split"] == "train"]
+    rows = []
+    for split in ("train", "test"):
+        part = frame[frame["split"] == split]
+        uno = cumulative_dynamic_auc_at(train["time_months"], train["event"], part["time_months"], part["event"],
+                                        part[list(wide.columns)].to_numpy(), horizons)
+        rows.append({"split": split, "harrell_c": harrell_c(part["time_months"], part["event"], part[wide.columns[-1]]),
+                     **{f"uno_auc_{h}m": a for h, a in zip(uno["horizon_months"], uno["auc"])}})
+    return pd.DataFrame(rows)
