@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+from joblib import Parallel, delayed
 from tqdm import tqdm
 
 REQUIRED_CLINICAL = ("age", "gender", "T", "N", "M", "time_months", "event")
@@ -148,7 +149,10 @@ def _nifti_truncation(path: Path) -> str | None:
         if path.name.lower().endswith(".gz"):
             with gzip.open(path, "rb") as stream:
                 header = stream.read(540)
-                size = len(header) + sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 24), b""))
+            if _gzip_isize(path) == _nifti_data_end(header) % 2**32:
+                return None  # the gzip trailer records exactly the promised size: complete
+            with gzip.open(path, "rb") as stream:  # decompress it all to say what is wrong
+                size = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 24), b""))
         else:
             with open(path, "rb") as stream:
                 header = stream.read(540)
@@ -161,6 +165,13 @@ def _nifti_truncation(path: Path) -> str | None:
     if size < expected:
         return f"the header promises {expected} bytes, the file holds {size}: truncated"
     return None
+
+
+def _gzip_isize(path: Path) -> int:
+    """Uncompressed size modulo 2**32 that a gzip member records in its last four bytes."""
+    with open(path, "rb") as stream:
+        stream.seek(-4, os.SEEK_END)
+        return int.from_bytes(stream.read(4), "little")
 
 
 def _nifti_data_end(header: bytes) -> int:
@@ -470,8 +481,12 @@ def read_manifest(
     check_images: bool = True,
     geometry_tolerance_mm: float = 1e-3,
     allow_missing: Sequence[str] = (),
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
-    """Read, normalise and validate; raise ManifestError listing every problem."""
+    """Read, normalise and validate; raise ManifestError listing every problem.
+
+    Images and masks are checked in ``n_jobs`` processes (-1: all cores) after the table.
+    """
     # Cells of allow_missing columns may be empty: they stay NA, counted in df.attrs["missing"].
     path = Path(path)
     not_clinical = sorted(set(allow_missing) - set(REQUIRED_CLINICAL))
@@ -512,9 +527,8 @@ def read_manifest(
     extra = [column for column in table if column not in parsers and column != "patient_id"]
 
     rows = []
-    for line, record in enumerate(
-        tqdm(table.to_dict("records"), desc="checking manifest", unit="patient", disable=None), start=2
-    ):
+    cases: list[tuple[int, tuple]] = []
+    for line, record in enumerate(table.to_dict("records"), start=2):
         record = {column: str(value).strip() for column, value in record.items()}
         row: dict[str, object] = {"patient_id": record.get("patient_id") or pd.NA}
         patient_id = record.get("patient_id") or f"line {line}"
@@ -541,12 +555,12 @@ def read_manifest(
         row.update({column: record[column] or pd.NA for column in extra})
         files = {c: row[c] for c in IMAGE_COLUMNS if isinstance(row.get(c), str)}
         if check_images and files:
-            label, segment = _given(row.get("mask_label")), _given(row.get("segment"))
-            problems += [
-                (line, problem)
-                for problem in _check_case(patient_id, files, label, segment, geometry_tolerance_mm)
-            ]
+            cases.append((line, (patient_id, files, _given(row.get("mask_label")), _given(row.get("segment")),
+                                 geometry_tolerance_mm)))
         rows.append(row)
+    checked = Parallel(n_jobs=n_jobs)(delayed(_check_case)(*case) for _, case in tqdm(
+        cases, desc="checking images", unit="patient", disable=not cases))
+    problems += [(line, problem) for (line, _), found in zip(cases, checked) for problem in found]
 
     lines_of: dict[str, list[int]] = {}
     for line, row in enumerate(rows, start=2):

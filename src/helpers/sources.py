@@ -31,16 +31,16 @@ class LoadedCohort:
 def load_insilico(run_dir: Path, spec: synthetic.CohortSpec, n_jobs: int) -> LoadedCohort:
     """Generate (or reuse) the in-silico cohort under ``run_dir/insilico`` and read it."""
     manifest = synthetic.generate_cohort(run_dir / "insilico", spec, n_jobs=n_jobs, progress=True)
-    table = io.read_manifest(manifest, check_images=True)
+    table = io.read_manifest(manifest, check_images=True, n_jobs=n_jobs)
     truth = pd.read_parquet(manifest.parent / "truth.parquet")
     return LoadedCohort(table, truth, manifest, "insilico")
 
 
 def load_manifest(run_dir: Path, manifest: str, *, check_images: bool, allow_missing: tuple[str, ...],
-                  salt: str = "") -> LoadedCohort:
+                  n_jobs: int = 1, salt: str = "") -> LoadedCohort:
     """Read and validate a real cohort's manifest, pseudonymising its identifiers."""
     path = resolve_path(manifest)
-    table = io.read_manifest(path, check_images=check_images, allow_missing=allow_missing)
+    table = io.read_manifest(path, check_images=check_images, allow_missing=allow_missing, n_jobs=n_jobs)
     mapping = io.pseudonymise(table["patient_id"].tolist(), salt=salt or _run_salt(run_dir))
     private = run_dir / "private"
     write_parquet(pd.DataFrame({"original_id": list(mapping), "patient_id": list(mapping.values())}),
