@@ -47,6 +47,8 @@ def test_each_notebook_gets_only_what_it_declares():
     notebook = fake("02_b", "run_dir", "epochs")
     params = parameters_for(notebook, {"name": "x", "seed": 1, "epochs": 3}, Path("/runs/x"))
     assert params == {"epochs": 3, "run_dir": "/runs/x"}
+    inside = parameters_for(notebook, {}, ROOT / "runs" / "x")
+    assert inside["run_dir"] == "runs/x"
 
 
 def test_only_and_from_select_notebooks():
