@@ -15,12 +15,14 @@ def use_book_style() -> None:
     plt.rcParams.update({"svg.hashsalt": "pdac-fusion-book", "figure.dpi": 100})
 
 
-def kaplan_meier_figure(groups: dict[str, pd.DataFrame], title: str, xmax: float | None = None) -> plt.Figure:
+def kaplan_meier_figure(groups: dict[str, pd.DataFrame], title: str, xmax: float | None = None,
+                        note: str = "", ax: plt.Axes | None = None) -> plt.Figure:
     """Kaplan-Meier curves with 95% CIs and an at-risk table, one curve per group.
 
-    ``groups`` maps a label to a frame with ``time_months`` and ``event``.
+    ``groups`` maps a label to a frame with ``time_months`` and ``event``; ``note`` (e.g. a
+    log-rank p-value) is written in the lower left corner.
     """
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5)) if ax is None else (ax.figure, ax)
     fitters = []
     for label, frame in groups.items():
         km = KaplanMeierFitter(label=f"{label} (n={len(frame)})").fit(frame["time_months"], frame["event"])
@@ -29,6 +31,8 @@ def kaplan_meier_figure(groups: dict[str, pd.DataFrame], title: str, xmax: float
     ax.set(xlabel="Months since diagnosis", ylabel="Overall survival probability", title=title, ylim=(0, 1.02))
     if xmax is not None:
         ax.set_xlim(0, xmax)
+    if note:
+        ax.text(0.02, 0.04, note, transform=ax.transAxes, fontsize=10)
     add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     fig.tight_layout()
     return fig
@@ -106,5 +110,36 @@ def roc_figure(curves: pd.DataFrame, title: str) -> plt.Figure:
         ax.set(xlabel="1 - specificity", ylabel="Sensitivity", title=f"{title}: {'training' if split == 'train' else 'test'} set",
                xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
         ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def cutpoint_figure(table: pd.DataFrame, cutpoint: float, score: pd.Series, title: str) -> plt.Figure:
+    """Figure S3 analogue: standardised log-rank statistic per cut-point, and the score histogram split at the cut."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    left.plot(table["cutpoint"], table["statistic"], marker=".", linewidth=1)
+    left.axvline(cutpoint, color="firebrick", linestyle="--", label=f"cut-off {cutpoint:.3f}")
+    left.set(xlabel="Candidate cut-off (risk score)", ylabel="Standardised log-rank statistic", title=title)
+    left.legend()
+    bins = 30
+    right.hist(score[score <= cutpoint], bins=bins, range=(score.min(), score.max()), alpha=0.7, label="low risk")
+    right.hist(score[score > cutpoint], bins=bins, range=(score.min(), score.max()), alpha=0.7, label="high risk")
+    right.axvline(cutpoint, color="firebrick", linestyle="--")
+    right.set(xlabel="Risk score", ylabel="Patients", title="Scores split at the cut-off")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def risk_group_figure(patients: pd.DataFrame, tests: pd.DataFrame) -> plt.Figure:
+    """Figure 9 analogue: Kaplan-Meier curves of the low and high risk groups, training and test, with log-rank p."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    for ax, split in zip(axes, ("train", "test")):
+        part = patients[patients["split"] == split]
+        p_value = tests.set_index("split").loc[split, "p_value"]
+        groups = {f"{group} risk": part[part["risk_group"] == group] for group in ("low", "high")
+                  if (part["risk_group"] == group).any()}
+        kaplan_meier_figure(groups, f"{'Training' if split == 'train' else 'Test'} set", ax=ax,
+                            note=f"log-rank p = {p_value:.2g}")
     fig.tight_layout()
     return fig

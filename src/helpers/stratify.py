@@ -77,7 +77,7 @@ def p_lausen92(b: float, min_prop: float = 0.1, max_prop: float = 0.9) -> float:
 
 
 def p_lausen94(b: float, n: int, cut_sizes: ArrayLike) -> float:
-    """P(max |Z| >= b) by the improved Bonferroni bound of Lausen, Sauerbrei & Schumacher (1994), maxstat's ``pLausen94``.
+    """P(max |Z| >= b), improved Bonferroni bound of Lausen, Sauerbrei & Schumacher (1994), maxstat's ``pLausen94``.
 
     ``cut_sizes``: the low-group sizes m of the candidate cuts, in increasing order.
     """
@@ -102,7 +102,7 @@ def _survival_arrays(time: ArrayLike, event: ArrayLike, other: ArrayLike, name: 
 
 def optimal_cutpoint(time: ArrayLike, event: ArrayLike, score: ArrayLike, min_prop: float = 0.1,
                      max_prop: float = 0.9, p_method: PMethod = "Lau92") -> Cutpoint:
-    """Maximally selected log-rank cut-off of ``score`` (R maxstat, smethod = "LogRank"); high risk = score > cutpoint."""
+    """Maximally selected log-rank cut-off of ``score`` (R maxstat, LogRank scores); high risk = score > cutpoint."""
     if not 0 < min_prop < max_prop < 1:
         raise ValueError(f"need 0 < min_prop < max_prop < 1; got {min_prop}, {max_prop}")
     if p_method not in ("Lau92", "Lau94"):
