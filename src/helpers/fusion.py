@@ -235,3 +235,42 @@ def permutation_importance_table(model: ClassifierMixin, X_test: pd.DataFrame, y
     table = pd.DataFrame({"feature": X_test.columns, "importance_mean": result.importances_mean,
                           "importance_std": result.importances_std})
     return table.sort_values("importance_mean", ascending=False, ignore_index=True)
+
+
+def base_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None, protocol: Protocol) -> pd.DataFrame:
+    """A base model's probabilities fed to fusion: test rows from the final model; training rows
+    in-sample ("paper", as published) or out-of-fold ("rigorous", from a model that never saw them)."""
+    columns = ["patient_id", "horizon_months", "probability"]
+    if protocol == "paper":
+        return final[columns]
+    if out_of_fold is None:
+        raise ValueError("the rigorous protocol fuses out-of-fold training predictions; none were written "
+                         "(run notebooks 05 and 06 with protocol: rigorous)")
+    test = final[final["split"] == "test"][columns]
+    return pd.concat([out_of_fold[columns], test], ignore_index=True)
+
+
+def fuse(cohort: pd.DataFrame, radiomics: pd.DataFrame, densenet: pd.DataFrame, labels: pd.DataFrame,
+         protocol: Protocol, random_state: int | None) -> tuple[pd.DataFrame, dict[int, dict[str, ClassifierMixin]],
+                                                                 dict[int, pd.DataFrame], pd.DataFrame | None]:
+    """Fit the four fusion models per horizon on the training split and predict every patient.
+
+    ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Returns the
+    long predictions (patient_id, split, horizon_months, model, probability), the fitted models
+    and the input table per horizon, and the cross-validated training AUCs ("rigorous" only).
+    """
+    split = cohort.set_index("patient_id")["split"]
+    predictions, models, inputs, cv = [], {}, {}, []
+    for horizon in HORIZONS_MONTHS:
+        X = fusion_features(cohort, radiomics, densenet, horizon)
+        train = X.index[split.reindex(X.index) == "train"]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="fit_fusion: left out")  # counted in notebook 01
+            models[horizon] = fit_fusion(X.loc[train], labels.loc[train, horizon], protocol, random_state)
+        inputs[horizon] = X
+        predictions.append(predict_fusion(models[horizon], X).assign(horizon_months=horizon))
+        if protocol == "rigorous":
+            cv.append(cv_scores(models[horizon]).assign(horizon_months=horizon))
+    long = pd.concat(predictions, ignore_index=True)
+    long["split"] = long["patient_id"].map(split)
+    return long, models, inputs, (pd.concat(cv, ignore_index=True) if cv else None)

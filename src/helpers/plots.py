@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from lifelines import KaplanMeierFitter
@@ -55,7 +56,6 @@ def icc_figure(icc: pd.DataFrame) -> plt.Figure:
 
 def pca_variance_figure(explained_variance_ratio, n_components: int, target: float) -> plt.Figure:
     """Figure S2 analogue: cumulative explained variance with the target line and the count kept."""
-    import numpy as np
 
     cumulative = np.cumsum(explained_variance_ratio)
     shown = min(len(cumulative), max(3 * n_components, 30))
@@ -72,7 +72,6 @@ def pca_variance_figure(explained_variance_ratio, n_components: int, target: flo
 def lasso_figure(log_lambdas, coef_path, names, cv_mean, cv_se, lambda_min: float, lambda_1se: float,
                  chosen: float) -> plt.Figure:
     """Figure 3 analogue, drawn as glmnet does: (A) coefficient paths, (B) CV deviance with SE bars."""
-    import numpy as np
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, path in zip(names, np.asarray(coef_path)):
@@ -141,5 +140,67 @@ def risk_group_figure(patients: pd.DataFrame, tests: pd.DataFrame) -> plt.Figure
                   if (part["risk_group"] == group).any()}
         kaplan_meier_figure(groups, f"{'Training' if split == 'train' else 'Test'} set", ax=ax,
                             note=f"log-rank p = {p_value:.2g}")
+    fig.tight_layout()
+    return fig
+
+
+def roc_grid(curves: dict[str, pd.DataFrame], splits: tuple[str, ...], title: str) -> plt.Figure:
+    """ROC curves of several models: one row per split, one column per horizon (Figures 6 and 7)."""
+    horizons = sorted(next(iter(curves.values()))["horizon_months"].unique())
+    fig, axes = plt.subplots(len(splits), len(horizons), figsize=(5 * len(horizons), 4.8 * len(splits)), squeeze=False)
+    for row, split in enumerate(splits):
+        for col, horizon in enumerate(horizons):
+            ax = axes[row, col]
+            for name, frame in curves.items():
+                part = frame[(frame["split"] == split) & (frame["horizon_months"] == horizon)]
+                ax.plot(part["fpr"], part["tpr"], label=f"{name} ({part['auc'].iloc[0]:.3f})")
+            ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+            ax.set(title=f"{'Training' if split == 'train' else 'Test'} set, {horizon // 12}-year", xlim=(0, 1),
+                   ylim=(0, 1.01), xlabel="1 - specificity", ylabel="Sensitivity", aspect="equal")
+            ax.legend(loc="lower right", fontsize=8, title="AUC", title_fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure(gini: pd.DataFrame, permutation: pd.DataFrame, title: str) -> plt.Figure:
+    """Figure 8 analogue: the random forest's mean decrease in Gini, and permutation importance on the test split."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    sns.barplot(data=gini, x="importance", y="feature", ax=left, color="steelblue")
+    left.set(xlabel="Mean decrease in Gini (normalised)", ylabel="", title="Random forest (as the paper)")
+    sns.barplot(data=permutation, x="importance_mean", y="feature", ax=right, color="darkorange")
+    right.errorbar(permutation["importance_mean"], range(len(permutation)), xerr=permutation["importance_std"],
+                   fmt="none", color="black", linewidth=1)
+    right.set(xlabel="Drop in test AUC when shuffled", ylabel="", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def deep_inputs_figure(examples: list[tuple[str, np.ndarray, np.ndarray]]) -> plt.Figure:
+    """Middle axial slice of each example's whole-image and ROI input (patient id, image, roi arrays)."""
+    fig, axes = plt.subplots(2, len(examples), figsize=(3.2 * len(examples), 6.4), squeeze=False)
+    for col, (patient, image, roi) in enumerate(examples):
+        for row, (name, volume) in enumerate((("whole image", image), ("ROI", roi))):
+            ax = axes[row, col]
+            ax.imshow(volume[volume.shape[0] // 2], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{patient}: {name}", fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, best_epochs: dict[int, int], evaluated_on: str) -> plt.Figure:
+    """Training loss and per-horizon evaluation metrics by epoch, with the kept epoch(s) marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    left.plot(history["epoch"], history["train_loss"], marker=".")
+    left.set(xlabel="Epoch", ylabel="Training loss (cross-entropy)")
+    metric_columns = [c for c in history.columns if c.endswith("m") and ("_auc_" in c or "_accuracy_" in c)]
+    for column in metric_columns:
+        right.plot(history["epoch"], history[column], marker=".", linewidth=1, label=column)
+    for epoch in sorted(set(best_epochs.values())):
+        for ax in (left, right):
+            ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
+    right.set(xlabel="Epoch", ylabel="Metric", title=f"Kept epoch(s) dotted: {evaluated_on}", ylim=(0, 1.02))
+    right.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig

@@ -151,3 +151,17 @@ def km_by_group(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> dict[str
     present = set(labels)
     order = [g for g in GROUP_ORDER if g in present] + sorted(present - set(GROUP_ORDER))
     return {g: KaplanMeierFitter(label=g).fit(t[labels == g], e[labels == g]) for g in order}
+
+
+def group_tests(patients: pd.DataFrame) -> pd.DataFrame:
+    """Per split: group sizes, deaths, median survival per group and the log-rank test (``risk_group`` column)."""
+    rows = []
+    for split in ("train", "test"):
+        part = patients[patients["split"] == split]
+        test = logrank(part["time_months"], part["event"], part["risk_group"])
+        curves = km_by_group(part["time_months"], part["event"], part["risk_group"])
+        rows.append({"split": split,
+                     **{f"n_{g}": int((part["risk_group"] == g).sum()) for g in GROUP_ORDER},
+                     **{f"median_months_{g}": float(curves[g].median_survival_time_) for g in GROUP_ORDER if g in curves},
+                     "chi_square": test.statistic, "p_value": test.p_value})
+    return pd.DataFrame(rows)

@@ -1,0 +1,130 @@
+"""Deep-model throughput: training and inference samples/s of the dual-input DenseNet at each profile's size.
+
+    .venv/bin/python benchmarks/densenet.py                       # smoke, default, paper (paper time-boxed)
+    .venv/bin/python benchmarks/densenet.py --profiles smoke default --seconds 20
+
+Times ``helpers.deep.train_step`` (forward + masked cross-entropy + backward + Adam, mixed
+precision on CUDA) and eval-mode forward passes on batches of random tensors, so it measures
+the network alone, without data loading. Writes benchmarks/results/densenet.json and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import torch
+
+from helpers import deep
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8), hidden=16)
+REDUCED = dict(block_config=(2, 2, 2), growth_rate=8, init_features=16, roi_channels=(8, 16), hidden=64)
+PROFILES: dict[str, deep.DeepConfig] = {
+    "smoke": deep.DeepConfig(input_size=24, batch_size=4, **TINY),
+    "default_32": deep.DeepConfig(input_size=32, batch_size=8, **REDUCED),
+    "default_48": deep.DeepConfig(input_size=48, batch_size=8, **REDUCED),
+    "default_64": deep.DeepConfig(input_size=64, batch_size=8, **REDUCED),
+    "paper": deep.DeepConfig(input_size=96, batch_size=8),  # DenseNet-121 blocks (6, 12, 24, 16)
+}
+GROUPS = {"default": ("default_32", "default_48", "default_64")}
+
+
+def _batch(config: deep.DeepConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Random (image, roi, labels) of one batch; a quarter of the labels unknown (NaN)."""
+    shape = (config.batch_size, 1, *(config.input_size,) * 3)
+    labels = torch.randint(0, 2, (config.batch_size, len(config.horizons))).float()
+    labels[torch.rand(labels.shape) < 0.25] = float("nan")
+    return torch.rand(shape, device=device), torch.rand(shape, device=device), labels.to(device)
+
+
+def _timed(step, device: torch.device, iterations: int, seconds: float) -> tuple[int, float]:
+    """Run ``step`` after one warm-up call until ``iterations`` or ``seconds`` (at least once); (count, seconds)."""
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    count, start = 0, time.perf_counter()
+    while count < iterations and (count == 0 or time.perf_counter() - start < seconds):
+        step()
+        count += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return count, time.perf_counter() - start
+
+
+def measure(config: deep.DeepConfig, device: torch.device, iterations: int, seconds: float) -> dict:
+    """Training and inference samples/s of one configuration, with its parameter counts."""
+    torch.manual_seed(0)
+    model = deep.build_model(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    image, roi, labels = _batch(config, device)
+    if amp:
+        torch.cuda.reset_peak_memory_stats()
+
+    model.train()
+    train_steps, train_seconds = _timed(lambda: deep.train_step(model, image, roi, labels, optimizer, scaler, amp),
+                                        device, iterations, seconds)
+
+    def forward() -> None:
+        with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            model(image, roi)
+
+    model.eval()
+    eval_steps, eval_seconds = _timed(forward, device, iterations, seconds)
+    summary = deep.architecture_summary(model).set_index("branch")["parameters"]
+    return {
+        "input_size": config.input_size, "batch_size": config.batch_size, "block_config": list(config.block_config),
+        "growth_rate": config.growth_rate, "init_features": config.init_features,
+        "roi_channels": list(config.roi_channels), "hidden": config.hidden,
+        "parameters": int(summary["total"]), "trunk_parameters": int(summary.iloc[0]),
+        "train_steps": train_steps, "train_samples_per_s": round(train_steps * config.batch_size / train_seconds, 3),
+        "eval_steps": eval_steps, "eval_samples_per_s": round(eval_steps * config.batch_size / eval_seconds, 3),
+        "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if amp else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", nargs="+", default=["smoke", "default", "paper"],
+                        help=f"any of {sorted(PROFILES)} or {sorted(GROUPS)}")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--iterations", type=int, default=20, help="timed batches per measurement (at most)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time box per measurement")
+    parser.add_argument("--paper-seconds", type=float, default=None,
+                        help="time box for the paper profile (default: --seconds on CUDA, 1 batch on CPU)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "densenet.json")
+    args = parser.parse_args()
+
+    device = deep.resolve_device(args.device)
+    names = [name for requested in args.profiles for name in GROUPS.get(requested, (requested,))]
+    results = {}
+    for name in names:
+        config = replace(PROFILES[name], device=str(device))
+        seconds = args.seconds
+        if name == "paper":
+            seconds = args.paper_seconds if args.paper_seconds is not None else (
+                args.seconds if device.type == "cuda" else 0.0)
+        results[name] = measure(config, device, args.iterations, seconds)
+        print(f"{name}: {results[name]['train_samples_per_s']} train samples/s, "
+              f"{results[name]['eval_samples_per_s']} eval samples/s", flush=True)
+    machine = {"cpus": psutil.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+               "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+               "torch": torch.__version__,
+               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+    report = {"device": str(device), "mixed_precision": device.type == "cuda", "machine": machine,
+              "profiles": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
