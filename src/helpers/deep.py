@@ -729,3 +729,42 @@ def densenet_chain(config: DeepConfig, label_policy: LabelPolicy, cache_dir: Pat
                    observer: Observer | None = None) -> DenseNetChain:
     """A ``fit_predict`` for ``helpers.survival.out_of_fold_predictions`` (cases indexed by patient_id as X)."""
     return DenseNetChain(config, label_policy, Path(cache_dir), work_dir, val_fraction, seed, progress, observer)
+
+
+# ----------------------------------------------------------------------------- notebook steps
+
+
+def example_inputs(cases: pd.DataFrame, config: DeepConfig) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(patient id, whole-image input, ROI input) as the network sees them (eval preprocessing, no augmentation)."""
+    transform = case_transforms(config, train=False)
+    examples = []
+    for patient_id, item in zip(cases.index, case_items(cases)):
+        out = transform(item)
+        examples.append((str(patient_id), out["image"][0].numpy(), out["roi"][0].numpy()))
+    return examples
+
+
+def fit_for_protocol(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, protocol: str, *,
+                     cache_dir: Path, history_path: Path, checkpoint_path: Path, val_fraction: float,
+                     seed: int) -> tuple[TrainResult, str]:
+    """Train on the training split with the protocol's checkpoint rule; return the result and what chose the epoch.
+
+    "paper": every epoch is scored on the test split and the best test accuracy is kept (as
+    published). "rigorous": a stratified validation split of the training patients chooses
+    the epoch by AUC; the test split is not looked at during training.
+    """
+    if protocol not in SELECTION:
+        raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
+    train = cases[cases["split"] == "train"]
+    set_on, metric = SELECTION[protocol]
+    if protocol == "paper":
+        fit, eval_sets = train, {"test": cases[cases["split"] == "test"]}
+    else:
+        fit_ids, val_ids = _inner_split(train.index, train["event"].to_numpy(), val_fraction, seed)
+        fit, eval_sets = train.loc[fit_ids], {"val": train.loc[val_ids]}
+    result = train_densenet(fit, labels, config, cache_dir=cache_dir, eval_sets=eval_sets, select_on=set_on,
+                            select_metric=metric, history_path=history_path, checkpoint_path=checkpoint_path,
+                            seed=seed)
+    described = (f"best {set_on} {metric} (test-set selection, as published)" if protocol == "paper"
+                 else f"best {set_on} {metric} on {len(eval_sets['val'])} held-out training patients")
+    return result, described

@@ -166,8 +166,10 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> De
 def delong_table(predictions: dict[str, pd.DataFrame], reference: str, cohort: pd.DataFrame,
                  policy: LabelPolicy, split: str = "test") -> pd.DataFrame:
     """DeLong tests of the ``reference`` model against every other model, per horizon, on one split."""
-    labelled = {name: with_labels(frame, cohort, policy).query("split == @split").set_index(["patient_id", "horizon_months"])
-                for name, frame in predictions.items()}
+    labelled = {}
+    for name, frame in predictions.items():
+        rows = with_labels(frame, cohort, policy)
+        labelled[name] = rows[rows["split"] == split].set_index(["patient_id", "horizon_months"])
     base = labelled[reference]
     rows = []
     for name, frame in labelled.items():
