@@ -26,7 +26,7 @@ def smoke_run(tmp_path_factory) -> Path:
 
 
 def test_smoke_run_executes_every_notebook(smoke_run):
-    manifest = json.loads((smoke_run / "run_manifest.json").read_text())
+    manifest = json.loads((smoke_run / "run_manifest.json").read_text(encoding="utf-8"))
     executed = [r["notebook"] for r in manifest["notebooks"]]
     assert executed == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert all(r["status"] == "ok" and r["peak_memory_mb"] > 0 for r in manifest["notebooks"])
@@ -38,9 +38,9 @@ def test_smoke_cohort_artifacts(smoke_run):
     assert (cohort["split"] == "test").sum() == 24
     oracle = pd.read_parquet(smoke_run / "oracle_auc.parquet")
     assert set(oracle["score"]) == {"full", "clinical", "roi", "context"}
-    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    metrics = json.loads((smoke_run / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["01_cohort"]["patients"] == 80
-    stage = json.loads((smoke_run / "manifests" / "01_cohort.json").read_text())
+    stage = json.loads((smoke_run / "manifests" / "01_cohort.json").read_text(encoding="utf-8"))
     assert stage["params"]["seed"] == 7 and "cohort.parquet" in stage["outputs"]
 
 
@@ -48,7 +48,7 @@ def test_book_builds_in_strict_mode(smoke_run, tmp_path):
     build_book(ROOT, tmp_path)  # raises on any warning (-W -n)
     html = tmp_path / "_build" / "html"
     assert (html / "book" / "notebooks" / "01_cohort.html").exists()
-    page = (html / "book" / "notebooks" / "01_cohort.html").read_text()
+    page = (html / "book" / "notebooks" / "01_cohort.html").read_text(encoding="utf-8")
     assert "Table 1" in page and "Training set" in page and "<img" in page
 
 
@@ -67,6 +67,6 @@ def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
     table = pd.read_parquet(run_dir / "table1.parquet")
     t_missing = table[(table["variable"] == "T stage") & (table["level"] == "missing")].iloc[0]
     assert t_missing["n_train"] + t_missing["n_test"] == cohort["T"].isna().sum() > 0
-    executed = (tmp_path / "01_cohort.ipynb").read_text()
+    executed = (tmp_path / "01_cohort.ipynb").read_text(encoding="utf-8")
     assert "TCGA-" not in executed
-    assert "oracle_auc_test" not in json.loads((run_dir / "metrics.json").read_text())["01_cohort"]
+    assert "oracle_auc_test" not in json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["01_cohort"]

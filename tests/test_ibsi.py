@@ -58,7 +58,7 @@ def test_deviations_are_exactly_the_documented_ones(comparison):
 
 
 def test_page_lists_every_documented_deviation_with_its_value(comparison):
-    page = PAGE.read_text()
+    page = PAGE.read_text(encoding="utf-8")
     assert page.count("\n# ") + page.startswith("# ") == 1  # a single title
     for name in DOCUMENTED_DEVIATIONS:
         assert name in page
@@ -66,7 +66,7 @@ def test_page_lists_every_documented_deviation_with_its_value(comparison):
 
 
 def test_page_family_table_matches_the_computed_counts(comparison):
-    page = PAGE.read_text()
+    page = PAGE.read_text(encoding="utf-8")
     for row in family_agreement(comparison).itertuples():
         assert f"| {row.ibsi_family} | {row.mapped} | {row.within_tolerance} | {row.deviating} |" in page
     total = len(comparison), int(comparison["within_tolerance"].sum())

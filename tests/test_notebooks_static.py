@@ -61,13 +61,13 @@ def test_notebook_is_numbered_and_narrative(path):
 
 
 def test_toc_lists_exactly_the_notebooks_that_exist():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     listed = {Path(f).name for f in toc_files(toc) if f.startswith("book/notebooks/")}
     assert listed == {p.stem for p in NOTEBOOKS}
 
 
 def test_every_toc_page_exists():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
     pages = [toc["root"], *toc_files(toc)]
     missing = [p for p in pages if not p.startswith("book/notebooks/") and not (ROOT / f"{p}.md").exists()]
     assert not missing

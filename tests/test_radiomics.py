@@ -57,7 +57,7 @@ def test_changed_parameters_invalidate_the_cache(shared_data, tmp_path):
     jobs = lung_jobs(shared_data)[:1]
     radiomics.extract_cohort(jobs, PARAMS, tmp_path / "cache", progress=False)
     changed = tmp_path / "params.yaml"
-    changed.write_text(PARAMS.read_text().replace("binWidth: 25", "binWidth: 20"))
+    changed.write_text(PARAMS.read_text(encoding="utf-8").replace("binWidth: 25", "binWidth: 20"))
     rerun = radiomics.extract_cohort(jobs, changed, tmp_path / "cache", progress=False)
     assert rerun.cached == 0
 

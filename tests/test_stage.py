@@ -21,7 +21,7 @@ def test_outputs_are_hashed_in_the_manifest_and_checked_downstream(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     first.save_figure(fig, "fig_test")
-    manifest = json.loads(first.finish().read_text())
+    manifest = json.loads(first.finish().read_text(encoding="utf-8"))
     assert set(manifest["outputs"]) == {"cohort.parquet", "figures/fig_test.png", "figures/fig_test.svg"}
     assert manifest["params"] == {"seed": 1} and "pandas" in manifest["versions"]
 
@@ -49,7 +49,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 def test_metrics_are_merged_per_stage(tmp_path):
     make_stage(tmp_path, "01_cohort").add_metrics({"patients": 10})
     make_stage(tmp_path, "02_next").add_metrics({"icc": 0.8})
-    assert json.loads((tmp_path / "metrics.json").read_text()) == {"01_cohort": {"patients": 10}, "02_next": {"icc": 0.8}}
+    assert json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8")) == {"01_cohort": {"patients": 10}, "02_next": {"icc": 0.8}}
 
 
 def test_relative_paths_resolve_from_the_project_root(tmp_path, monkeypatch):

@@ -71,7 +71,7 @@ def test_manifest_format(small_cohort: Path) -> None:
     assert dates.between("2013-01-01", "2023-12-31").all()
     truth = pd.read_parquet(small_cohort.parent / "truth.parquet")
     assert np.allclose(truth["lp_total"], truth[["lp_clinical", "lp_roi", "lp_context"]].sum(axis=1))
-    assert json.loads((small_cohort.parent / "spec.json").read_text())["n_patients"] == 12
+    assert json.loads((small_cohort.parent / "spec.json").read_text(encoding="utf-8"))["n_patients"] == 12
 
 
 def test_geometry_and_masks(small_cohort: Path) -> None:
@@ -120,7 +120,7 @@ def test_reuses_a_complete_cohort_and_regenerates_on_change(tmp_path: Path) -> N
     changed = replace(spec, n_patients=3, seed=12)
     generate_cohort(tmp_path, changed, n_jobs=1, progress=False)
     assert image.stat().st_mtime_ns != stamp
-    assert json.loads((tmp_path / "spec.json").read_text())["seed"] == 12
+    assert json.loads((tmp_path / "spec.json").read_text(encoding="utf-8"))["seed"] == 12
     assert len(pd.read_csv(manifest)) == 3
     assert not (tmp_path / "images" / "SYN-0004_ct.nii.gz").exists(), "stale volume left behind"
 
@@ -201,7 +201,7 @@ def test_oracle_is_high_and_every_part_is_lower(seed: int) -> None:
 
 
 def test_book_page_lists_the_default_coefficients() -> None:
-    page = (Path(__file__).resolve().parents[1] / "book" / "data_insilico.md").read_text()
+    page = (Path(__file__).resolve().parents[1] / "book" / "data_insilico.md").read_text(encoding="utf-8")
     rows = re.findall(r"\| `(log_hr_\w+)(?:\[(\d)\])?` \| ([-\d.]+) \| ([-\d.]+) \|", page)
     spec = CohortSpec()
     documented = set()

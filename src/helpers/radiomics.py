@@ -107,7 +107,7 @@ def extract_case(job: CaseJob, params_file: str, cache_dir: str) -> CaseResult:
     try:
         key = case_key(job, params_hash(Path(params_file)))
         if cache_path.exists():
-            stored = json.loads(cache_path.read_text())
+            stored = json.loads(cache_path.read_text(encoding="utf-8"))
             if stored["key"] == key:
                 return CaseResult(job, stored["features"], stored["diagnostics"], cached=True)
         image = io.read_image(Path(job.image))

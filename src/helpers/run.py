@@ -59,7 +59,7 @@ def discover_notebooks(folder: Path) -> list[Notebook]:
 
 def load_profile(path: Path) -> dict[str, Any]:
     """Read a flat YAML profile; its ``name`` (default: file stem) names the run folder."""
-    profile = yaml.safe_load(path.read_text()) or {}
+    profile = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(profile, dict):
         raise ProfileError(f"{path}: a profile is a mapping of parameter names to values")
     nested = [k for k, v in profile.items() if isinstance(v, (dict, list))]

@@ -56,7 +56,7 @@ def _run_salt(run_dir: Path) -> str:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_hex(16))
         key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return key_file.read_text(encoding="utf-8").strip()
 
 
 def parse_columns(text: str) -> tuple[str, ...]:

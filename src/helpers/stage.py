@@ -145,7 +145,7 @@ class Stage:
                 f"exist: run notebook {stage_name} first (python -m helpers.run <profile> --only "
                 f"{stage_name[:2]})."
             )
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         for relative, digest in manifest["outputs"].items():
             artifact = self.run_dir / relative
             if not artifact.exists():
@@ -184,7 +184,7 @@ class Stage:
     def add_metrics(self, values: dict[str, Any]) -> None:
         """Merge this stage's headline numbers into the run's shared metrics.json."""
         path = self.path("metrics.json")
-        merged = json.loads(path.read_text()) if path.exists() else {}
+        merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         merged[self.name] = values
         write_json(merged, path)
 

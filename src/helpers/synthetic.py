@@ -833,7 +833,7 @@ def generate_cohort(out_dir: Path, spec: CohortSpec, n_jobs: int = -1, progress:
 def _is_complete(out_dir: Path, spec: CohortSpec) -> bool:
     """True when out_dir holds a finished cohort generated from exactly this spec."""
     try:
-        written = json.loads((out_dir / "spec.json").read_text())
+        written = json.loads((out_dir / "spec.json").read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return False
     return written == spec.to_dict() and (out_dir / "manifest.csv").exists() and (out_dir / "truth.parquet").exists()
