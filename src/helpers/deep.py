@@ -52,11 +52,12 @@ from monai.utils import set_determinism
 from sklearn.model_selection import train_test_split
 from sksurv.util import check_array_survival
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from helpers.io import read_image, read_mask
 from helpers.metrics import binary_metrics
 from helpers.outcomes import HORIZONS_MONTHS, LabelPolicy, horizon_labels
+from helpers.stage import atomic_path
 from helpers.survival import PREDICTION_COLUMNS
 
 PREPROCESSING_VERSION = "1"
@@ -490,18 +491,14 @@ def _digest(value: Any) -> str:
 
 def _atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename onto it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        torch.save(obj, partial)
 
 
 def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
     """Write a CSV under a temporary name, then rename onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    table.to_csv(partial, index=False)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        table.to_csv(partial, index=False)
 
 
 def _last_path(checkpoint_path: Path) -> Path:

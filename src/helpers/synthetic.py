@@ -23,7 +23,6 @@ files do not depend on the number of worker processes.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -35,6 +34,8 @@ import SimpleITK as sitk
 from joblib import Parallel, delayed
 from scipy import ndimage, special
 from tqdm import tqdm
+
+from helpers.stage import atomic_path
 
 GENERATOR_VERSION = "1.0"
 DAYS_PER_MONTH = 365.25 / 12
@@ -771,9 +772,8 @@ def _write_nifti(array: np.ndarray, volumes: _Volumes, path: Path) -> None:
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(tuple(float(s) for s in volumes.spacing))
     image.SetOrigin(tuple(float(o) for o in volumes.origin))
-    partial = path.with_name(f".{path.name.removesuffix('.nii.gz')}.partial.nii.gz")
-    sitk.WriteImage(image, str(partial), useCompression=True)
-    os.replace(partial, path)
+    with atomic_path(path, suffix=".partial.nii.gz") as partial:
+        sitk.WriteImage(image, str(partial), useCompression=True)
 
 
 def _write_patient(out_dir: Path, spec: CohortSpec, row: dict[str, Any],
@@ -848,9 +848,8 @@ def _remove_volumes(out_dir: Path) -> None:
 
 def _write_atomically(path: Path, write: Any) -> None:
     """Call ``write(temporary_path)`` and rename the result onto ``path``."""
-    partial = path.with_name(f".{path.name}.partial")
-    write(partial)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        write(partial)
 
 
 def _manifest(table: pd.DataFrame) -> pd.DataFrame:
