@@ -197,3 +197,17 @@ def test_interrupted_training_resumes_to_the_same_model(cases: pd.DataFrame, lab
         fresh, _ = _train_and_predict(cases, labels, cache_dir, replace(config, learning_rate=1e-3),
                                       tmp_path / "densenet.pt")
     assert fresh.resumed_from == 0
+
+
+def test_field_of_view_is_a_mm_cube_centred_on_the_tumour() -> None:
+    """With field_of_view_mm the whole-image input is a tumour-centred cube of that side, zero-padded outside."""
+    image = np.arange(20 * 40 * 40, dtype=np.float32).reshape(1, 20, 40, 40)
+    mask = np.zeros((1, 20, 40, 40), np.uint8)
+    mask[0, 9:11, 19:21, 19:21] = 1
+    item = {"image": image, "mask": mask, "spacing": np.array([5.0, 1.0, 1.0])}
+    out = deep.TumourCubed(margin_mm=2.0, field_mm=30.0)(item)
+    assert out["image"].shape == (1, 6, 30, 30)
+    assert out["image"][0, 3, 15, 15] == image[0, 10, 20, 20]
+    assert out["roi"].shape == (1, 3, 14, 14)  # longest extent 10 mm + 2 x 2 mm margin
+    wide = deep.TumourCubed(margin_mm=2.0, field_mm=60.0)(item)["image"]
+    assert wide.shape == (1, 12, 60, 60) and wide[0, 0, 0, 0] == 0.0  # beyond the scan: padding

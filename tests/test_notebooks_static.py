@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 import yaml
 
@@ -45,7 +46,9 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(path):
         value = ast.literal_eval(statement.value)
         assert isinstance(value, (str, int, float, bool)), (
             f"parameters must be flat scalar assignments: {ast.unparse(statement)}")
-    assert "run_dir" in {t.id for s in tree.body for t in s.targets}
+    assigned = {t.id for s in tree.body for t in s.targets}
+    assert "run_dir" in assigned
+    assert set(papermill.inspect_notebook(str(path))) == assigned, "papermill cannot parse a parameter line"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

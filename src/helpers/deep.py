@@ -14,7 +14,9 @@ Choices the paper does not state, made explicit here:
 * images are read with ``helpers.io`` (so manifests, DICOM and Slicer segmentations work
   as everywhere else) and reoriented to LPS, inside a custom MONAI ``MapTransform``;
 * whole-image input: the full scan resized to ``input_size``^3 by trilinear interpolation, as
-  the paper (``anti_aliasing=True`` smooths before shrinking: less aliased noise, ~0.13 s a case);
+  the paper (``anti_aliasing=True`` smooths before shrinking: less aliased noise, ~0.13 s a case),
+  or, with ``field_of_view_mm``, a fixed cube of that side centred on the tumour: at small input
+  sizes the full scan leaves voxels too coarse to show vessel contact or fat stranding;
 * ROI input: a cube in mm centred on the reader-1 tumour bounding box, of side = the box's
   longest extent + 2 x ``roi_margin_mm`` (a cube so that resizing keeps the tumour's shape),
   zero-padded (= below the window) where it leaves the scan, resized to ``input_size``^3;
@@ -83,6 +85,7 @@ class DeepConfig:
     horizons: tuple[int, ...] = HORIZONS_MONTHS
     window_hu: tuple[float, float] = (-160.0, 240.0)
     roi_margin_mm: float = 10.0
+    field_of_view_mm: float | None = None  # None: the whole scan; else a cube of this side centred on the tumour
     anti_aliasing: bool = False
     noise_std: float = 0.02
     epochs: int = 100
@@ -212,30 +215,38 @@ class ReadCased(MapTransform):
         return item
 
 
-class TumourCubed(MapTransform):
-    """Add "roi": the image inside a mm cube around the mask's bounding box plus ``margin_mm``, zero-padded."""
+def _cube_around(image: np.ndarray, spacing: np.ndarray, centre: np.ndarray, side_mm: float) -> np.ndarray:
+    """The voxels of a cube of ``side_mm`` centred on ``centre`` (voxel coordinates), zero-padded outside the scan."""
+    half = side_mm / spacing / 2
+    start = np.floor(centre - half + 0.5).astype(int)
+    stop = start + np.maximum(np.round(2 * half).astype(int), 1)
+    before, after = np.maximum(-start, 0), np.maximum(stop - np.array(image.shape), 0)
+    padded = np.pad(image, list(zip(before, after)), constant_values=0.0)
+    return padded[tuple(slice(a + b, c + b) for a, c, b in zip(start, stop, before))]
 
-    def __init__(self, margin_mm: float) -> None:
+
+class TumourCubed(MapTransform):
+    """Add "roi": the image inside a mm cube around the mask's bounding box plus ``margin_mm``; optionally
+    replace "image" by a fixed ``field_mm`` cube centred on the tumour (the context around the pancreas)."""
+
+    def __init__(self, margin_mm: float, field_mm: float | None = None) -> None:
         """Crops "image" around "mask" using "spacing"."""
         super().__init__(keys=("image",))
         self.margin_mm = margin_mm
+        self.field_mm = field_mm
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-        """The cube's side is the box's longest extent + 2 margins, in mm, on every axis."""
+        """The ROI cube's side is the box's longest extent + 2 margins, in mm, on every axis."""
         item = dict(data)
         spacing = item["spacing"]
         inside = np.argwhere(np.asarray(item["mask"])[0] > 0)
         low, high = inside.min(axis=0), inside.max(axis=0)
-        side_mm = np.max((high - low + 1) * spacing) + 2 * self.margin_mm
-        half = side_mm / spacing / 2
         centre = (low + high) / 2
-        start = np.floor(centre - half + 0.5).astype(int)
-        stop = start + np.maximum(np.round(2 * half).astype(int), 1)
         image = np.asarray(item["image"])[0]
-        before, after = np.maximum(-start, 0), np.maximum(stop - np.array(image.shape), 0)
-        padded = np.pad(image, list(zip(before, after)), constant_values=0.0)
-        region = tuple(slice(a + b, c + b) for a, c, b in zip(start, stop, before))
-        item["roi"] = padded[region][None]
+        side_mm = np.max((high - low + 1) * spacing) + 2 * self.margin_mm
+        item["roi"] = _cube_around(image, spacing, centre, side_mm)[None]
+        if self.field_mm is not None:
+            item["image"] = _cube_around(image, spacing, centre, self.field_mm)[None]
         return item
 
 
@@ -246,7 +257,7 @@ def case_transforms(config: DeepConfig, train: bool) -> Compose:
     steps: list[Any] = [
         ReadCased(),
         ScaleIntensityRanged(keys="image", a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True),
-        TumourCubed(config.roi_margin_mm),
+        TumourCubed(config.roi_margin_mm, config.field_of_view_mm),
         SelectItemsd(keys=INPUT_KEYS),
         Resized(keys=INPUT_KEYS, spatial_size=size, mode="trilinear", anti_aliasing=config.anti_aliasing),
         EnsureTyped(keys=INPUT_KEYS, dtype=torch.float32, track_meta=False),
@@ -285,7 +296,7 @@ def _cache_folder(cache_dir: Path, config: DeepConfig) -> Path:
     """Subfolder of ``cache_dir`` for these preprocessing settings (another window or size = another folder)."""
     settings = {"version": PREPROCESSING_VERSION, "input_size": config.input_size,
                 "window_hu": list(config.window_hu), "roi_margin_mm": config.roi_margin_mm,
-                "anti_aliasing": config.anti_aliasing}
+                "field_of_view_mm": config.field_of_view_mm, "anti_aliasing": config.anti_aliasing}
     return Path(cache_dir) / f"preprocessed-{_digest(settings)[:12]}"
 
 
