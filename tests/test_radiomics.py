@@ -103,7 +103,6 @@ def test_killed_run_resumes_without_losing_or_repeating_a_case(shared_data, tmp_
     process.wait()
     done_before = len(list(cache.glob("*.json")))
     assert 2 <= done_before < len(jobs), "the kill must land mid-run"
-    assert not list(cache.glob(".*.tmp")) or all(p.stat().st_size >= 0 for p in cache.glob(".*.tmp"))
     resumed = radiomics.extract_cohort(jobs, PARAMS, cache, n_jobs=2, progress=False)
     assert resumed.cached == done_before
     assert len(resumed.features) == len(jobs) and resumed.features.index.is_unique

@@ -78,16 +78,18 @@ def with_labels(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPo
 def horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
     """AUC and accuracy per split and horizon; the accuracy threshold is the training split's Youden cut-off."""
     labelled = with_labels(predictions, cohort, policy)
+    by_horizon = dict(tuple(labelled.groupby("horizon_months")))
+    thresholds = {h: youden_threshold(part.loc[part["split"] == "train", "probability"].to_numpy(),
+                                      part.loc[part["split"] == "train", "label"].to_numpy())
+                  for h, part in by_horizon.items()}
     rows = []
-    for horizon, part in labelled.groupby("horizon_months"):
-        train = part[part["split"] == "train"]
-        threshold = youden_threshold(train["probability"].to_numpy(), train["label"].to_numpy())
-        for split, subset in part.groupby("split", sort=False):
-            values = binary_metrics(subset["probability"].to_numpy(), subset["label"].to_numpy(), threshold)
-            rows.append({"split": split, "horizon_months": horizon, "threshold": threshold, **values})
-    order = {"train": 0, "test": 1}
-    return pd.DataFrame(rows).sort_values(["split", "horizon_months"], key=lambda s: s.map(order) if s.name == "split" else s,
-                                          ignore_index=True)
+    for split in ("train", "test"):
+        for horizon, part in by_horizon.items():
+            subset = part[part["split"] == split]
+            if len(subset):
+                values = binary_metrics(subset["probability"].to_numpy(), subset["label"].to_numpy(), thresholds[horizon])
+                rows.append({"split": split, "horizon_months": horizon, "threshold": thresholds[horizon], **values})
+    return pd.DataFrame(rows)
 
 
 def roc_curves(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
