@@ -31,4 +31,4 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf _build book/notebooks runs
+	rm -rf _build runs

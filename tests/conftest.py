@@ -1,4 +1,4 @@
-"""Shared fixtures: the read-only real test data beside the project."""
+"""Shared fixtures: the read-only real test data beside the project, one smoke run and its book."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from helpers.run import build_book, main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,3 +23,17 @@ def shared_data() -> Path:
     folder = shared_data_dir()
     assert folder.is_dir(), f"real test data not found at {folder} (set SHARED_DATA)"
     return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """Every notebook executed on params/smoke.yaml into a fresh run directory (once per session)."""
+    run_dir = tmp_path_factory.mktemp("smoke")
+    assert run_main([str(ROOT / "params" / "smoke.yaml"), "--no-book", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_run, tmp_path_factory) -> Path:
+    """The HTML folder of the book built in strict mode (-W -n) from the smoke run."""
+    return build_book(ROOT, smoke_run, tmp_path_factory.mktemp("book"))

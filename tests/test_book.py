@@ -11,24 +11,16 @@ import papermill
 import pytest
 
 from helpers import io
-from helpers.run import build_book, main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """Execute every notebook on params/smoke.yaml into a fresh run directory."""
-    run_dir = tmp_path_factory.mktemp("smoke")
-    assert run_main([str(ROOT / "params" / "smoke.yaml"), "--no-book", "--run-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 def test_smoke_run_executes_every_notebook(smoke_run):
     manifest = json.loads((smoke_run / "run_manifest.json").read_text(encoding="utf-8"))
     executed = [r["notebook"] for r in manifest["notebooks"]]
     assert executed == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert all((smoke_run / "notebooks" / name).exists() for name in executed)  # never into the working tree
     assert all(r["status"] == "ok" and r["peak_memory_mb"] > 0 for r in manifest["notebooks"])
 
 
@@ -44,9 +36,8 @@ def test_smoke_cohort_artifacts(smoke_run):
     assert stage["params"]["seed"] == 7 and "cohort.parquet" in stage["outputs"]
 
 
-def test_book_builds_in_strict_mode(smoke_run, tmp_path):
-    build_book(ROOT, tmp_path)  # raises on any warning (-W -n)
-    html = tmp_path / "_build" / "html"
+def test_book_builds_in_strict_mode(smoke_book):
+    html = smoke_book
     assert (html / "book" / "notebooks" / "01_cohort.html").exists()
     page = (html / "book" / "notebooks" / "01_cohort.html").read_text(encoding="utf-8")
     assert "Table 1" in page and "Training set" in page and "<img" in page

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,6 +28,8 @@ import yaml
 from helpers.stage import repo_root, write_json
 
 RESERVED_KEYS = ("name",)
+EXECUTED = "notebooks"  # executed copies, inside the run directory
+BOOK_SOURCES = ("_config.yml", "_toc.yml")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 KERNEL = "python3"
 
@@ -142,8 +145,8 @@ class PeakMemory:
             self._stop.wait(self.interval)
 
 
-def execute(notebook: Notebook, params: dict[str, Any], output: Path, root: Path) -> dict[str, Any]:
-    """Run one notebook with papermill; return its status, wall time and peak memory."""
+def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: Path) -> dict[str, Any]:
+    """Run one notebook with papermill into ``output`` (inside ``run_dir``); return status, wall time, peak memory."""
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     record: dict[str, Any] = {"notebook": notebook.path.name, "parameters": params}
@@ -159,16 +162,38 @@ def execute(notebook: Notebook, params: dict[str, Any], output: Path, root: Path
                           traceback=ANSI_ESCAPE.sub("", "\n".join(error.traceback)))
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     record["peak_memory_mb"] = round(memory.peak_bytes / 2**20, 1)
-    record["executed"] = str(output.relative_to(root))
+    record["executed"] = str(output.relative_to(run_dir))
     return record
 
 
-def build_book(root: Path, output: Path | None = None) -> None:
-    """Build the Jupyter Book in strict mode: any warning or broken reference fails."""
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--builder", "html",
-               "-W", "-n", "--keep-going", *(["--path-output", str(output)] if output else [])]
+def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
+    """Assemble a buildable copy of the book: the project's pages plus this run's executed notebooks.
+
+    Building from a staging folder keeps the working tree untouched and lets two runs (a test
+    and a user's book) build at the same time without overwriting each other's notebooks.
+    """
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in BOOK_SOURCES:
+        shutil.copy2(root / name, staging / name)
+    shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("notebooks", ".ipynb_checkpoints"))
+    shutil.copytree(run_dir / EXECUTED, staging / "book" / "notebooks")
+    return staging
+
+
+def build_book(root: Path, run_dir: Path, output: Path | None = None) -> Path:
+    """Build the Jupyter Book of ``run_dir`` in strict mode (any warning or broken reference fails).
+
+    The HTML lands in ``<output or root>/_build/html``; returns that folder.
+    """
+    output = (output or root).resolve()
+    source = stage_book(root, run_dir, output / "_build" / "source")
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--builder", "html",
+               "-W", "-n", "--keep-going", "--path-output", str(output)]
     print("[run] jupyter-book " + " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True, cwd=root)
+    subprocess.run(command, check=True, cwd=source)
+    return output / "_build" / "html"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,19 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     for notebook in select(notebooks, args.only, args.start):
         params = parameters_for(notebook, profile, run_dir)
         print(f"[run] {notebook.path.name} ...", flush=True)
-        record = execute(notebook, params, root / "book" / "notebooks" / notebook.path.name, root)
+        record = execute(notebook, params, run_dir / EXECUTED / notebook.path.name, run_dir)
         records.append(record)
         write_json({"profile": str(args.profile), "run_dir": str(run_dir), "notebooks": records}, manifest_path)
         print(f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
               f"peak {record['peak_memory_mb']} MB", flush=True)
         if record["status"] != "ok":
             print(f"\n[run] FAILED: {notebook.path.name}, cell {record['cell']}\n{record['error']}\n"
-                  f"{record['traceback']}\nExecuted copy with the failing cell: {record['executed']}",
+                  f"{record['traceback']}\nExecuted copy with the failing cell: {run_dir / record['executed']}",
                   file=sys.stderr)
             return 1
     if not args.no_book:
-        build_book(root)
-        print(f"[run] book: {root / '_build' / 'html' / 'index.html'}")
+        html = build_book(root, run_dir)
+        print(f"[run] book: {html / 'index.html'}")
     return 0
 
 

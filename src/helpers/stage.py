@@ -45,7 +45,7 @@ def repo_root(start: Path | None = None) -> Path:
 def resolve_path(path: str | os.PathLike[str]) -> Path:
     """Absolute path; a relative one is taken from the project root, not from the cwd.
 
-    Notebooks run from ``notebooks/`` in JupyterLab and from ``book/notebooks/`` under
+    Notebooks run from ``notebooks/`` in JupyterLab and from ``<run_dir>/notebooks/`` under
     papermill, so the same parameter must mean the same folder in both.
     """
     candidate = Path(path).expanduser()
