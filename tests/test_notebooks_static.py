@@ -14,7 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED_NAMES = ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso", "05_rsf", "06_densenet",
-                  "07_fusion", "08_stratification", "09_protocols")
+                  "07_fusion", "08_stratification", "09_reproduction", "10_protocols", "11_uncertainty")
 MAX_FUNCTION_LINES = 5
 
 

@@ -176,6 +176,26 @@ def importance_figure(gini: pd.DataFrame, permutation: pd.DataFrame, title: str)
     return fig
 
 
+def optimism_figure(optimism: pd.DataFrame) -> plt.Figure:
+    """Each protocol's reported fusion model: test AUC (filled) against external AUC (open) per horizon, with the oracle."""
+    reported = optimism[optimism["reported"]]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for offset, (arm, rows) in zip((-0.12, 0.12), reported.groupby("arm", sort=True)):
+        x = np.arange(len(rows)) + offset
+        colour = "tab:red" if arm == "paper" else "tab:blue"
+        ax.vlines(x, rows["external_auc"], rows["test_auc"], colors=colour, alpha=0.5)
+        ax.scatter(x, rows["test_auc"], color=colour, label=f"{arm}: reported test AUC ({rows['model'].iloc[0]})")
+        ax.scatter(x, rows["external_auc"], facecolors="white", edgecolors=colour, label=f"{arm}: external AUC")
+    ceiling = reported.drop_duplicates("horizon_months")
+    ax.scatter(np.arange(len(ceiling)), ceiling["oracle_external_auc"], marker="_", s=600, color="black",
+               label="oracle (external)")
+    ax.set_xticks(np.arange(len(ceiling)), [f"{h // 12} year" + ("s" if h > 12 else "") for h in ceiling["horizon_months"]])
+    ax.set_ylabel("AUC")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Reported against true (external) AUC")
+    return fig
+
+
 def deep_inputs_figure(examples: list[tuple[str, np.ndarray, np.ndarray]]) -> plt.Figure:
     """Middle axial slice of each example's whole-image and ROI input (patient id, image, roi arrays)."""
     fig, axes = plt.subplots(2, len(examples), figsize=(3.2 * len(examples), 6.4), squeeze=False)
@@ -202,5 +222,90 @@ def training_curves(history: pd.DataFrame, best_epochs: dict[int, int], evaluate
             ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
     right.set(xlabel="Epoch", ylabel="Metric", title=f"Kept epoch(s) dotted: {evaluated_on}", ylim=(0, 1.02))
     right.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def bootstrap_ci_figure(long: pd.DataFrame, labels: dict[str, str] | None = None) -> plt.Figure:
+    """Test AUC and accuracy with bootstrap CIs: one panel per metric, models down, horizons side by side."""
+    labels = labels or {}
+    models = list(dict.fromkeys(long["model"]))
+    horizons = sorted(long["horizon_months"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.8 * len(models) + 1.5), sharey=True)
+    for ax, metric, chance in zip(axes, ("auc", "accuracy"), (0.5, None)):
+        for k, horizon in enumerate(horizons):
+            part = long[long["horizon_months"] == horizon].set_index("model").loc[models]
+            y = np.arange(len(models)) + (k - (len(horizons) - 1) / 2) * 0.22
+            ax.errorbar(part[metric], y, xerr=[part[metric] - part[f"{metric}_low"], part[f"{metric}_high"] - part[metric]],
+                        fmt="o", capsize=3, markersize=4, label=f"{horizon // 12}-year")
+        if chance is not None:
+            ax.axvline(chance, color="grey", linestyle=":", linewidth=1)
+        ax.set(xlabel=f"Test {'AUC' if metric == 'auc' else 'accuracy'} (95% bootstrap CI)", xlim=(0, 1.02))
+    axes[0].set_yticks(range(len(models)), [labels.get(m, m) for m in models])
+    axes[0].invert_yaxis()
+    axes[1].legend(loc="lower left", title="Horizon")
+    fig.tight_layout()
+    return fig
+
+
+def survival_scores_figure(table: pd.DataFrame, labels: dict[str, str] | None = None) -> plt.Figure:
+    """Concordance (Harrell, Uno), time-dependent AUC and Brier score per horizon of each model on the test split."""
+    labels = labels or {}
+    names = [labels.get(m, m) for m in table["model"]]
+    horizons = [int(c.split("_")[1][:-1]) for c in table.columns if c.startswith("auc_")]
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
+    y = np.arange(len(table))
+    left.scatter(table["harrell_c"], y, label="Harrell's C", marker="o")
+    left.scatter(table["uno_c"], y, label=f"Uno's C (tau {table['tau'].iloc[0]:g} months)", marker="s")
+    left.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    left.set_yticks(y, names)
+    left.invert_yaxis()
+    left.set(xlabel="Concordance index", xlim=(0, 1.02), title="Concordance (risk = 3-year death probability)")
+    left.legend(loc="lower left", fontsize=8)
+    for name, row in zip(names, table.itertuples()):
+        middle.plot(horizons, [getattr(row, f"auc_{h}m") for h in horizons], marker="o", label=name)
+        right.plot(horizons, [getattr(row, f"brier_{h}m") for h in horizons], marker="o", label=f"{name} (IBS {row.ibs:.3f})")
+    middle.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    middle.set(xlabel="Months", ylabel="Cumulative/dynamic AUC", xticks=horizons, ylim=(0, 1.02), title="Time-dependent AUC")
+    right.set(xlabel="Months", ylabel="Brier score (IPCW)", xticks=horizons, title="Brier score")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), title="Model (integrated Brier score)")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(curves: pd.DataFrame, table: pd.DataFrame, labels: dict[str, str] | None = None) -> plt.Figure:
+    """Calibration curves, one panel per horizon, each model's slope and CITL in the legend."""
+    labels = labels or {}
+    horizons = sorted(curves["horizon_months"].unique())
+    summary = table.set_index(["model", "horizon_months"])
+    fig, axes = plt.subplots(1, len(horizons), figsize=(5 * len(horizons), 5), squeeze=False)
+    for ax, horizon in zip(axes[0], horizons):
+        for model, part in curves[curves["horizon_months"] == horizon].groupby("model", sort=False):
+            row = summary.loc[(model, horizon)]
+            ax.plot(part["predicted"], part["observed"], marker="o", markersize=4, linewidth=1,
+                    label=f"{labels.get(model, model)} (slope {row['slope']:.2f}, CITL {row['citl']:.2f})")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set(xlabel="Predicted probability of death", ylabel="Observed death rate", xlim=(0, 1), ylim=(0, 1.02),
+               aspect="equal", title=f"{horizon // 12}-year (test set)")
+        ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def decision_curve_figure(curves: pd.DataFrame, labels: dict[str, str] | None = None) -> plt.Figure:
+    """Net benefit against threshold probability, one panel per horizon, with the treat-all and treat-none lines."""
+    labels = labels or {}
+    horizons = sorted(curves["horizon_months"].unique())
+    fig, axes = plt.subplots(1, len(horizons), figsize=(5 * len(horizons), 4.5), squeeze=False)
+    defaults = {"treat_all": {"color": "grey", "linestyle": "--"}, "treat_none": {"color": "black", "linestyle": "-"}}
+    for ax, horizon in zip(axes[0], horizons):
+        part = curves[curves["horizon_months"] == horizon]
+        for strategy, rows in part.groupby("strategy", sort=False):
+            ax.plot(rows["threshold"], rows["net_benefit"], linewidth=1.2, label=labels.get(strategy, strategy),
+                    **defaults.get(strategy, {}))
+        top = part["net_benefit"].max()
+        ax.set(xlabel="Threshold probability", ylabel="Net benefit", xlim=(0, 1), ylim=(-0.05, top + 0.05),
+               title=f"{horizon // 12}-year (test set)")
+        ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     return fig

@@ -133,6 +133,16 @@ class CohortSpec:
         return {**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()},
                 "generator_version": GENERATOR_VERSION}
 
+    @classmethod
+    def from_json(cls, path: Path) -> CohortSpec:
+        """The spec a generated cohort's ``spec.json`` records (lists back to tuples); another generator
+        version raises, because the same numbers would no longer mean the same cohort."""
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+        version = values.pop("generator_version", None)
+        if version != GENERATOR_VERSION:
+            raise ValueError(f"{path}: written by generator version {version}, this is {GENERATOR_VERSION}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
 
 # --------------------------------------------------------------------------- clinical table
 

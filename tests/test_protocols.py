@@ -1,0 +1,110 @@
+"""Protocol comparison helpers: stacking inputs, optimism arithmetic, checkpoints, cut-offs, centre transfer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import protocols, synthetic
+from helpers.fusion import FUSION_MODELS
+from helpers.survival import PREDICTION_COLUMNS
+
+
+def _cohort(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Patients with an exponential survival time driven by a known risk, three splits and two centres."""
+    rng = np.random.default_rng(seed)
+    risk = rng.normal(size=n)
+    time = rng.exponential(20 * np.exp(-risk))
+    censor = rng.uniform(30, 60, n)
+    return pd.DataFrame({"patient_id": [f"P{i:03d}" for i in range(n)], "risk": risk,
+                         "time_months": np.minimum(time, censor), "event": (time <= censor).astype(int),
+                         "split": np.array(["train", "test", "external"])[np.arange(n) % 3],
+                         "centre": np.where(np.arange(n) % 2 == 0, "C1", "C2")})
+
+
+def _long(cohort: pd.DataFrame, score: np.ndarray) -> pd.DataFrame:
+    """Long predictions (a logistic of ``score``, the same at every horizon) with the split column."""
+    probability = 1 / (1 + np.exp(-score))
+    return pd.concat([pd.DataFrame({"patient_id": cohort["patient_id"], "horizon_months": h,
+                                    "probability": probability, "split": cohort["split"]}) for h in (12, 24, 36)],
+                     ignore_index=True)
+
+
+def test_stacking_inputs_take_training_rows_out_of_fold_and_the_rest_from_the_final_model():
+    cohort = _cohort(30)
+    final = _long(cohort, np.zeros(30))
+    train = cohort[cohort["split"] == "train"]
+    oof = _long(train, np.full(len(train), 2.0)).drop(columns="split")
+    stacked = protocols.stacking_inputs(final, oof).merge(cohort[["patient_id", "split"]])
+    assert len(stacked) == len(final)
+    assert np.allclose(stacked.loc[stacked["split"] == "train", "probability"], 1 / (1 + np.exp(-2)))
+    assert np.allclose(stacked.loc[stacked["split"] != "train", "probability"], 0.5)
+    assert protocols.stacking_inputs(final, None).equals(final[["patient_id", "horizon_months", "probability"]])
+
+
+def test_optimism_is_reported_test_auc_minus_external_auc():
+    cohort = _cohort()
+    rng = np.random.default_rng(1)
+    # A model that is informative on the test split and uninformative on the external cohort.
+    score = np.where(cohort["split"] == "external", rng.normal(size=len(cohort)), cohort["risk"] * 3)
+    predictions = _long(cohort, score)
+    fused = pd.concat([predictions.assign(model=m) for m in FUSION_MODELS], ignore_index=True)
+    arm = protocols.ArmResult("paper", fused, "random_forest", "test")
+    base = {"paper": {"radiomics": predictions, "densenet": predictions}}
+    oracle = pd.DataFrame({"score": "full", "horizon_months": [12, 24, 36], "auc": [0.9, 0.9, 0.9]})
+    table = protocols.optimism_table([arm], base, cohort, oracle, "known_status")
+    assert len(table) == 6 * 3 and table["reported"].sum() == 3
+    assert np.allclose(table["optimism"], table["test_auc"] - table["external_auc"])
+    assert (table["test_auc"] > 0.7).all() and (table["external_auc"].between(0.35, 0.65)).all()
+    assert (table["oracle_external_auc"] == 0.9).all()
+
+
+def test_checkpoint_table_scores_each_checkpoint_on_test_and_external():
+    cohort = _cohort()
+    good, useless = _long(cohort, cohort["risk"].to_numpy() * 3), _long(cohort, np.zeros(len(cohort)))
+    table = protocols.checkpoint_table({"good": good, "useless": useless}, cohort, "known_status")
+    assert set(table["checkpoint"]) == {"good", "useless"} and len(table) == 6
+    assert (table.loc[table["checkpoint"] == "useless", ["test_auc", "external_auc"]] == 0.5).all().all()
+    assert (table.loc[table["checkpoint"] == "good", ["test_auc", "external_auc"]] > 0.65).all().all()
+
+
+def test_hazard_ratio_recovers_a_known_ratio():
+    rng = np.random.default_rng(3)
+    group = pd.Series(np.repeat([0, 1], 3000))
+    time = pd.Series(rng.exponential(np.where(group == 1, 5.0, 10.0)))  # hazard doubles in group 1
+    assert protocols._hazard_ratio(time, pd.Series(np.ones(6000, dtype=int)), group) == pytest.approx(2.0, rel=0.06)
+    assert np.isnan(protocols._hazard_ratio(time, pd.Series(np.ones(6000, dtype=int)), pd.Series(np.zeros(6000))))
+
+
+def test_the_paper_cutoff_is_searched_on_train_and_test_and_the_rigorous_one_on_train_only():
+    cohort = _cohort(600)
+    score = cohort["risk"].to_numpy() * 2
+    fused = pd.concat([_long(cohort, score).assign(model=m) for m in FUSION_MODELS], ignore_index=True)
+    arms = [protocols.ArmResult(name, fused, "logistic_regression", "") for name in ("paper", "rigorous")]
+    table = protocols.cutoff_comparison(arms, cohort, 36)
+    assert list(table["searched_on"].unique()) == ["train + test", "train"]
+    assert set(table["split"]) == {"test", "external"}
+    assert (table["hazard_ratio"] > 1.5).all() and (table["p_value"] < 0.01).all()
+
+
+def test_centre_transfer_fits_on_the_source_centre_only():
+    cohort = _cohort(200).assign(split=lambda c: np.where(np.arange(len(c)) % 3 == 0, "test", "train"))
+    features = cohort.set_index("patient_id")[["risk"]]
+    fitted_on: list[set[str]] = []
+
+    def chain(train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        fitted_on.append(set(train_X.index))
+        return _long(test_X.reset_index().assign(split="?"), test_X["risk"].to_numpy())[PREDICTION_COLUMNS]
+
+    random_split = pd.DataFrame({"split": "test", "horizon_months": [12, 24, 36], "auc": [0.7, 0.7, 0.7]})
+    table = protocols.centre_transfer(features, cohort, None, chain, "known_status", random_split)
+    assert fitted_on == [set(cohort.loc[cohort["centre"] == "C1", "patient_id"])]
+    assert list(table.columns) == ["horizon_months", "AUC C1 -> C2", "n C2", "AUC random split (test)"]
+    assert (table["AUC C1 -> C2"] > 0.65).all() and (table["AUC random split (test)"] == 0.7).all()
+
+
+def test_the_external_cohort_refuses_the_runs_own_seed(tmp_path):
+    spec = synthetic.CohortSpec(n_patients=4, seed=5)
+    with pytest.raises(ValueError, match="seed other than the run's"):
+        protocols.external_cohort(tmp_path, spec, 4, 5, tmp_path / "params.yaml", tmp_path / "cache")
