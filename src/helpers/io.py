@@ -29,6 +29,7 @@ IMAGE_COLUMNS = ("image", "mask", "mask_reader2")
 OPTIONAL_COLUMNS = ("centre", "split", "mask_label", "segment")
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 AGE_RANGE_YEARS = (18.0, 110.0)
+SLICE_GAP_TOLERANCE = 0.01  # relative deviation of a DICOM slice gap from the series' median gap
 DAYS_PER_MONTH = 365.25 / 12
 DEFAULT_CENTRE = "all"
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null"})
@@ -37,6 +38,7 @@ _STAGE_RANGE = {"T": range(1, 5), "N": range(0, 3), "M": range(0, 2)}
 _STAGE_PATTERN = re.compile(r"(?:y?[cpr])?([TNM])?([0-9X])[a-d]?", re.IGNORECASE)
 _GENDERS = {"m": "male", "male": "male", "man": "male", "f": "female", "female": "female", "woman": "female"}
 _SEGMENT_KEY = re.compile(r"Segment(\d+)_(Name|LabelValue|Layer)")
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}  # NIfTI datatype codes of float32 and float64 voxels
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,23 @@ def read_image(path: Path) -> sitk.Image:
         truncation = _nifti_truncation(path)
         if truncation:
             raise ValueError(f"{path}: unreadable image ({truncation})")
+    _check_finite(image, path)
     return image
+
+
+def _check_finite(image: sitk.Image, path: Path) -> None:
+    """Refuse NaN or infinite voxels: they become NaN features, or 0 HU where ITK reads a NIfTI file."""
+    nifti = path.name.lower().endswith((".nii", ".nii.gz"))
+    # ITK's NIfTI reader silently replaces non-finite values with 0: look at the stored values.
+    stored = _nifti_float_voxels(path) if nifti else sitk.GetArrayViewFromImage(image).ravel()
+    if stored is None or stored.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(stored))
+    if bad.size:
+        # x runs fastest in both; NIfTI stores a vector's components volume after volume, ITK side by side.
+        voxel = bad[0] % int(np.prod(image.GetSize())) if nifti else bad[0] // image.GetNumberOfComponentsPerPixel()
+        first = tuple(int(i) for i in np.unravel_index(voxel, image.GetSize(), order="F"))
+        raise ValueError(f"{path}: {bad.size} voxel value(s) are NaN or infinite (first at index {first})")
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
@@ -116,10 +134,32 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
         )
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        return reader.Execute()
+        image = reader.Execute()
     except RuntimeError as error:
         raise ValueError(f"{folder}: unreadable DICOM series ({_itk_reason(error)})") from None
+    _check_slice_gaps(folder, reader, image)
+    return image
+
+
+def _check_slice_gaps(folder: Path, reader: sitk.ImageSeriesReader, image: sitk.Image) -> None:
+    """Refuse unevenly spaced slices: ITK only warns and stretches the spacing over the gap."""
+    files = reader.GetFileNames()
+    if len(files) < 3 or not all(reader.HasMetaDataKey(i, "0020|0032") for i in range(len(files))):
+        return
+    normal = np.reshape(image.GetDirection(), (3, 3))[:, 2]
+    positions = [[float(v) for v in reader.GetMetaData(i, "0020|0032").split("\\")] for i in range(len(files))]
+    gaps = np.abs(np.diff(np.asarray(positions) @ normal))
+    usual = float(np.median(gaps))
+    irregular = np.flatnonzero(np.abs(gaps - usual) > SLICE_GAP_TOLERANCE * usual)
+    if irregular.size:
+        i = irregular[0]
+        raise ValueError(
+            f"{folder}: DICOM slices are unevenly spaced: {gaps[i]:.4g} mm between {Path(files[i]).name} and "
+            f"{Path(files[i + 1]).name}, {usual:.4g} mm elsewhere ({irregular.size} irregular gap(s)); "
+            "a slice is missing or duplicated"
+        )
 
 
 def _describe_series(folder: Path, uid: str) -> str:
@@ -174,22 +214,46 @@ def _gzip_isize(path: Path) -> int:
         return int.from_bytes(stream.read(4), "little")
 
 
-def _nifti_data_end(header: bytes) -> int:
-    """Byte offset where a NIfTI-1/2 file's voxel data must end, from its header."""
+def _nifti_layout(header: bytes) -> tuple[str, int, int, int, int] | None:
+    """(byte order, datatype code, voxel data offset, voxel count, bits per voxel) of a NIfTI-1/2 header."""
     for endian in "<>":
         sizeof_hdr = int(np.frombuffer(header, f"{endian}i4", 1, 0)[0])
         if sizeof_hdr == 348:
+            datatype = int(np.frombuffer(header, f"{endian}i2", 1, 70)[0])
             dims = np.frombuffer(header, f"{endian}i2", 8, 40).astype(np.int64)
             bitpix = int(np.frombuffer(header, f"{endian}i2", 1, 72)[0])
             offset = int(np.frombuffer(header, f"{endian}f4", 1, 108)[0])
         elif sizeof_hdr == 540:
+            datatype = int(np.frombuffer(header, f"{endian}i2", 1, 12)[0])
             bitpix = int(np.frombuffer(header, f"{endian}i2", 1, 14)[0])
             dims = np.frombuffer(header, f"{endian}i8", 8, 16).astype(np.int64)
             offset = int(np.frombuffer(header, f"{endian}i8", 1, 168)[0])
         else:
             continue
-        return offset + int(np.prod(dims[1 : 1 + dims[0]])) * bitpix // 8
-    return 0  # not a NIfTI header ITK recognised by sizeof_hdr: nothing to compare against
+        return endian, datatype, offset, int(np.prod(dims[1 : 1 + dims[0]])), bitpix
+    return None  # not a NIfTI header ITK recognised by sizeof_hdr
+
+
+def _nifti_data_end(header: bytes) -> int:
+    """Byte offset where a NIfTI-1/2 file's voxel data must end, from its header (0: not NIfTI)."""
+    layout = _nifti_layout(header)
+    if layout is None:
+        return 0  # nothing to compare against
+    _, _, offset, count, bitpix = layout
+    return offset + count * bitpix // 8
+
+
+def _nifti_float_voxels(path: Path) -> np.ndarray | None:
+    """The voxel values a float32/float64 NIfTI file stores, x fastest (None for other data types)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        layout = _nifti_layout(stream.read(540))
+        if layout is None or layout[1] not in _NIFTI_FLOATS:
+            return None
+        endian, datatype, offset, count, _ = layout
+        dtype = np.dtype(endian + _NIFTI_FLOATS[datatype])
+        stream.seek(offset)
+        return np.frombuffer(stream.read(count * dtype.itemsize), dtype)
 
 
 # ----------------------------------------------------------------------------- masks

@@ -21,6 +21,9 @@ def horizon_labels(time: pd.Series, event: pd.Series, horizon: float, policy: La
     """1 = died by ``horizon``, 0 = alive at it; NaN = unknown (censored earlier, ``known_status``)."""
     if policy not in ("paper", "known_status"):
         raise ValueError(f"label_policy must be 'paper' or 'known_status', not {policy!r}")
+    if time.max() < horizon:  # nobody is observed alive at it: the labels would only say who died
+        raise ValueError(f"horizon {horizon:g} months is beyond the longest follow-up ({time.max():g} months): "
+                         "no patient is known to be alive at it")
     died = (event.astype(int) == 1) & (time <= horizon)
     labels = died.astype(float)
     if policy == "known_status":

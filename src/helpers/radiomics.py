@@ -17,12 +17,16 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import pandas as pd
+import SimpleITK as sitk
 from tqdm import tqdm
 
 from helpers.stage import atomic_path, file_sha256
+
+if TYPE_CHECKING:
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
 
 IMAGE_TYPES = ("original", "log-sigma", "wavelet")
 FEATURE_CLASSES = ("shape", "firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm")
@@ -99,6 +103,31 @@ def _extractor(params_file: str):
     return _EXTRACTORS[params_file]
 
 
+def _execute(extractor: RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk.Image) -> dict:
+    """Run PyRadiomics on one ROI; raise naming an ROI too small to resample or to LoG-filter."""
+    try:
+        raw = extractor.execute(image, mask, label=1)
+    except RuntimeError as error:  # ITK's words for a mask that resampling left empty
+        if "No label object with label" not in str(error):
+            raise
+        spacing = " x ".join(f"{v:g}" for v in extractor.settings["resampledPixelSpacing"])
+        voxels = int(sitk.GetArrayViewFromImage(mask).sum())
+        raise ValueError(f"the ROI ({voxels} voxels) vanishes when resampled to {spacing} mm voxels: "
+                         "too small to extract") from None
+    log = extractor.enabledImagetypes.get("LoG")
+    sigmas = [] if log is None else log.get("sigma", extractor.settings.get("sigma", []))
+    # PyRadiomics skips a sigma whose kernel does not fit the image around the ROI, with only a log warning.
+    missing = [s for s in sigmas if not any(k.startswith(f"log-sigma-{str(s).replace('.', '-')}-mm-3D_") for k in raw)]
+    if missing:
+        region = " x ".join(map(str, raw.get("diagnostics_Image-interpolated_Size", image.GetSize())))
+        raise ValueError(
+            f"the image around the ROI, {region} voxels as filtered, is smaller than the LoG kernel of sigma "
+            f"{', '.join(f'{s:g}' for s in missing)} mm (it needs at least 4 voxels and sigma/spacing + 1 per axis): "
+            "the LoG features would be missing"
+        )
+    return raw
+
+
 def extract_case(job: CaseJob, params_file: str, cache_dir: str) -> CaseResult:
     """Extract one case, or return its cached result; failures come back as results."""
     from helpers import io
@@ -112,7 +141,7 @@ def extract_case(job: CaseJob, params_file: str, cache_dir: str) -> CaseResult:
                 return CaseResult(job, stored["features"], stored["diagnostics"], cached=True)
         image = io.read_image(Path(job.image))
         mask = io.read_mask(Path(job.mask), label=job.label, segment=job.segment, reference=image)
-        raw = _extractor(params_file).execute(image, mask, label=1)
+        raw = _execute(_extractor(params_file), image, mask)
     except Exception as error:  # reported per case with patient and file, never swallowed
         return CaseResult(job, {}, {}, error=f"{type(error).__name__}: {error}")
     features = {k: float(v) for k, v in raw.items() if not k.startswith("diagnostics_")}
