@@ -205,7 +205,8 @@ def tcga_cohort(folder: Path, data: Path, follow_up_months: float = np.inf) -> p
 
 
 def label_horizons(cohort: pd.DataFrame, policy: str = "known_status") -> None:
-    """Label every horizon the book evaluates, as 01_cohort and the models do."""
+    """Tabulate and label every horizon the book evaluates, as 01_cohort and the models do."""
+    outcomes.ambiguity_table(cohort["time_months"], cohort["event"])
     for horizon in outcomes.HORIZONS_MONTHS:
         outcomes.horizon_labels(cohort["time_months"], cohort["event"], horizon, policy)
 

@@ -307,11 +307,23 @@ def _dataset(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, train: bo
 
 
 def cache_cases(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, progress: bool = True) -> None:
-    """Preprocess every case once into the cache (already cached cases are skipped), so epochs only load."""
+    """Preprocess every case once into the cache (already cached cases are skipped), so epochs only load.
+
+    Cases are preprocessed in parallel worker processes (one per core): reading and resizing
+    dominate, and MONAI writes each cache file under a temporary name before moving it into
+    place, so workers never see a half-written entry.
+    """
     unique = cases[~cases.index.duplicated()]
     dataset = _dataset(unique, config, cache_dir, train=False)
-    for index in tqdm(range(len(dataset)), desc="preprocess", unit="case", disable=not progress):
-        dataset[index]
+    workers = min(os.cpu_count() or 1, len(dataset)) if len(dataset) > 1 else 0
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, collate_fn=_discard)
+    for _ in tqdm(loader, total=len(dataset), desc="preprocess", unit="case", disable=not progress):
+        pass
+
+
+def _discard(batch: list[Any]) -> None:
+    """Collate nothing: caching only needs each item computed once (module level, so workers can pickle it)."""
+    return None
 
 
 class _Labelled(torch.utils.data.Dataset):
@@ -501,9 +513,13 @@ def _digest(value: Any) -> str:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file beside ``path``, then rename onto it."""
-    with atomic_path(path) as partial:
-        torch.save(obj, partial)
+    """torch.save to a temporary file beside ``path``, then rename onto it.
+
+    Saved through a file handle: given a path, torch names the archive's root folder after the
+    (random) temporary file, so the same weights would give different bytes on every run.
+    """
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
