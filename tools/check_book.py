@@ -1,0 +1,336 @@
+"""Open every page of a built book in headless Chromium and check what a reader would see.
+
+    .venv/bin/python tools/check_book.py _build/html [--screenshots DIR] [--no-screenshots]
+                                                     [--chromium PATH] [--json REPORT.json]
+
+For each HTML page (all ``*.html`` under the folder except ``_static/``, ``_sources/``,
+``_screenshots/`` and dot-folders) it records
+
+* JavaScript errors: uncaught exceptions (``pageerror``) and ``console.error`` messages,
+  which include "Failed to load resource" for any local script, stylesheet or image that
+  is missing;
+* broken images: every ``<img>`` must have loaded (``naturalWidth > 0``);
+* broken internal links: every ``<a href>`` to the book itself must point to a file that
+  exists, and its ``#fragment``, if any, to an element id (or ``<a name>``) on that page;
+* a screenshot (full page, 1280x800 viewport) under ``<html>/_screenshots/<page>.png``.
+
+The pages are served by a local ``http.server`` on 127.0.0.1, as a web host would serve
+them: under ``file://`` Chromium gives every page an opaque origin, which blocks
+``fetch``/XHR and module scripts, and a link to a folder shows a directory listing instead
+of its ``index.html``. Every other host is made unreachable (no DNS, no proxy), so the check
+is deterministic and works offline: requests to other hosts (e.g. MathJax from a CDN) are
+listed under ``external`` and are not failures, and the console's "Failed to load
+resource" for exactly those requests is not counted as a JavaScript error (the check
+caused it, not the book); nor is the one for ``/favicon.ico`` on a page that declares no
+icon (Chromium requests it by itself). Links to other hosts are not followed.
+
+Chromium is the system's (``chromium`` on PATH, or ``--chromium`` / ``$CHROMIUM``), driven
+by Playwright with ``executable_path``; ``playwright install`` is never needed. Exit
+status: 0 when no problem was found, 1 when some were, 2 when the check could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlsplit
+
+VIEWPORT = {"width": 1280, "height": 800}
+SKIPPED_DIRS = {"_static", "_sources", "_screenshots"}
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+OFFLINE_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--no-proxy-server"]
+
+# In the page: make lazy images load now, wait for every image to settle (load or error,
+# 10 s at most), then report each one. `complete && naturalWidth == 0` is a broken image.
+_IMAGES_JS = """
+async () => {
+  const images = Array.from(document.images);
+  for (const img of images) { if (img.loading === 'lazy') img.loading = 'eager'; }
+  await Promise.all(images.map(img => img.complete ? null : new Promise(done => {
+    img.addEventListener('load', done, {once: true});
+    img.addEventListener('error', done, {once: true});
+    setTimeout(done, 10000);
+  })));
+  return images.map(img => ({src: img.getAttribute('src') || '', url: img.currentSrc || img.src,
+                             complete: img.complete, width: img.naturalWidth}));
+}
+"""
+_LINKS_JS = """
+() => Array.from(document.querySelectorAll('a[href]')).map(a => {
+  const href = a.getAttribute('href');
+  try { return {href: href, url: new URL(href, document.baseURI).href}; }  // SVG <a> too
+  catch (error) { return {href: href, url: 'invalid:' + href}; }
+})
+"""
+_ICON_JS = """
+() => document.querySelector('link[rel~="icon"]') !== null
+"""
+_IDS_JS = """
+() => Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.getAttribute('name'))
+"""
+
+
+@dataclass
+class Problem:
+    page: str      # the page, relative to the HTML folder
+    kind: str      # "js error" | "broken image" | "broken link"
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.page}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class Report:
+    html: str
+    pages: list[str] = field(default_factory=list)
+    images: int = 0                 # <img> elements checked, over all pages
+    links: int = 0                  # internal <a href> checked, over all pages
+    js_errors: list[Problem] = field(default_factory=list)
+    broken_images: list[Problem] = field(default_factory=list)
+    broken_links: list[Problem] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)   # requests to other hosts, unreachable by design
+    screenshots: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.js_errors + self.broken_images + self.broken_links
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.pages) and not self.problems
+
+    def summary(self) -> str:
+        lines = [f"[check_book] {self.html}: {len(self.pages)} pages, {self.images} images, "
+                 f"{self.links} internal links, {len(self.screenshots)} screenshots in {self.seconds:.1f} s",
+                 f"[check_book] {len(self.js_errors)} JS errors, {len(self.broken_images)} broken images, "
+                 f"{len(self.broken_links)} broken links"]
+        if self.external:
+            lines.append(f"[check_book] not fetched (other hosts, check is offline): {', '.join(self.external)}")
+        lines += [f"  {problem}" for problem in self.problems]
+        if not self.pages:
+            lines.append("  no HTML page found")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def find_chromium(explicit: str | os.PathLike | None = None) -> str:
+    """The Chromium executable: ``explicit``, ``$CHROMIUM``, or the first of CHROMIUM_NAMES on PATH."""
+    candidates = [explicit, os.environ.get("CHROMIUM")] if explicit or os.environ.get("CHROMIUM") else CHROMIUM_NAMES
+    for name in candidates:
+        if name and (path := shutil.which(str(name))):
+            return path
+    raise FileNotFoundError(
+        f"no Chromium found (tried {', '.join(str(c) for c in candidates if c)}); install it with "
+        "`apt-get install chromium` or pass --chromium / set $CHROMIUM")
+
+
+def book_pages(html: Path) -> list[str]:
+    """Every HTML page of the build, as POSIX paths relative to ``html``, sorted."""
+    pages = []
+    for path in html.rglob("*.html"):
+        rel = path.relative_to(html)
+        if not any(part in SKIPPED_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+            pages.append(rel.as_posix())
+    return sorted(pages)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+class _Server:
+    """``http.server`` on 127.0.0.1 (a free port) serving ``root`` from a daemon thread."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "_Server":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+class _IdParser(HTMLParser):
+    """Element ids and ``<a name>`` of a page that was not opened in the browser."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+
+
+def _static_ids(path: Path) -> set[str]:
+    parser = _IdParser()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return parser.ids
+
+
+def _local_target(url: str, base: str, root: Path) -> tuple[Path, str] | None:
+    """(file, fragment) for a URL on the local server, ``None`` for any other URL."""
+    if not url.startswith(base):
+        return None
+    address, fragment = urldefrag(url)
+    rel = unquote(urlsplit(address).path).lstrip("/")
+    target = (root / rel).resolve()
+    if rel == "" or rel.endswith("/") or target.is_dir():
+        target = target / "index.html"
+    return target, unquote(fragment)
+
+
+def _evaluate(page, script: str):
+    """``page.evaluate`` that survives a redirect (e.g. a meta refresh) finishing meanwhile."""
+    try:
+        return page.evaluate(script)
+    except Exception as error:  # playwright's Error: "Execution context was destroyed"
+        if "context was destroyed" not in str(error):
+            raise
+        page.wait_for_load_state("load")
+        return page.evaluate(script)
+
+
+def check_book(html: str | os.PathLike, screenshots: str | os.PathLike | None = "",
+               chromium: str | os.PathLike | None = None, timeout_ms: int = 30_000) -> Report:
+    """Check every page of the built book in ``html``; see the module docstring.
+
+    ``screenshots``: the folder for the screenshots (``""``: ``<html>/_screenshots``;
+    ``None``: none taken).
+    """
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    root = Path(html).resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"no built book at {root}")
+    shots = None if screenshots is None else Path(screenshots or root / "_screenshots")
+    report = Report(html=str(root), pages=book_pages(root))
+    executable = find_chromium(chromium)
+    links: list[tuple[str, str, str]] = []   # (page, href as written, resolved URL)
+    ids: dict[Path, set[str]] = {}
+    external: set[str] = set()
+
+    with _Server(root) as server, sync_playwright() as playwright:
+        # Every host name fails to resolve and no proxy is used: only 127.0.0.1 is reached.
+        browser = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(timeout_ms)
+        for name in report.pages:
+            page = context.new_page()
+            console: list[tuple[str, str]] = []   # (message, where)
+            uncaught: list[str] = []
+            failed: set[str] = set()
+
+            def on_console(message, console=console):
+                if message.type == "error":
+                    console.append((message.text, (message.location or {}).get("url", "")))
+
+            page.on("console", on_console)
+            page.on("pageerror", lambda error, uncaught=uncaught: uncaught.append(
+                f"uncaught {error.name or 'exception'}: {error.message}"))
+            page.on("requestfailed", lambda request, failed=failed: failed.add(request.url))
+            page.goto(server.base + name, wait_until="load")
+            try:
+                page.wait_for_load_state("networkidle", timeout=5_000)
+            except Exception:  # a page that keeps polling is not an error in itself
+                pass
+            images = _evaluate(page, _IMAGES_JS)
+            report.images += len(images)
+            for image in images:
+                local = image["url"].startswith(server.base) or image["url"].startswith("data:")
+                if local and image["width"] == 0:
+                    state = "failed to load" if image["complete"] else "did not finish loading"
+                    report.broken_images.append(Problem(name, "broken image", f"{image['src'] or '(no src)'} {state}"))
+            for link in _evaluate(page, _LINKS_JS):
+                links.append((name, link["href"], link["url"]))
+            # Chromium asks for /favicon.ico by itself when a page declares no icon; a 404
+            # for that request is the browser's guess failing, not a resource of the book.
+            implicit = set() if _evaluate(page, _ICON_JS) else {server.base + "favicon.ico"}
+            final = _local_target(page.url, server.base, root)
+            if final:
+                ids[final[0]] = set(_evaluate(page, _IDS_JS))
+            if shots is not None:
+                path = (shots / name).with_suffix(".png")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(path), full_page=True)
+                report.screenshots.append(str(path))
+            page.close()
+            offsite = {url for url in failed if not url.startswith(server.base)}
+            external |= offsite
+            report.js_errors += [Problem(name, "js error", text) for text in uncaught]
+            for text, where in console:
+                if text.startswith("Failed to load resource") and where in offsite:
+                    continue   # another host, unreachable by design: listed under `external`
+                if text.startswith("Failed to load resource") and where in implicit:
+                    continue
+                report.js_errors.append(Problem(name, "js error", f"console.error: {text}" + (f" ({where})" if where else "")))
+        browser.close()
+
+    for name, href, url in links:
+        target = _local_target(url, server.base, root)
+        if target is None:
+            continue   # another host, mailto:, javascript: ... not the book's own pages
+        report.links += 1
+        path, fragment = target
+        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        if not path.is_file() or not path.is_relative_to(root):
+            report.broken_links.append(Problem(name, "broken link", f"{href}: no file {shown}"))
+        elif fragment and not fragment.startswith(":~:") and path.suffix == ".html":  # ":~:" is a text fragment
+            if path not in ids:
+                ids[path] = _static_ids(path)
+            if fragment not in ids[path]:
+                report.broken_links.append(Problem(name, "broken link", f"{href}: no id {fragment!r} in {shown}"))
+    report.external = sorted(external)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="check_book.py", description=__doc__.splitlines()[0])
+    parser.add_argument("html", type=Path, help="the built book's HTML folder, e.g. _build/html")
+    parser.add_argument("--screenshots", type=Path, help="screenshot folder (default <html>/_screenshots)")
+    parser.add_argument("--no-screenshots", action="store_true", help="take no screenshots")
+    parser.add_argument("--chromium", help="Chromium executable (default $CHROMIUM or chromium on PATH)")
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    try:
+        report = check_book(args.html, None if args.no_screenshots else (args.screenshots or ""), args.chromium)
+    except FileNotFoundError as error:
+        print(f"[check_book] {error}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    if args.json:
+        args.json.write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
