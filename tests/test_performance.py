@@ -47,6 +47,7 @@ def test_settings_section_reports_validation_and_test_auc(tmp_path):
     report = {"machine": {}, "cohort": {"train": 616, "test": 264},
               "settings": {"small": {"input_size": 32, "field_of_view_mm": 80.0, "epochs": 15, "best_epoch": 9,
                                      "val_auc": {"12": 0.7, "24": 0.71, "36": 0.72},
-                                     "test_auc": {"12": 0.68, "24": 0.69, "36": 0.7}, "wall_seconds": 300}}}
+                                     "test_auc": {"12": 0.68, "24": 0.69, "36": 0.7}, "train_samples_per_s": 27.5,
+                                     "wall_seconds": 300}}}
     text = performance.settings_section(json.loads(json.dumps(report)))
-    assert "| small | 32³ | 80 mm | 15 | 9 | 0.700/0.710/0.720 | 0.680/0.690/0.700 | 5.0 |" in text
+    assert "| small | 32³ | 80 mm | 15 | 9 | 0.700/0.710/0.720 | 0.680/0.690/0.700 | 27.5 | 5.0 |" in text

@@ -108,13 +108,14 @@ def settings_section(report: dict[str, Any] | None) -> str:
         fov = "whole scan" if s["field_of_view_mm"] is None else f"{s['field_of_view_mm']:.0f} mm"
         rows.append([name, f"{s['input_size']}³", fov, s["epochs"], s["best_epoch"],
                      "/".join(f"{v:.3f}" for v in s["val_auc"].values()),
-                     "/".join(f"{v:.3f}" for v in s["test_auc"].values()), f"{s['wall_seconds'] / 60:.1f}"])
+                     "/".join(f"{v:.3f}" for v in s["test_auc"].values()), f"{s['train_samples_per_s']:.1f}",
+                     f"{s['wall_seconds'] / 60:.1f}"])
     cohort = report["cohort"]
     return (f"Each setting trained on 80 % of the {cohort['train']} training patients, its epoch chosen on the other "
-            f"20 % (validation AUC), then scored once on the {cohort['test']} test patients. Machine: "
-            f"{_machine(report)}.\n\n"
+            f"20 % (validation AUC), then scored once on the {cohort['test']} test patients. Wall times include any "
+            f"other work sharing the machine; samples/s is the training throughput. Machine: {_machine(report)}.\n\n"
             + _table(["setting", "input", "field of view", "epochs", "kept epoch", "val AUC 1/2/3 y",
-                      "test AUC 1/2/3 y", "minutes"], rows))
+                      "test AUC 1/2/3 y", "samples/s", "minutes"], rows))
 
 
 def _load(root: Path, name: str) -> dict[str, Any] | None:
