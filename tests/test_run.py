@@ -1,12 +1,19 @@
-"""The papermill runner: profiles, parameter routing and notebook selection."""
+"""The papermill runner: profiles, parameter routing, notebook selection, skipping unchanged notebooks,
+and what the book publishes of an executed notebook."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import papermill
 import pytest
 
-from helpers.run import Notebook, ProfileError, check_unused_keys, discover_notebooks, load_profile, parameters_for, select
+from helpers.run import (UNPUBLISHED, Notebook, ProfileError, check_unused_keys, discover_notebooks, fingerprint,
+                         load_profile, notebook_source_hash, parameters_for, publishable, publishable_parameters,
+                         reason_to_run, run_notebooks, select)
+from helpers.stage import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +93,188 @@ def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
     assert record["error"] == "ValueError: boom: bad input"
     assert "boom" in record["traceback"] and record["cell"] >= 2
     assert record["executed"] == "out/01_failing.ipynb" and (tmp_path / "out" / "01_failing.ipynb").exists()
+
+
+# ---------------------------------------------------------------- skipping unchanged notebooks
+
+NOTEBOOKS = {  # name -> (parameters cell, body)
+    "01_a": ("seed = 0\nworkers = 1", 'stage = Stage(run_dir, "01_a")\nstage.write_json({"value": seed}, "a.json")'),
+    "02_b": ("scale = 1", 'stage = Stage(run_dir, "02_b")\nstage.require("01_a")\n'
+                          'a = json.loads(stage.path("a.json").read_text())["value"]\n'
+                          'stage.write_json({"value": a * scale}, "b.json")'),
+    "03_c": ("label = ''\nworkers = 1", 'stage = Stage(run_dir, "03_c")\nstage.require("02_b")\n'
+                                         'b = json.loads(stage.path("b.json").read_text())["value"]\n'
+                                         'stage.write_json({"value": b, "label": label}, "c.json")'),
+}
+PROFILE = {"seed": 3, "workers": 2, "scale": 5, "label": "c"}
+PREAMBLE = "import json\nfrom pathlib import Path\nfrom helpers.stage import Stage\nrun_dir = Path.cwd().parent"
+
+
+def write_notebook(folder: Path, name: str, parameters: str, body: str) -> Path:
+    """A tiny stage notebook; it finds its run directory from papermill's cwd (run_dir/notebooks)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), cell, nbformat.v4.new_code_cell(PREAMBLE),
+                nbformat.v4.new_code_cell(body + "\nstage.finish();")]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def run_project(project: Path, profile: dict | None = None, **kwargs) -> dict[str, str]:
+    """Run the project's notebooks; the status of each notebook from run_manifest.json."""
+    notebooks = discover_notebooks(project / "nb")
+    run_notebooks(notebooks, {**PROFILE, **(profile or {})}, project / "run", **kwargs)
+    manifest = json.loads((project / "run" / "run_manifest.json").read_text())
+    return {r["notebook"][:2]: r["status"] for r in manifest["notebooks"]}
+
+
+def value(project: Path, name: str) -> dict:
+    return json.loads((project / "run" / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def frozen_helpers():
+    """A constant helpers source hash, so that edits to src/helpers during the tests do not re-run notebooks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("helpers.run.helpers_source_hash", lambda: "frozen")
+        yield
+
+
+@pytest.fixture(scope="module")
+def first_run(frozen_helpers, tmp_path_factory) -> Path:
+    """Three chained notebooks (01 -> 02 -> 03) run once; tests work on copies."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "nb").mkdir()
+    for name, (parameters, body) in NOTEBOOKS.items():
+        write_notebook(project / "nb", name, parameters, body)
+    assert run_project(project) == {"01": "ok", "02": "ok", "03": "ok"}
+    return project
+
+
+@pytest.fixture
+def project(first_run, tmp_path) -> Path:
+    return Path(shutil.copytree(first_run, tmp_path / "project"))
+
+
+@pytest.mark.slow
+def test_a_second_run_skips_every_notebook_and_keeps_its_record(project, capsys):
+    before = json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+    assert run_project(project) == {"01": "skipped", "02": "skipped", "03": "skipped"}
+    after = json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+    assert [r["wall_seconds"] for r in after] == [r["wall_seconds"] for r in before]
+    assert [r["fingerprint"] for r in after] == [r["fingerprint"] for r in before]
+    assert "02_b.ipynb: skipped (unchanged)" in capsys.readouterr().out
+    assert value(project, "c.json") == {"value": 15, "label": "c"}
+
+
+@pytest.mark.slow
+def test_editing_a_notebook_reruns_it_and_the_notebooks_reading_its_changed_outputs(project):
+    write_notebook(project / "nb", "02_b", NOTEBOOKS["02_b"][0], NOTEBOOKS["02_b"][1].replace("a * scale", "a * scale + 1"))
+    assert run_project(project) == {"01": "skipped", "02": "ok", "03": "ok"}
+    assert value(project, "c.json")["value"] == 16
+
+
+@pytest.mark.slow
+def test_an_edit_that_leaves_the_outputs_identical_reruns_only_that_notebook(project):
+    write_notebook(project / "nb", "02_b", NOTEBOOKS["02_b"][0], "# a comment\n" + NOTEBOOKS["02_b"][1])
+    assert run_project(project) == {"01": "skipped", "02": "ok", "03": "skipped"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, expected", [
+    ({"scale": 6}, {"01": "skipped", "02": "ok", "03": "ok"}),       # declared by 02 only
+    ({"label": "d"}, {"01": "skipped", "02": "skipped", "03": "ok"}),  # declared by 03 only
+    ({"workers": 4}, {"01": "ok", "02": "skipped", "03": "ok"}),     # declared by 01 and 03; a.json unchanged
+])
+def test_a_parameter_change_reruns_the_notebooks_declaring_it_and_those_reading_changed_outputs(project, change, expected):
+    assert run_project(project, change) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["delete", "modify"])
+def test_a_deleted_or_modified_output_reruns_its_producer(project, damage):
+    output = project / "run" / "b.json"
+    output.unlink() if damage == "delete" else output.write_text('{"value": 0}')
+    assert run_project(project) == {"01": "skipped", "02": "ok", "03": "skipped"}  # b.json comes back identical
+    assert value(project, "b.json") == {"value": 15}
+
+
+@pytest.mark.slow
+def test_force_reruns_every_notebook(project):
+    assert run_project(project, force=True) == {"01": "ok", "02": "ok", "03": "ok"}
+
+
+@pytest.mark.slow
+def test_a_failed_notebook_is_recorded_and_rerun_once_fixed(project):
+    source = NOTEBOOKS["02_b"]
+    write_notebook(project / "nb", "02_b", source[0], "raise ValueError('broken')")
+    assert run_project(project) == {"01": "skipped", "02": "failed", "03": "ok"}  # 03: its last record, not reached
+    write_notebook(project / "nb", "02_b", *source)
+    assert run_project(project) == {"01": "skipped", "02": "ok", "03": "skipped"}
+
+
+@pytest.mark.slow
+def test_only_keeps_the_records_of_notebooks_it_does_not_run(project):
+    notebooks = discover_notebooks(project / "nb")
+    run_notebooks(notebooks, PROFILE, project / "run", selected=notebooks[2:], force=True)
+    manifest = json.loads((project / "run" / "run_manifest.json").read_text())
+    assert [(r["notebook"], r["status"]) for r in manifest["notebooks"]] == [
+        ("01_a.ipynb", "ok"), ("02_b.ipynb", "ok"), ("03_c.ipynb", "ok")]
+
+
+@pytest.mark.slow
+def test_fingerprint_follows_helpers_source_and_parameter_files(project, monkeypatch):
+    notebook = discover_notebooks(project / "nb")[1]
+    record = next(r for r in json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+                  if r["notebook"] == "02_b.ipynb")
+    params = record["parameters"]
+    assert reason_to_run(record, fingerprint(notebook, params), project / "run") is None
+    monkeypatch.setattr("helpers.run.helpers_source_hash", lambda: "another helpers source")
+    assert reason_to_run(record, fingerprint(notebook, params), project / "run") == "helpers source changed"
+    monkeypatch.undo()
+    config = project / "config.yaml"
+    config.write_text("a: 1\n")
+    with_file = {**record, "fingerprint": fingerprint(notebook, {**params, "config": str(config)})}
+    assert with_file["fingerprint"]["parameter_files"] == {"config": file_sha256(config)}
+    config.write_text("a: 2\n")
+    assert reason_to_run(with_file, fingerprint(notebook, {**params, "config": str(config)}), project / "run") \
+        == "parameters changed: config"
+
+
+def test_the_source_hash_ignores_outputs_but_not_markdown(tmp_path):
+    import nbformat
+
+    path = write_notebook(tmp_path, "01_a", *NOTEBOOKS["01_a"])
+    original = notebook_source_hash(path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="hello")]
+    nb.cells[3].execution_count = 7
+    nbformat.write(nb, path)
+    assert notebook_source_hash(path) == original
+    nb.cells[0].source = "# 01 renamed"
+    nbformat.write(nb, path)
+    assert notebook_source_hash(path) != original
+
+
+# ---------------------------------------------------------------- what the book publishes
+
+def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_path):
+    import nbformat
+
+    source = write_notebook(tmp_path, "01_a", "manifest = ''\nrun_dir = ''\nseed = 0", "x = 1")
+    params = {"manifest": "/data/PANC-0001-JohnDoe/manifest.csv", "run_dir": "/home/me/runs/x", "seed": 3}
+    executed = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
+                               progress_bar=False, prepare_only=True)
+    published = publishable(nbformat.read(executed, as_version=4))
+    text = nbformat.writes(published)
+    assert "JohnDoe" not in text and "/home/me" not in text and str(tmp_path) not in text
+    injected = next(c for c in published.cells if "injected-parameters" in c.metadata["tags"])
+    assert injected.source == f'# Parameters\nmanifest = "{UNPUBLISHED}"\nrun_dir = "{UNPUBLISHED}"\nseed = 3\n'
+    assert published.metadata.papermill.parameters == {"manifest": UNPUBLISHED, "run_dir": UNPUBLISHED, "seed": 3}
+    assert publishable_parameters({"manifest": "", "run_dir": "runs/x"}) == {"manifest": "", "run_dir": "runs/x"}

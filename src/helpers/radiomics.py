@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -84,9 +85,17 @@ def params_hash(params_file: Path) -> str:
 
 def case_key(job: CaseJob, parameters_digest: str) -> str:
     """Cache key: what was extracted, from which bytes, with which settings."""
-    parts = [file_sha256(Path(job.image)), file_sha256(Path(job.mask)), parameters_digest,
+    parts = [_content_hash(Path(job.image)), _content_hash(Path(job.mask)), parameters_digest,
              str(job.label), str(job.segment)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _content_hash(path: Path) -> str:
+    """Hash of an image file, or of every file (name and bytes) of a DICOM series folder."""
+    if not path.is_dir():
+        return file_sha256(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return hashlib.sha256("|".join(f"{p.relative_to(path)}:{file_sha256(p)}" for p in files).encode()).hexdigest()
 
 
 _EXTRACTORS: dict[str, object] = {}
@@ -211,6 +220,21 @@ def raise_on_failures(failures: pd.DataFrame) -> None:
     if len(failures):
         lines = [f"patient {row.patient_id} ({row.reader}), mask {row.mask}: {row.error}" for row in failures.itertuples()]
         raise ExtractionError(f"{len(failures)} case(s) failed:\n" + "\n".join(lines))
+
+
+def failures_without_paths(failures: pd.DataFrame) -> pd.DataFrame:
+    """The failures as the book may show them: no image or mask path, which can name a patient.
+
+    The paths stay in ``extraction_failures.parquet`` in the run folder.
+    """
+    def scrub(row: pd.Series) -> str:
+        error = row["error"]
+        for column in ("image", "mask"):  # a path, or a file inside a DICOM folder
+            error = re.sub(re.escape(row[column]) + r"[^\s:]*", f"<{column}>", error)
+        return error
+
+    shown = failures.drop(columns=["image", "mask"])
+    return shown.assign(error=failures.apply(scrub, axis=1) if len(failures) else shown["error"])
 
 
 def feature_family(name: str) -> tuple[str, str]:

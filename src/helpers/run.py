@@ -1,16 +1,24 @@
 """Execute the book's notebooks with papermill from one profile, then build the book.
 
-    python -m helpers.run params/<profile>.yaml [--only NN ...] [--from NN] [--no-book]
+    python -m helpers.run params/<profile>.yaml [--only NN ...] [--from NN] [--force] [--no-book]
 
 Each notebook receives only the profile keys its ``parameters`` cell declares (plus
 ``run_dir``); a profile key that no notebook declares is an error, so a typo cannot be
 silently ignored. Wall time, peak memory and status per notebook go to
-``runs/<profile>/run_manifest.json``.
+``runs/<profile>/run_manifest.json``, which keeps each notebook's latest outcome.
+
+A notebook is skipped when nothing it depends on changed since its last successful run:
+the same cells, parameters, parameter files and ``helpers`` source, the same input
+artifacts (the outputs of the stages it required, by hash), and its own outputs and executed
+copy still in place. A re-run notebook whose outputs come out byte-identical therefore
+leaves later notebooks skipped. ``--force`` runs every selected notebook.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -21,17 +29,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import papermill
 import psutil
 import yaml
+from papermill.translators import translate_parameters
 
-from helpers.stage import repo_root, write_json
+import helpers
+from helpers.stage import file_sha256, repo_root, resolve_path, write_json
 
 RESERVED_KEYS = ("name",)
 EXECUTED = "notebooks"  # executed copies, inside the run directory
 BOOK_SOURCES = ("_config.yml", "_toc.yml")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 KERNEL = "python3"
+PRIVATE_PARAMETERS = ("manifest",)  # a real cohort's location may name patients or a site
+UNPUBLISHED = "<not published>"
 
 
 class ProfileError(ValueError):
@@ -166,6 +179,95 @@ def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: P
     return record
 
 
+def _digest(obj: Any) -> str:
+    """SHA-256 of a JSON-serialisable object in canonical form."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def notebook_source_hash(path: Path) -> str:
+    """Hash of a notebook's cells (type, tags, source), not its outputs.
+
+    Markdown counts too: a skipped notebook's executed copy is what the book shows.
+    """
+    cells = nbformat.read(path, as_version=4).cells
+    return _digest([[c.cell_type, sorted(c.metadata.get("tags", [])), c.source] for c in cells])
+
+
+def helpers_source_hash() -> str:
+    """Hash of every module of the ``helpers`` package: a change there re-runs every notebook."""
+    package = Path(helpers.__file__).parent
+    return _digest({str(p.relative_to(package)): file_sha256(p) for p in sorted(package.rglob("*.py"))})
+
+
+def parameter_file_hashes(params: dict[str, Any]) -> dict[str, str]:
+    """Content hashes of the files that string parameters name (a PyRadiomics YAML, a manifest CSV)."""
+    files = {key: resolve_path(value) for key, value in params.items() if isinstance(value, str) and value}
+    return {key: file_sha256(path) for key, path in files.items() if path.is_file()}
+
+
+def fingerprint(notebook: Notebook, params: dict[str, Any]) -> dict[str, Any]:
+    """What a notebook's results depend on besides its input artifacts."""
+    return {
+        "source": notebook_source_hash(notebook.path),
+        "parameters": json.loads(json.dumps(params)),
+        "parameter_files": parameter_file_hashes(params),
+        "helpers": helpers_source_hash(),
+    }
+
+
+def stage_manifest(run_dir: Path, stage: str) -> dict[str, Any] | None:
+    """A stage's manifest in the run directory, or None when it has none."""
+    path = run_dir / "manifests" / f"{stage}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def changed_files(run_dir: Path, hashes: dict[str, str]) -> list[str]:
+    """The artifacts among ``hashes`` that are missing or whose content differs."""
+    return [rel for rel, digest in hashes.items()
+            if not (run_dir / rel).is_file() or file_sha256(run_dir / rel) != digest]
+
+
+def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_dir: Path) -> str | None:
+    """Why a notebook must run, given its last record and current fingerprint; None when it may be skipped."""
+    if not previous or "fingerprint" not in previous:
+        return "no earlier successful run"
+    before = previous["fingerprint"]
+    if before["source"] != current["source"]:
+        return "notebook edited"
+    if before["helpers"] != current["helpers"]:
+        return "helpers source changed"
+    names = sorted(set(before["parameters"]) | set(current["parameters"]))
+    changed = [k for k in names if before["parameters"].get(k) != current["parameters"].get(k)]
+    changed += [k for k in names if k not in changed
+                and before["parameter_files"].get(k) != current["parameter_files"].get(k)]
+    if changed:
+        return f"parameters changed: {', '.join(changed)}"
+    if not (run_dir / previous["executed"]).is_file():
+        return f"executed copy {previous['executed']} missing"
+    lost = changed_files(run_dir, previous["outputs"])
+    if lost:
+        return f"outputs missing or modified: {', '.join(lost)}"
+    for stage, outputs in previous["inputs"].items():
+        upstream = stage_manifest(run_dir, stage)
+        if upstream is None or upstream["outputs"] != outputs or changed_files(run_dir, outputs):
+            return f"inputs from {stage} changed"
+    return None
+
+
+def successful_record(record: dict[str, Any], current: dict[str, Any], notebook: Notebook, run_dir: Path,
+                      since: float) -> dict[str, Any]:
+    """Add the fingerprint, and the inputs and outputs of the stage manifest this execution wrote.
+
+    A notebook without a fresh manifest of its own name gets no fingerprint, so it is never
+    skipped: which artifacts it read and wrote is unknown.
+    """
+    path = run_dir / "manifests" / f"{notebook.stem}.json"
+    if not path.exists() or path.stat().st_mtime < since:
+        return record
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    return {**record, "fingerprint": current, "inputs": manifest["inputs"], "outputs": manifest["outputs"]}
+
+
 def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
     """Assemble a buildable copy of the book: the project's pages plus this run's executed notebooks.
 
@@ -178,8 +280,33 @@ def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
     for name in BOOK_SOURCES:
         shutil.copy2(root / name, staging / name)
     shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("notebooks", ".ipynb_checkpoints"))
-    shutil.copytree(run_dir / EXECUTED, staging / "book" / "notebooks")
+    (staging / "book" / "notebooks").mkdir()
+    for executed in sorted((run_dir / EXECUTED).glob("*.ipynb")):
+        nbformat.write(publishable(nbformat.read(executed, as_version=4)), staging / "book" / "notebooks" / executed.name)
     return staging
+
+
+def publishable_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the book may show them: private ones and absolute (local) paths replaced."""
+    def hidden(key: str, value: Any) -> bool:
+        return isinstance(value, str) and bool(value) and (key in PRIVATE_PARAMETERS or Path(value).is_absolute())
+
+    return {key: UNPUBLISHED if hidden(key, value) else value for key, value in params.items()}
+
+
+def publishable(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An executed notebook without local paths or private parameters, for the book.
+
+    papermill writes the parameters into an injected cell and, with the source and output
+    paths, into the notebook's metadata; the book publishes both (the page and its .ipynb).
+    """
+    meta = notebook.metadata.get("papermill", {})
+    params = publishable_parameters(meta.get("parameters", {}))
+    meta.update(parameters=params, input_path=None, output_path=None)
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = translate_parameters(KERNEL, "python", params, "Parameters")
+    return notebook
 
 
 def build_book(root: Path, run_dir: Path, output: Path | None = None) -> Path:
@@ -196,12 +323,53 @@ def build_book(root: Path, run_dir: Path, output: Path | None = None) -> Path:
     return output / "_build" / "html"
 
 
+def run_notebooks(notebooks: list[Notebook], profile: dict[str, Any], run_dir: Path, *,
+                  selected: list[Notebook] | None = None, force: bool = False, source: str = "") -> int:
+    """Execute (or skip, when unchanged) the selected notebooks in order; 0 when all succeed.
+
+    ``run_dir/run_manifest.json`` lists every notebook with its latest record: ``ok``,
+    ``skipped`` (with the wall time of the run it reuses) or ``failed``.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = run_dir / "run_manifest.json"
+    earlier = json.loads(manifest_path.read_text(encoding="utf-8"))["notebooks"] if manifest_path.exists() else []
+    names = [nb.path.name for nb in notebooks]
+    records = {r["notebook"]: r for r in earlier if r["notebook"] in names}
+    for notebook in selected if selected is not None else notebooks:
+        params = parameters_for(notebook, profile, run_dir)
+        current = fingerprint(notebook, params)
+        previous = records.get(notebook.path.name)
+        reason = "--force" if force else reason_to_run(previous, current, run_dir)
+        if reason is None:
+            record = {**previous, "status": "skipped"}
+            print(f"[run] {notebook.path.name}: skipped (unchanged), {record['wall_seconds']} s when last run",
+                  flush=True)
+        else:
+            print(f"[run] {notebook.path.name} ({reason}) ...", flush=True)
+            since = time.time()
+            record = execute(notebook, params, run_dir / EXECUTED / notebook.path.name, run_dir)
+            if record["status"] == "ok":
+                record = successful_record(record, current, notebook, run_dir, since)
+            print(f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
+                  f"peak {record['peak_memory_mb']} MB", flush=True)
+        records[notebook.path.name] = record
+        ordered = [records[name] for name in names if name in records]
+        write_json({"profile": source, "run_dir": str(run_dir), "notebooks": ordered}, manifest_path)
+        if record["status"] == "failed":
+            print(f"\n[run] FAILED: {notebook.path.name}, cell {record['cell']}\n{record['error']}\n"
+                  f"{record['traceback']}\nExecuted copy with the failing cell: {run_dir / record['executed']}",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.splitlines()[0])
     parser.add_argument("profile", type=Path, help="params/<profile>.yaml")
     parser.add_argument("--only", nargs="+", help="run only these notebooks (numbers or names)")
     parser.add_argument("--from", dest="start", help="run from this notebook on")
+    parser.add_argument("--force", action="store_true", help="re-run notebooks even when nothing changed")
     parser.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
     parser.add_argument("--run-dir", type=Path, help="override runs/<profile name>")
     args = parser.parse_args(argv)
@@ -211,27 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = discover_notebooks(root / "notebooks")
     check_unused_keys(notebooks, profile, args.profile)
     run_dir = (args.run_dir or root / "runs" / str(profile["name"])).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    manifest_path = run_dir / "run_manifest.json"
-    records: list[dict[str, Any]] = []
-    for notebook in select(notebooks, args.only, args.start):
-        params = parameters_for(notebook, profile, run_dir)
-        print(f"[run] {notebook.path.name} ...", flush=True)
-        record = execute(notebook, params, run_dir / EXECUTED / notebook.path.name, run_dir)
-        records.append(record)
-        write_json({"profile": str(args.profile), "run_dir": str(run_dir), "notebooks": records}, manifest_path)
-        print(f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
-              f"peak {record['peak_memory_mb']} MB", flush=True)
-        if record["status"] != "ok":
-            print(f"\n[run] FAILED: {notebook.path.name}, cell {record['cell']}\n{record['error']}\n"
-                  f"{record['traceback']}\nExecuted copy with the failing cell: {run_dir / record['executed']}",
-                  file=sys.stderr)
-            return 1
-    if not args.no_book:
+    status = run_notebooks(notebooks, profile, run_dir, selected=select(notebooks, args.only, args.start),
+                           force=args.force, source=str(args.profile))
+    if status == 0 and not args.no_book:
         html = build_book(root, run_dir)
         print(f"[run] book: {html / 'index.html'}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ gives the cross-fitted training predictions that the rigorous protocol stacks on
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -88,7 +89,9 @@ def _survival_at(function: StepFunction, t: float) -> float:
 def death_probabilities(model: Forest, X: pd.DataFrame,
                         horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
     """Long table patient_id (X's index), horizon_months, probability = 1 - S(horizon) predicted by ``model``."""
-    functions = model.predict_survival_function(X, return_array=False)
+    # One thread: parallel prediction adds the trees' curves in a scheduling-dependent order,
+    # so the same forest would give probabilities differing in the last bit from run to run.
+    functions = copy.copy(model).set_params(n_jobs=1).predict_survival_function(X, return_array=False)
     survival = np.array([[_survival_at(function, h) for h in horizons] for function in functions])
     wide = pd.DataFrame(1.0 - survival, index=pd.Index(X.index, name="patient_id"),
                         columns=pd.Index(horizons, name="horizon_months"))
