@@ -9,6 +9,7 @@ from pathlib import Path
 
 import papermill
 import pytest
+import yaml
 
 from helpers.run import (UNPUBLISHED, Notebook, ProfileError, check_unused_keys, discover_notebooks, fingerprint,
                          load_profile, notebook_source_hash, parameters_for, publishable, publishable_parameters,
@@ -278,3 +279,23 @@ def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_pat
     assert injected.source == f'# Parameters\nmanifest = "{UNPUBLISHED}"\nrun_dir = "{UNPUBLISHED}"\nseed = 3\n'
     assert published.metadata.papermill.parameters == {"manifest": UNPUBLISHED, "run_dir": UNPUBLISHED, "seed": 3}
     assert publishable_parameters({"manifest": "", "run_dir": "runs/x"}) == {"manifest": "", "run_dir": "runs/x"}
+
+
+def test_closed_choices_and_a_missing_gpu_are_refused_before_any_notebook(tmp_path, monkeypatch):
+    import torch
+
+    from helpers.run import ProfileError, load_profile
+
+    def profile(**values) -> Path:
+        path = tmp_path / "site.yaml"
+        path.write_text(yaml.safe_dump({"seed": 1, "protocol": "paper", **values}))
+        return path
+
+    with pytest.raises(ProfileError, match=r"site.yaml: risk_horizon must be one of 12, 24, 36, not 48"):
+        load_profile(profile(risk_horizon=48))
+    with pytest.raises(ProfileError, match="label_policy must be one of paper, known_status, not 'drop'"):
+        load_profile(profile(label_policy="drop"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ProfileError, match="site.yaml: dl_device 'cuda' but PyTorch .* sees no CUDA GPU"):
+        load_profile(profile(dl_device="cuda"))
+    assert load_profile(profile(dl_device="cpu", risk_horizon=36))["risk_horizon"] == 36

@@ -87,7 +87,28 @@ def load_profile(path: Path) -> dict[str, Any]:
             raise ProfileError(f"{path}: every profile sets '{key}'")
     if profile["protocol"] not in ("paper", "rigorous"):
         raise ProfileError(f"{path}: protocol must be 'paper' or 'rigorous', not {profile['protocol']!r}")
+    check_choices(profile, path)
     return profile
+
+
+# Profile values with a closed set of choices, checked before any notebook runs so that a typo
+# fails at once rather than after the notebooks before the one that reads it.
+CHOICES: dict[str, tuple[Any, ...]] = {"label_policy": ("paper", "known_status"), "risk_horizon": (12, 24, 36),
+                                       "extraction_failures": ("raise", "exclude"), "cohort_source": ("insilico", "manifest")}
+
+
+def check_choices(profile: dict[str, Any], path: Path) -> None:
+    """Refuse a value outside its choices, and a CUDA device on a machine where PyTorch sees no GPU."""
+    for key, allowed in CHOICES.items():
+        if key in profile and profile[key] not in allowed:
+            raise ProfileError(f"{path}: {key} must be one of {', '.join(map(str, allowed))}, not {profile[key]!r}")
+    device = str(profile.get("dl_device", "auto"))
+    if device.startswith("cuda"):
+        import torch  # only here: importing it costs seconds and most profiles never ask for CUDA
+
+        if not torch.cuda.is_available():
+            raise ProfileError(f"{path}: dl_device {device!r} but PyTorch {torch.__version__} sees no CUDA GPU "
+                               "on this machine; use 'auto' or 'cpu'")
 
 
 def parameters_for(notebook: Notebook, profile: dict[str, Any], run_dir: Path) -> dict[str, Any]:
