@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from helpers.stage import repo_root
+from helpers.stage import repo_root, write_generated_page
 
 RESULTS = Path("benchmarks/results")
 PAGE_PATH = Path("book/performance.md")
@@ -146,15 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None, help="project root (default: the one holding _config.yml)")
     args = parser.parse_args(argv)
     root = args.root or repo_root()
-    page, target = render(root), root / PAGE_PATH
-    if args.check:
-        if not target.exists() or target.read_text(encoding="utf-8") != page:
-            print(f"{PAGE_PATH.as_posix()} is stale: regenerate it with `{REGENERATE}`", file=sys.stderr)
-            return 1
-        return 0
-    target.write_text(page, encoding="utf-8")
-    print(f"wrote {PAGE_PATH.as_posix()}")
-    return 0
+    return write_generated_page(root, PAGE_PATH, render(root), REGENERATE, args.check)
 
 
 if __name__ == "__main__":

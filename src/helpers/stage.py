@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -91,6 +92,20 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=keep_index)
     return path
+
+
+def write_generated_page(root: Path, relative: Path, page: str, regenerate: str, check: bool) -> int:
+    """Write a page generated from data (exit status 0), or with ``check`` only compare it: 1 when the
+    committed file differs, with the command that regenerates it."""
+    target = root / relative
+    if check:
+        if not target.exists() or target.read_text(encoding="utf-8") != page:
+            print(f"{relative.as_posix()} is stale: regenerate it with `{regenerate}`", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(page, encoding="utf-8")
+    print(f"wrote {relative.as_posix()}")
+    return 0
 
 
 def declared_parameters(notebook: Path) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from helpers.stage import repo_root
+from helpers.stage import repo_root, write_generated_page
 
 YAML_PATH = Path("book/tripod_ai.yaml")
 PAGE_PATH = Path("book/tripod_ai.md")
@@ -195,16 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except ChecklistError as error:
         print(f"{YAML_PATH.as_posix()} is invalid:\n{error}", file=sys.stderr)
         return 2
-    page = render(items)
-    target = root / PAGE_PATH
-    if args.check:
-        if not target.exists() or target.read_text(encoding="utf-8") != page:
-            print(f"{PAGE_PATH.as_posix()} is stale: regenerate it with `{REGENERATE}`", file=sys.stderr)
-            return 1
-        return 0
-    target.write_text(page, encoding="utf-8")
-    print(f"wrote {PAGE_PATH.as_posix()} ({len(items)} items)")
-    return 0
+    return write_generated_page(root, PAGE_PATH, render(items), REGENERATE, args.check)
 
 
 if __name__ == "__main__":
