@@ -148,7 +148,7 @@ def optimism_table(arms: list[ArmResult], base: dict[str, dict[str, pd.DataFrame
     rows = []
     ceiling = external_oracle[external_oracle["score"] == "full"].set_index("horizon_months")["auc"]
     for result in arms:
-        models = {name: frame for name, frame in base[result.arm].items()}
+        models = dict(base[result.arm])
         models |= {m: result.predictions[result.predictions["model"] == m].drop(columns="model")
                    for m in fusion.FUSION_MODELS}
         for name, frame in models.items():
