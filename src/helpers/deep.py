@@ -658,8 +658,9 @@ def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - began
             trained_samples, trained_seconds = trained_samples + sum(weights), trained_seconds + seconds
-            row = {"epoch": epoch, "train_loss": float(np.average(losses, weights=weights)),
-                   "train_seconds": seconds, "train_samples_per_s": sum(weights) / seconds}
+            # No timings in the history: it is a recorded artifact, and wall-clock columns would make
+            # every re-run of training look like a changed input to the notebooks that read it.
+            row = {"epoch": epoch, "train_loss": float(np.average(losses, weights=weights))}
             for name, loader in eval_loaders.items():
                 if observer is not None:
                     observer(f"evaluate:{name}", list(map(str, eval_sets[name].index)))
