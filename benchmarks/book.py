@@ -5,9 +5,11 @@
 
 ``--record`` copies a finished run's per-notebook times (from its run_manifest.json) into
 benchmarks/results/book_<profile>.json. ``--sizes`` runs params/default.yaml (without the book
-build) at each cohort size in a fresh run directory under runs/scaling/ and writes
+build) at each cohort size in a run directory under runs/scaling/ and writes
 benchmarks/results/book_scaling.json after each size, so an interrupted sweep keeps what it
-finished. The performance page (python -m helpers.performance) renders both.
+finished; sizes measured earlier stay in the file unless measured again. Each size runs with
+--force, so a run folder left by an earlier sweep is re-executed, not skipped. The performance
+page (python -m helpers.performance) renders both.
 """
 
 from __future__ import annotations
@@ -45,17 +47,19 @@ def scaling(sizes: list[int], profile_path: Path) -> None:
     """Run the profile at each cohort size (second reader on the same share of patients) and record it."""
     profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
     out = RESULTS / "book_scaling.json"
-    report = {"machine": machine(), "profile": str(profile_path.relative_to(ROOT)), "sizes": {}}
+    earlier = json.loads(out.read_text(encoding="utf-8"))["sizes"] if out.exists() else {}
+    report = {"machine": machine(), "profile": str(profile_path.relative_to(ROOT)), "sizes": earlier}
     for size in sizes:
         sized = {**profile, "name": f"scaling_{size}", "n_patients": size,
                  "n_reader2": max(2, round(profile["n_reader2"] * size / profile["n_patients"]))}
         run_dir = ROOT / "runs" / "scaling" / str(size)
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
             yaml.safe_dump(sized, handle)
-        status = run_book([handle.name, "--no-book", "--run-dir", str(run_dir)])
+        status = run_book([handle.name, "--no-book", "--force", "--run-dir", str(run_dir)])
         Path(handle.name).unlink()
         manifest = json.loads((run_dir / "run_manifest.json").read_text(encoding="utf-8"))
         report["sizes"][str(size)] = {"exit_status": status, **summarise(manifest)}
+        report["sizes"] = dict(sorted(report["sizes"].items(), key=lambda item: int(item[0])))
         out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"[book benchmark] {size} patients: {report['sizes'][str(size)]['total_wall_seconds']} s", flush=True)
 

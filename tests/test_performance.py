@@ -32,6 +32,7 @@ def test_scaling_section_lays_sizes_side_by_side():
     text = performance.scaling_section(report)
     assert "| notebook | 220 patients | 440 patients |" in text
     assert "| 01_cohort.ipynb | 120 s / 600 MB | 300 s / 900 MB |" in text
+    assert "| seconds per patient | 0.55 | 0.68 |" in text and "patients^1.32" in text
 
 
 def test_a_missing_result_names_the_command_that_measures_it(tmp_path):

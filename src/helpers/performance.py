@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,17 @@ def scaling_section(report: dict[str, Any] | None) -> str:
             found = [r for r in report["sizes"][size]["notebooks"] if r["notebook"] == name]
             cells.append(f"{found[0]['wall_seconds']:.0f} s / {found[0]['peak_memory_mb']:.0f} MB" if found else "-")
         rows.append([name, *cells])
-    rows.append(["**total**", *(f"{report['sizes'][s]['total_wall_seconds'] / 60:.1f} min / "
-                                f"{report['sizes'][s]['peak_memory_mb']:.0f} MB" for s in sizes)])
-    return f"Machine: {_machine(report)}.\n\n" + _table(["notebook", *(f"{s} patients" for s in sizes)], rows)
+    totals = [report["sizes"][s]["total_wall_seconds"] for s in sizes]
+    rows.append(["**total**", *(f"{t / 60:.1f} min / {report['sizes'][s]['peak_memory_mb']:.0f} MB"
+                                for s, t in zip(sizes, totals))])
+    rows.append(["seconds per patient", *(f"{t / int(s):.2f}" for s, t in zip(sizes, totals))])
+    growth = ""
+    if len(sizes) > 1:
+        exponent = math.log(totals[-1] / totals[0]) / math.log(int(sizes[-1]) / int(sizes[0]))
+        growth = (f"From {sizes[0]} to {sizes[-1]} patients the total time grows as patients^{exponent:.2f} "
+                  "(1.00 would be linear; fixed costs such as notebook 10's external cohort keep it below). ")
+    return (growth + f"Machine: {_machine(report)}.\n\n"
+            + _table(["notebook", *(f"{s} patients" for s in sizes)], rows))
 
 
 def extraction_section(report: dict[str, Any] | None) -> str:
