@@ -24,6 +24,7 @@ def test_book_section_states_whether_the_goals_are_met():
     assert "**12.0 min**" in performance.book_section(_book(12, 2048)) and "met" in performance.book_section(_book(12, 2048))
     slow = performance.book_section(_book(20, 7 * 1024))
     assert "15 min: not met" in slow and "6 GB: not met" in slow and "| 01_cohort.ipynb | ok | 1200 | 7168 |" in slow
+    assert "The three longest notebooks (01) take 100% of it." in slow
 
 
 def test_scaling_section_lays_sizes_side_by_side():

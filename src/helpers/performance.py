@@ -54,6 +54,10 @@ def book_section(report: dict[str, Any] | None) -> str:
                f"{'met' if minutes <= GOALS['book_minutes'] else 'not met'}); peak memory **{peak_gb:.1f} GB** "
                f"(goal ≤ {GOALS['book_peak_gb']} GB: {'met' if peak_gb <= GOALS['book_peak_gb'] else 'not met'}); "
                f"the book build adds about half a minute. Machine: {_machine(report)}.")
+    longest = sorted(report["notebooks"], key=lambda r: r["wall_seconds"], reverse=True)[:3]
+    share = sum(r["wall_seconds"] for r in longest) / report["total_wall_seconds"]
+    verdict += (f" The three longest notebooks ({', '.join(r['notebook'].split('_')[0] for r in longest)}) "
+                f"take {share:.0%} of it.")
     return verdict + "\n\n" + _table(["notebook", "status", "wall (s)", "peak (MB)"], rows)
 
 
