@@ -7,9 +7,10 @@
 benchmarks/results/book_<profile>.json. ``--sizes`` runs params/default.yaml (without the book
 build) at each cohort size in a run directory under runs/scaling/ and writes
 benchmarks/results/book_scaling.json after each size, so an interrupted sweep keeps what it
-finished; sizes measured earlier stay in the file unless measured again. Each size runs with
---force, so a run folder left by an earlier sweep is re-executed, not skipped. The performance
-page (python -m helpers.performance) renders both.
+finished; sizes measured earlier stay in the file unless measured again. Each size starts
+from an empty run folder (a folder left by an earlier sweep is deleted first), so no cohort,
+extraction cache or preprocessing cache is reused. The performance page (python -m
+helpers.performance) renders both.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -53,9 +55,10 @@ def scaling(sizes: list[int], profile_path: Path) -> None:
         sized = {**profile, "name": f"scaling_{size}", "n_patients": size,
                  "n_reader2": max(2, round(profile["n_reader2"] * size / profile["n_patients"]))}
         run_dir = ROOT / "runs" / "scaling" / str(size)
+        shutil.rmtree(run_dir, ignore_errors=True)  # cold start: caches would make a size look cheap
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
             yaml.safe_dump(sized, handle)
-        status = run_book([handle.name, "--no-book", "--force", "--run-dir", str(run_dir)])
+        status = run_book([handle.name, "--no-book", "--run-dir", str(run_dir)])
         Path(handle.name).unlink()
         manifest = json.loads((run_dir / "run_manifest.json").read_text(encoding="utf-8"))
         report["sizes"][str(size)] = {"exit_status": status, **summarise(manifest)}
