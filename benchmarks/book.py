@@ -1,6 +1,7 @@
 """Whole-book wall time and peak memory per notebook, for one profile or across cohort sizes.
 
     .venv/bin/python benchmarks/book.py --record runs/default/run_manifest.json   # an existing run
+    .venv/bin/python benchmarks/book.py --record runs/scaling/880/run_manifest.json --as default
     .venv/bin/python benchmarks/book.py --sizes 220 440 880 1760                  # fresh runs, each size
 
 ``--record`` copies a finished run's per-notebook times (from its run_manifest.json) into
@@ -19,7 +20,6 @@ import argparse
 import json
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 
 import psutil
@@ -56,10 +56,9 @@ def scaling(sizes: list[int], profile_path: Path) -> None:
                  "n_reader2": max(2, round(profile["n_reader2"] * size / profile["n_patients"]))}
         run_dir = ROOT / "runs" / "scaling" / str(size)
         shutil.rmtree(run_dir, ignore_errors=True)  # cold start: caches would make a size look cheap
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-            yaml.safe_dump(sized, handle)
-        status = run_book([handle.name, "--no-book", "--run-dir", str(run_dir)])
-        Path(handle.name).unlink()
+        sized_profile = run_dir.with_suffix(".yaml")  # kept beside the run, named in its run_manifest.json
+        sized_profile.write_text(yaml.safe_dump(sized), encoding="utf-8")
+        status = run_book([str(sized_profile.relative_to(ROOT)), "--no-book", "--run-dir", str(run_dir)])
         manifest = json.loads((run_dir / "run_manifest.json").read_text(encoding="utf-8"))
         report["sizes"][str(size)] = {"exit_status": status, **summarise(manifest)}
         report["sizes"] = dict(sorted(report["sizes"].items(), key=lambda item: int(item[0])))
@@ -71,11 +70,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, help="run_manifest.json of a finished run to record")
     parser.add_argument("--sizes", type=int, nargs="+", help="cohort sizes to run afresh")
+    parser.add_argument("--as", dest="record_as", help="with --record: save as book_<name>.json (default: the "
+                        "run's profile name), e.g. 'default' for the 880-patient run of a sweep")
     parser.add_argument("--profile", type=Path, default=ROOT / "params" / "default.yaml")
     args = parser.parse_args()
     if args.record:
         manifest = json.loads(args.record.read_text(encoding="utf-8"))
-        name = Path(manifest["profile"]).stem
+        name = args.record_as or Path(manifest["profile"]).stem
         report = {"machine": machine(), "profile": manifest["profile"], **summarise(manifest)}
         (RESULTS / f"book_{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
