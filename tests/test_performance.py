@@ -34,6 +34,8 @@ def test_scaling_section_lays_sizes_side_by_side():
     assert "| notebook | 220 patients | 440 patients |" in text
     assert "| 01_cohort.ipynb | 120 s / 600 MB | 300 s / 900 MB |" in text
     assert "| seconds per patient | 0.55 | 0.68 |" in text and "patients^1.32" in text
+    report["sizes"]["440"]["note"] = "shared the machine."
+    assert performance.scaling_section(report).endswith("*440 patients:* shared the machine.")
 
 
 def test_a_missing_result_names_the_command_that_measures_it(tmp_path):

@@ -83,8 +83,9 @@ def scaling_section(report: dict[str, Any] | None) -> str:
         exponent = math.log(totals[-1] / totals[0]) / math.log(int(sizes[-1]) / int(sizes[0]))
         growth = (f"From {sizes[0]} to {sizes[-1]} patients the total time grows as patients^{exponent:.2f} "
                   "(1.00 would be linear; fixed costs such as notebook 10's external cohort keep it below). ")
+    notes = "".join(f"\n\n*{s} patients:* {report['sizes'][s]['note']}" for s in sizes if report["sizes"][s].get("note"))
     return (growth + f"Machine: {_machine(report)}.\n\n"
-            + _table(["notebook", *(f"{s} patients" for s in sizes)], rows))
+            + _table(["notebook", *(f"{s} patients" for s in sizes)], rows) + notes)
 
 
 def extraction_section(report: dict[str, Any] | None) -> str:
