@@ -59,6 +59,19 @@ def test_node_size_tuning_picks_the_oob_minimum(split: Split) -> None:
         assert tuning.best == table.loc[table["oob_error"].idxmin(), "node_size"]
 
 
+def test_node_size_tuning_gives_the_oob_error_of_the_full_forest(split: Split) -> None:
+    """Tuning fits in low-memory mode; its OOB errors equal, to the last bit, those of forests that keep every curve."""
+    from sksurv.ensemble import ExtraSurvivalTrees, RandomSurvivalForest
+
+    X_train, _, y_train, _ = split
+    for splitting, forest in (("exhaustive", RandomSurvivalForest), ("random", ExtraSurvivalTrees)):
+        tuning = tune_node_size(X_train, y_train, (1, 5), splitting=splitting, **SMALL_FOREST)
+        full = [1.0 - forest(n_estimators=30, min_samples_leaf=size, min_samples_split=2 * size, bootstrap=True,
+                             oob_score=True, random_state=0, n_jobs=1).fit(X_train, y_train).oob_score_
+                for size in (1, 5)]
+        assert tuning.table["oob_error"].tolist() == full
+
+
 def test_node_size_ties_go_to_the_larger_node_size(split: Split) -> None:
     """A node size repeated in the grid ties with itself; beyond that, equal errors pick the largest size."""
     X_train, _, y_train, _ = split

@@ -42,7 +42,7 @@ class NodeSizeTuning:
 
 
 def _forest(node_size: int, n_estimators: int, splitting: Splitting, random_state: int | None,
-            n_jobs: int | None, oob_score: bool = False) -> Forest:
+            n_jobs: int | None, oob_score: bool = False, low_memory: bool = False) -> Forest:
     """Unfitted forest whose only size limit is ``node_size`` cases per leaf."""
     # "exhaustive" searches every split point of each candidate feature (randomForestSRC's
     # nsplit = 0). "random" draws split points at random (extremely randomised trees), the
@@ -55,7 +55,8 @@ def _forest(node_size: int, n_estimators: int, splitting: Splitting, random_stat
     # min_samples_split = 2 x node size, the smallest node that two such leaves can come
     # from: scikit-survival's default of 6 would otherwise overrule node sizes 1 and 2.
     return forest(n_estimators=n_estimators, min_samples_leaf=node_size, min_samples_split=2 * node_size,
-                  bootstrap=True, oob_score=oob_score, random_state=random_state, n_jobs=n_jobs)
+                  bootstrap=True, oob_score=oob_score, random_state=random_state, n_jobs=n_jobs,
+                  low_memory=low_memory)
 
 
 def tune_node_size(X: pd.DataFrame, y: np.ndarray, node_sizes: tuple[int, ...] = (1, 3, 5, 10, 15, 20, 30), *,
@@ -64,9 +65,13 @@ def tune_node_size(X: pd.DataFrame, y: np.ndarray, node_sizes: tuple[int, ...] =
     """OOB error of a forest per node size; best = the minimum, ties going to the larger node size (smaller model).
 
     Every candidate uses the same ``random_state``, hence the same bootstrap samples, so the
-    errors differ by node size rather than by resampling noise.
+    errors differ by node size rather than by resampling noise. The candidates are fitted in
+    scikit-survival's low-memory mode: the OOB error needs only the risk score, and storing
+    every leaf's survival curve costs memory that grows with patients squared (7.6 GB for node
+    size 1 at 1,232 training patients, against 0.3 GB; the same OOB score to the last bit).
     """
-    errors = [1.0 - _forest(size, n_estimators, splitting, random_state, n_jobs, oob_score=True).fit(X, y).oob_score_
+    errors = [1.0 - _forest(size, n_estimators, splitting, random_state, n_jobs, oob_score=True,
+                            low_memory=True).fit(X, y).oob_score_
               for size in node_sizes]
     table = pd.DataFrame({"node_size": list(node_sizes), "oob_error": errors})
     best = table.loc[table["oob_error"] == table["oob_error"].min(), "node_size"].max()
