@@ -11,7 +11,7 @@ benchmarks/results/book_scaling.json after each size, so an interrupted sweep ke
 finished; sizes measured earlier stay in the file unless measured again. Each size starts
 from an empty run folder (a folder left by an earlier sweep is deleted first), so no cohort,
 extraction cache or preprocessing cache is reused. The performance page (python -m
-helpers.performance) renders both.
+helpers.report.performance) renders both.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from helpers.run import main as run_book
+from helpers.pipeline.runner import main as run_book
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

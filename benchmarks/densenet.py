@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/densenet.py                       # smoke, default, paper (paper time-boxed)
     .venv/bin/python benchmarks/densenet.py --profiles smoke default --seconds 20
 
-Times ``helpers.deep.train_step`` (forward + masked cross-entropy + backward + Adam, mixed
+Times ``helpers.models.deep.training.train_step`` (forward + masked cross-entropy + backward + Adam, mixed
 precision on CUDA) and eval-mode forward passes on batches of random tensors, so it measures
 the network alone, without data loading. Writes benchmarks/results/densenet.json and prints it.
 """
@@ -20,22 +20,24 @@ from pathlib import Path
 import psutil
 import torch
 
-from helpers import deep
+from helpers.models.deep.config import DeepConfig
+from helpers.models.deep.network import architecture_summary, build_model
+from helpers.models.deep.training import resolve_device, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8), hidden=16)
 REDUCED = dict(block_config=(2, 2, 2), growth_rate=8, init_features=16, roi_channels=(8, 16), hidden=64)
-PROFILES: dict[str, deep.DeepConfig] = {
-    "smoke": deep.DeepConfig(input_size=24, batch_size=4, **TINY),
-    "default_32": deep.DeepConfig(input_size=32, batch_size=8, **REDUCED),
-    "default_48": deep.DeepConfig(input_size=48, batch_size=8, **REDUCED),
-    "default_64": deep.DeepConfig(input_size=64, batch_size=8, **REDUCED),
-    "paper": deep.DeepConfig(input_size=96, batch_size=8),  # DenseNet-121 blocks (6, 12, 24, 16)
+PROFILES: dict[str, DeepConfig] = {
+    "smoke": DeepConfig(input_size=24, batch_size=4, **TINY),
+    "default_32": DeepConfig(input_size=32, batch_size=8, **REDUCED),
+    "default_48": DeepConfig(input_size=48, batch_size=8, **REDUCED),
+    "default_64": DeepConfig(input_size=64, batch_size=8, **REDUCED),
+    "paper": DeepConfig(input_size=96, batch_size=8),  # DenseNet-121 blocks (6, 12, 24, 16)
 }
 GROUPS = {"default": ("default_32", "default_48", "default_64")}
 
 
-def _batch(config: deep.DeepConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
+def _batch(config: DeepConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
     """Random (image, roi, labels) of one batch; a quarter of the labels unknown (NaN)."""
     shape = (config.batch_size, 1, *(config.input_size,) * 3)
     labels = torch.randint(0, 2, (config.batch_size, len(config.horizons))).float()
@@ -57,10 +59,10 @@ def _timed(step, device: torch.device, iterations: int, seconds: float) -> tuple
     return count, time.perf_counter() - start
 
 
-def measure(config: deep.DeepConfig, device: torch.device, iterations: int, seconds: float) -> dict:
+def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: float) -> dict:
     """Training and inference samples/s of one configuration, with its parameter counts."""
     torch.manual_seed(0)
-    model = deep.build_model(config).to(device)
+    model = build_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -69,7 +71,7 @@ def measure(config: deep.DeepConfig, device: torch.device, iterations: int, seco
         torch.cuda.reset_peak_memory_stats()
 
     model.train()
-    train_steps, train_seconds = _timed(lambda: deep.train_step(model, image, roi, labels, optimizer, scaler, amp),
+    train_steps, train_seconds = _timed(lambda: train_step(model, image, roi, labels, optimizer, scaler, amp),
                                         device, iterations, seconds)
 
     def forward() -> None:
@@ -78,7 +80,7 @@ def measure(config: deep.DeepConfig, device: torch.device, iterations: int, seco
 
     model.eval()
     eval_steps, eval_seconds = _timed(forward, device, iterations, seconds)
-    summary = deep.architecture_summary(model).set_index("branch")["parameters"]
+    summary = architecture_summary(model).set_index("branch")["parameters"]
     return {
         "input_size": config.input_size, "batch_size": config.batch_size, "block_config": list(config.block_config),
         "growth_rate": config.growth_rate, "init_features": config.init_features,
@@ -102,7 +104,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "densenet.json")
     args = parser.parse_args()
 
-    device = deep.resolve_device(args.device)
+    device = resolve_device(args.device)
     names = [name for requested in args.profiles for name in GROUPS.get(requested, (requested,))]
     results = {}
     for name in names:

@@ -1,5 +1,5 @@
 """Extraction throughput: cases/s with 1 and 2 processes, a 2-worker Dask LocalCluster,
-and the overhead of helpers.radiomics over a bare PyRadiomics loop on the same cases.
+and the overhead of helpers.features.radiomics over a bare PyRadiomics loop on the same cases.
 
     .venv/bin/python benchmarks/extraction.py --run-dir runs/default --cases 40
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from helpers import radiomics
+from helpers.features import radiomics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def bare_loop(jobs: list[radiomics.CaseJob], params: Path) -> float:
 
 
 def helpers_run(jobs: list[radiomics.CaseJob], params: Path, **kwargs) -> float:
-    """Seconds for helpers.radiomics.extract_cohort from an empty cache."""
+    """Seconds for helpers.features.radiomics.extract_cohort from an empty cache."""
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         result = radiomics.extract_cohort(jobs, params, Path(cache), progress=False, **kwargs)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers.run import build_book, main as run_main
+from helpers.pipeline.book import build_book
+from helpers.pipeline.runner import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH_COLUMNS = ["image", "mask", "mask_reader2"]  # cohort.parquet columns that hold absolute paths

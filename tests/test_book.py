@@ -10,7 +10,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from helpers import io
+from helpers.data.tcga import tcga_paad_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def test_book_builds_in_strict_mode(smoke_book):
 
 
 def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
-    manifest = io.tcga_paad_manifest(shared_data / "tcga_paad" / "tcga_paad_patients.csv", tmp_path / "manifest.csv")
+    manifest = tcga_paad_manifest(shared_data / "tcga_paad" / "tcga_paad_patients.csv", tmp_path / "manifest.csv")
     run_dir = tmp_path / "run"
     papermill.execute_notebook(
         str(ROOT / "notebooks" / "01_cohort.ipynb"), str(tmp_path / "01_cohort.ipynb"),

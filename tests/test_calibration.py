@@ -7,9 +7,19 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from helpers.calibration import (STRATEGY_LABELS, TREAT_ALL, TREAT_NONE, calibration_curves, calibration_in_the_large,
-                                 calibration_slope, calibration_table, decision_curves, net_benefit, net_benefit_at,
-                                 threshold_grid)
+from helpers.evaluation.calibration import (
+    STRATEGY_LABELS,
+    TREAT_ALL,
+    TREAT_NONE,
+    calibration_curves,
+    calibration_in_the_large,
+    calibration_slope,
+    calibration_table,
+    decision_curves,
+    net_benefit,
+    net_benefit_at,
+    threshold_grid,
+)
 
 
 @pytest.fixture(scope="module")

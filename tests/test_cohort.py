@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import cohort as cl
+from helpers.data.baseline import compare_continuous, format_table1, marginals, median_follow_up, split_summary, table1
+from helpers.data.split import assign_split
 
 
 def toy_cohort() -> pd.DataFrame:
@@ -33,7 +34,7 @@ def cell(table: pd.DataFrame, variable: str, level: str) -> pd.Series:
 
 
 def test_table1_continuous_matches_hand_values():
-    table = cl.table1(toy_cohort())
+    table = table1(toy_cohort())
     age = cell(table, "Age (years)", "mean (median)")
     assert age["mean_train"] == 60.0 and age["median_train"] == 60.0
     assert age["mean_test"] == 70.0 and age["median_test"] == 70.0
@@ -46,7 +47,7 @@ def test_table1_continuous_matches_hand_values():
 
 
 def test_table1_categories_and_chi_square_by_hand():
-    table = cl.table1(toy_cohort())
+    table = table1(toy_cohort())
     male = cell(table, "Gender", "male")
     assert (male["n_train"], male["n_test"]) == (2, 1)
     assert male["pct_train"] == pytest.approx(200 / 3) and male["pct_test"] == pytest.approx(25.0)
@@ -60,7 +61,7 @@ def test_table1_categories_and_chi_square_by_hand():
 
 
 def test_table1_shows_missing_and_leaves_it_out_of_the_test():
-    table = cl.table1(toy_cohort())
+    table = table1(toy_cohort())
     t_rows = table[table["variable"] == "T stage"]
     assert t_rows["level"].tolist() == ["T1", "T2", "T3", "T4", "missing"]
     missing = cell(table, "T stage", "missing")
@@ -75,14 +76,14 @@ def test_table1_shows_missing_and_leaves_it_out_of_the_test():
 def test_mann_whitney_chosen_when_a_group_is_not_normal():
     a = pd.Series([1.0, 1.1, 1.2, 1.0, 1.1, 50.0, 1.05, 1.15])
     b = pd.Series([2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5])
-    comparison = cl.compare_continuous(a, b)
+    comparison = compare_continuous(a, b)
     assert comparison.test == "Mann-Whitney U"
     assert comparison.p_value == pytest.approx(stats.mannwhitneyu(a, b).pvalue)
 
 
 def test_format_table1_layout():
     frame = toy_cohort()
-    shown = cl.format_table1(cl.table1(frame), sizes={"train": 3, "test": 4})
+    shown = format_table1(table1(frame), sizes={"train": 3, "test": 4})
     assert list(shown.columns) == ["Characteristic", "", "Training set (n=3)", "Test set (n=4)", "p", "test"]
     assert shown["Characteristic"].tolist().count("Gender") == 1
 
@@ -90,21 +91,21 @@ def test_format_table1_layout():
 def test_split_is_seeded_stratified_and_seventy_thirty():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"event": rng.integers(0, 2, 880), "centre": np.repeat(["C1", "C2"], [520, 360])})
-    split = cl.assign_split(frame, 0.3, seed=3)
+    split = assign_split(frame, 0.3, seed=3)
     assert (split == "test").sum() == 264 and (split == "train").sum() == 616
     for _, part in frame.groupby(["event", "centre"]):
         share = (split[part.index] == "test").mean()
         assert share == pytest.approx(0.3, abs=0.01)
-    assert split.equals(cl.assign_split(frame, 0.3, seed=3))
-    assert not split.equals(cl.assign_split(frame, 0.3, seed=4))
+    assert split.equals(assign_split(frame, 0.3, seed=3))
+    assert not split.equals(assign_split(frame, 0.3, seed=4))
 
 
 def test_manifest_split_is_kept_and_checked():
     frame = toy_cohort()
-    assert cl.assign_split(frame, 0.3, seed=1).tolist() == frame["split"].tolist()
+    assert assign_split(frame, 0.3, seed=1).tolist() == frame["split"].tolist()
     frame.loc[0, "split"] = "validation"
     with pytest.raises(ValueError, match="validation"):
-        cl.assign_split(frame, 0.3, seed=1)
+        assign_split(frame, 0.3, seed=1)
 
 
 def test_median_follow_up_reverse_kaplan_meier_by_hand():
@@ -112,18 +113,18 @@ def test_median_follow_up_reverse_kaplan_meier_by_hand():
     # S(3) = 2/3, S(4) = 1/3 -> median 4.
     time = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0])
     event = pd.Series([1, 1, 0, 0, 0])
-    assert cl.median_follow_up(time, event) == 4.0
+    assert median_follow_up(time, event) == 4.0
 
 
 def test_split_summary_counts():
-    summary = cl.split_summary(toy_cohort()).set_index("split")
+    summary = split_summary(toy_cohort()).set_index("split")
     assert summary.loc["train", "patients"] == 3 and summary.loc["train", "deaths"] == 2
     assert summary.loc["test", "deaths"] == 2 and summary.loc["all", "patients"] == 7
     assert summary.loc["all", "deaths_pct"] == pytest.approx(400 / 7)
 
 
 def test_marginals_in_percent():
-    values = cl.marginals(toy_cohort())
+    values = marginals(toy_cohort())
     assert values["male_pct"] == pytest.approx(300 / 7)
     assert values["T2_pct"] == pytest.approx(300 / 7)
     assert values["M1_pct"] == pytest.approx(200 / 7)

@@ -12,12 +12,27 @@ import torch
 from monai.networks.nets import DenseNet121
 from sksurv.util import Surv
 
-from helpers import deep
-from helpers.io import read_manifest
-from helpers.survival import PREDICTION_COLUMNS, out_of_fold_predictions
-from helpers.synthetic import CohortSpec, generate_cohort
+from helpers.data.manifest import read_manifest
+from helpers.models.crossfit import out_of_fold_predictions
+from helpers.models.deep.checkpoint import load_densenet
+from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig
+from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
+from helpers.models.deep.training import (
+    TrainResult,
+    densenet_chain,
+    horizon_label_frame,
+    masked_cross_entropy,
+    predict_densenet,
+    resolve_device,
+    train_densenet,
+    train_step,
+)
+from helpers.models.deep.transforms import TumourCubed, case_items, case_transforms
+from helpers.synthetic.spec import CohortSpec
+from helpers.synthetic.writer import generate_cohort
+from helpers.vocabulary import PREDICTION_COLUMNS
 
-TINY = deep.DeepConfig(input_size=16, block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8),
+TINY = DeepConfig(input_size=16, block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8),
                        hidden=16, dropout=0.0, epochs=2, batch_size=4, device="cpu")
 
 
@@ -33,7 +48,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def labels(cases: pd.DataFrame) -> pd.DataFrame:
     """Known-status labels of the 12 patients at 12, 24 and 36 months."""
-    return deep.horizon_label_frame(cases["time_months"], cases["event"], "known_status")
+    return horizon_label_frame(cases["time_months"], cases["event"], "known_status")
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +67,10 @@ def _batch(size: int = 16, n: int = 4, seed: int = 0) -> tuple[torch.Tensor, tor
 def test_forward_shapes_for_both_head_layouts() -> None:
     """multitask: one net with 3 heads; separate: 3 single-head nets; both give (B, 3, 2) logits."""
     image, roi = _batch()
-    multitask = deep.build_model(TINY)
-    separate = deep.build_model(replace(TINY, heads="separate"))
-    assert isinstance(multitask, deep.DualInputDenseNet) and multitask.n_heads == 3
-    assert isinstance(separate, deep.SeparateHorizonNets) and [n.n_heads for n in separate.nets] == [1, 1, 1]
+    multitask = build_model(TINY)
+    separate = build_model(replace(TINY, heads="separate"))
+    assert isinstance(multitask, DualInputDenseNet) and multitask.n_heads == 3
+    assert isinstance(separate, SeparateHorizonNets) and [n.n_heads for n in separate.nets] == [1, 1, 1]
     for model in (multitask, separate):
         assert model.eval()(image, roi).shape == (4, 3, 2)
     with pytest.raises(ValueError, match="roi input must be"):
@@ -64,10 +79,10 @@ def test_forward_shapes_for_both_head_layouts() -> None:
 
 def test_trunk_at_paper_size_is_monai_densenet121_features() -> None:
     """Blocks (6, 12, 24, 16), growth 32, init 64: the image trunk has DenseNet121's feature parameters."""
-    model = deep.DualInputDenseNet(input_size=96, n_heads=3)
+    model = DualInputDenseNet(input_size=96, n_heads=3)
     reference = DenseNet121(spatial_dims=3, in_channels=1, out_channels=2).features
     assert model.trunk_parameter_count() == sum(p.numel() for p in reference.parameters()) == 11_242_624
-    summary = deep.architecture_summary(model).set_index("branch")["parameters"]
+    summary = architecture_summary(model).set_index("branch")["parameters"]
     assert summary["image: MONAI DenseNet features"] == model.trunk_parameter_count()
     assert summary.drop("total").sum() == summary["total"] == sum(p.numel() for p in model.parameters())
 
@@ -78,40 +93,40 @@ def test_masked_loss_ignores_unknown_labels() -> None:
     labels = torch.tensor([[1.0, np.nan], [0.0, 1.0], [np.nan, 0.0], [1.0, np.nan]])
     ce = torch.nn.functional.cross_entropy
     expected = (ce(logits[[0, 1, 3], 0], torch.tensor([1, 0, 1])) + ce(logits[[1, 2], 1], torch.tensor([1, 0]))) / 2
-    torch.testing.assert_close(deep.masked_cross_entropy(logits, labels), expected)
-    assert deep.masked_cross_entropy(logits, torch.full((4, 2), np.nan)).item() == 0.0
+    torch.testing.assert_close(masked_cross_entropy(logits, labels), expected)
+    assert masked_cross_entropy(logits, torch.full((4, 2), np.nan)).item() == 0.0
 
 
 def test_one_optimisation_step_lowers_the_loss() -> None:
     """An Adam step on a fixed batch lowers that batch's loss."""
     torch.manual_seed(0)
-    model = deep.build_model(TINY)
+    model = build_model(TINY)
     image, roi = _batch()
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, np.nan], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    before = deep.train_step(model, image, roi, labels, optimizer, scaler, amp=False)
+    before = train_step(model, image, roi, labels, optimizer, scaler, amp=False)
     with torch.no_grad():
-        after = deep.masked_cross_entropy(model(image, roi), labels).item()
+        after = masked_cross_entropy(model(image, roi), labels).item()
     assert after < before
 
 
 def test_augmentation_only_in_training(cases: pd.DataFrame) -> None:
     """Eval preprocessing is deterministic; the seeded training pipeline changes the input, reproducibly."""
-    item = deep.case_items(cases.iloc[:1])[0]
-    evaluate = deep.case_transforms(TINY, train=False)
+    item = case_items(cases.iloc[:1])[0]
+    evaluate = case_transforms(TINY, train=False)
     first, second = evaluate(dict(item)), evaluate(dict(item))
-    for key in deep.INPUT_KEYS:
+    for key in INPUT_KEYS:
         assert first[key].shape == (1, 16, 16, 16) and first[key].dtype == torch.float32
         assert torch.equal(first[key], second[key])
         assert 0.0 <= first[key].min() and first[key].max() <= 1.0
     draws = []
     for _ in range(2):
-        train = deep.case_transforms(TINY, train=True).set_random_state(seed=3)
+        train = case_transforms(TINY, train=True).set_random_state(seed=3)
         draws.append([train(dict(item)) for _ in range(3)])
     assert any(not torch.equal(d["image"], first["image"]) for d in draws[0])
     for a, b in zip(*draws):
-        assert all(torch.equal(a[key], b[key]) for key in deep.INPUT_KEYS)
+        assert all(torch.equal(a[key], b[key]) for key in INPUT_KEYS)
 
 
 def test_cuda_without_a_gpu_is_a_clear_error() -> None:
@@ -119,16 +134,16 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="no CUDA GPU.*use device 'cpu' or 'auto'"):
-        deep.resolve_device("cuda")
-    assert deep.resolve_device("auto").type == "cpu"
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
 
 
 def test_paper_protocol_smoke_training(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path,
                                        tmp_path: Path) -> None:
     """2 epochs on 8 patients selecting on test accuracy: history, checkpoint, probabilities for everyone."""
     train, test = cases.iloc[:8], cases.iloc[8:]
-    set_on, metric = deep.SELECTION["paper"]
-    result = deep.train_densenet(train, labels, TINY, cache_dir=cache_dir, eval_sets={set_on: test},
+    set_on, metric = SELECTION["paper"]
+    result = train_densenet(train, labels, TINY, cache_dir=cache_dir, eval_sets={set_on: test},
                                  select_on=set_on, select_metric=metric, history_path=tmp_path / "history.csv",
                                  checkpoint_path=tmp_path / "densenet.pt", seed=1, progress=False)
     history = pd.read_csv(tmp_path / "history.csv")
@@ -138,20 +153,20 @@ def test_paper_protocol_smoke_training(cases: pd.DataFrame, labels: pd.DataFrame
                .idxmax()) + 1
     assert result.best_epochs == {12: best, 24: best, 36: best}
     assert result.device == "cpu" and result.samples_per_s > 0 and result.resumed_from == 0
-    predictions = deep.predict_densenet(result.model, cases, TINY, cache_dir)
+    predictions = predict_densenet(result.model, cases, TINY, cache_dir)
     assert list(predictions.columns) == PREDICTION_COLUMNS and len(predictions) == 12 * 3
     assert set(predictions["patient_id"]) == set(cases.index)
     assert predictions["probability"].between(0, 1).all()
-    model, config = deep.load_densenet(tmp_path / "densenet.pt", device="cpu")
+    model, config = load_densenet(tmp_path / "densenet.pt", device="cpu")
     assert config == TINY
-    pd.testing.assert_frame_equal(deep.predict_densenet(model, cases, config, cache_dir), predictions)
+    pd.testing.assert_frame_equal(predict_densenet(model, cases, config, cache_dir), predictions)
 
 
 def test_rigorous_never_evaluates_held_out_patients_before_training_ends(
         cases: pd.DataFrame, cache_dir: Path, tmp_path: Path) -> None:
     """Cross-fitted with 2 folds: before each 'train_end' only validation patients of the fold are evaluated."""
     events: list[tuple[str, list[str]]] = []
-    chain = deep.densenet_chain(TINY, "known_status", cache_dir, work_dir=tmp_path, val_fraction=0.25, seed=0,
+    chain = densenet_chain(TINY, "known_status", cache_dir, work_dir=tmp_path, val_fraction=0.25, seed=0,
                                 observer=lambda event, ids: events.append((event, ids)))
     y = Surv.from_arrays(cases["event"].astype(bool), cases["time_months"])
     oof = out_of_fold_predictions(cases, y, chain, n_folds=2, random_state=0)
@@ -168,13 +183,13 @@ def test_rigorous_never_evaluates_held_out_patients_before_training_ends(
     assert len(list(tmp_path.glob("fit-*/densenet.pt"))) == 2
 
 
-def _train_and_predict(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, config: deep.DeepConfig,
-                       checkpoint_path: Path | None = None) -> tuple[deep.TrainResult, pd.DataFrame]:
+def _train_and_predict(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, config: DeepConfig,
+                       checkpoint_path: Path | None = None) -> tuple[TrainResult, pd.DataFrame]:
     """Seeded training on 8 patients (val = the other 4), then predictions for all 12."""
-    result = deep.train_densenet(cases.iloc[:8], labels, config, cache_dir=cache_dir,
+    result = train_densenet(cases.iloc[:8], labels, config, cache_dir=cache_dir,
                                  eval_sets={"val": cases.iloc[8:]}, select_on="val", select_metric="auc",
                                  checkpoint_path=checkpoint_path, seed=5, progress=False)
-    return result, deep.predict_densenet(result.model, cases, config, cache_dir)
+    return result, predict_densenet(result.model, cases, config, cache_dir)
 
 
 def test_cpu_training_is_deterministic(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path) -> None:
@@ -205,9 +220,9 @@ def test_field_of_view_is_a_mm_cube_centred_on_the_tumour() -> None:
     mask = np.zeros((1, 20, 40, 40), np.uint8)
     mask[0, 9:11, 19:21, 19:21] = 1
     item = {"image": image, "mask": mask, "spacing": np.array([5.0, 1.0, 1.0])}
-    out = deep.TumourCubed(margin_mm=2.0, field_mm=30.0)(item)
+    out = TumourCubed(margin_mm=2.0, field_mm=30.0)(item)
     assert out["image"].shape == (1, 6, 30, 30)
     assert out["image"][0, 3, 15, 15] == image[0, 10, 20, 20]
     assert out["roi"].shape == (1, 3, 14, 14)  # longest extent 10 mm + 2 x 2 mm margin
-    wide = deep.TumourCubed(margin_mm=2.0, field_mm=60.0)(item)["image"]
+    wide = TumourCubed(margin_mm=2.0, field_mm=60.0)(item)["image"]
     assert wide.shape == (1, 12, 60, 60) and wide[0, 0, 0, 0] == 0.0  # beyond the scan: padding

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from helpers.metrics import delong_test
+from helpers.evaluation.delong import delong_test
 
 # pROC's data set ``aSAH`` (Turck et al., Intensive Care Medicine 2010; shipped with the R
 # package pROC, GPL >= 3): 113 patients after aneurysmal subarachnoid haemorrhage, in the

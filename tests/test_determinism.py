@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import cohort_without_run_folder, recorded_outputs
-from helpers.run import main as run_main
+
+from helpers.pipeline.runner import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -21,9 +21,13 @@ import SimpleITK as sitk
 from conftest import ROOT
 from test_io import CLINICAL, make_ct, make_mask, write_dicom_series, write_manifest, write_seg
 
-from helpers import outcomes, radiomics
-from helpers.io import ManifestError, read_manifest, tcga_paad_manifest
-from helpers.run import ProfileError, check_unused_keys, discover_notebooks, load_profile
+from helpers.data import outcomes
+from helpers.data.manifest import ManifestError, read_manifest
+from helpers.data.tcga import tcga_paad_manifest
+from helpers.features import radiomics
+from helpers.pipeline.notebooks import discover_notebooks
+from helpers.pipeline.profile import ProfileError, check_unused_keys, load_profile
+from helpers.vocabulary import HORIZONS_MONTHS
 
 PARAMS = ROOT / "params" / "pyradiomics_paper.yaml"
 PAGE = ROOT / "book" / "troubleshooting.md"
@@ -205,7 +209,7 @@ def tcga_cohort(folder: Path, data: Path, follow_up_months: float = np.inf) -> p
 def label_horizons(cohort: pd.DataFrame, policy: str = "known_status") -> None:
     """Tabulate and label every horizon the book evaluates, as 01_cohort and the models do."""
     outcomes.ambiguity_table(cohort["time_months"], cohort["event"])
-    for horizon in outcomes.HORIZONS_MONTHS:
+    for horizon in HORIZONS_MONTHS:
         outcomes.horizon_labels(cohort["time_months"], cohort["event"], horizon, policy)
 
 

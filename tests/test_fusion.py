@@ -7,9 +7,20 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from helpers.fusion import (FEATURES, FUSION_MODELS, MODEL_LABELS, choose_best, cv_scores, fit_fusion,
-                            fusion_features, gini_importance, make_model, permutation_importance_table,
-                            predict_fusion, table2)
+from helpers.models.fusion import (
+    FEATURES,
+    FUSION_MODELS,
+    choose_best,
+    cv_scores,
+    fit_fusion,
+    fusion_features,
+    gini_importance,
+    make_model,
+    permutation_importance_table,
+    predict_fusion,
+    table2,
+)
+from helpers.vocabulary import MODEL_LABELS
 
 
 def _long(ids: list[str], probabilities: list[float], horizon: int = 12) -> pd.DataFrame:
@@ -18,7 +29,7 @@ def _long(ids: list[str], probabilities: list[float], horizon: int = 12) -> pd.D
 
 
 def _cohort() -> pd.DataFrame:
-    """Three patients coded as helpers.io and helpers.synthetic write them."""
+    """Three patients coded as helpers.data and helpers.synthetic write them."""
     return pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "age": [61, 74, 55],
                          "gender": ["male", "female", "male"], "T": ["T1", "T3", "T4"],
                          "N": ["N0", "N2", "N1"], "M": ["M0", "M1", "M0"]})

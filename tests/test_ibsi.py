@@ -11,7 +11,13 @@ import pytest
 import SimpleITK as sitk
 from scipy.stats import kurtosis
 
-from helpers.ibsi import DOCUMENTED_DEVIATIONS, IBSI_MAPPING, family_agreement, matches_reference, phantom_comparison
+from helpers.features.ibsi import (
+    DOCUMENTED_DEVIATIONS,
+    IBSI_MAPPING,
+    family_agreement,
+    matches_reference,
+    phantom_comparison,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "methods_ibsi.md"

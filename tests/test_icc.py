@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.icc import ICC_FORMS, icc_band, icc_per_feature, intraclass_correlation
+from helpers.features.icc import ICC_FORMS, icc_band, icc_per_feature, intraclass_correlation
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
 SF_TABLE2 = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)

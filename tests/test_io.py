@@ -1,4 +1,4 @@
-"""Tests of helpers.io: image/mask reading in every accepted format, manifest validation, pseudonyms."""
+"""Tests of helpers.data: image/mask reading in every accepted format, manifest validation, pseudonyms."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import pytest
 import SimpleITK as sitk
 from conftest import shared_data_dir
 
-from helpers.io import (
-    REQUIRED_CLINICAL,
-    ManifestError,
-    Problem,
-    pseudonymise,
-    read_image,
-    read_manifest,
-    read_mask,
-    tcga_paad_manifest,
-)
+from helpers.data.images import read_image
+from helpers.data.manifest import REQUIRED_CLINICAL, ManifestError, Problem, read_manifest
+from helpers.data.masks import read_mask
+from helpers.data.pseudonyms import pseudonymise
+from helpers.data.tcga import tcga_paad_manifest
 
 DATA = shared_data_dir()
 CASES = DATA / "pyradiomics_testcases"

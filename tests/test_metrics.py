@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.metrics import binary_metrics, youden_threshold
+from helpers.evaluation.binary import binary_metrics, youden_threshold
 
 
 def test_youden_threshold_by_hand() -> None:
@@ -37,7 +37,7 @@ def test_binary_metrics_over_known_labels_with_a_given_threshold() -> None:
 
 def test_horizon_metrics_apply_the_training_threshold_to_the_test_split() -> None:
     """Train a-c, test d-f; probabilities fall patient by patient, so the 12-month train cut-off is a's 0.9."""
-    from helpers.metrics import horizon_metrics
+    from helpers.evaluation.binary import horizon_metrics
 
     cohort = pd.DataFrame({"patient_id": list("abcdef"), "split": ["train"] * 3 + ["test"] * 3,
                            "time_months": [6, 30, 40, 5, 20, 50], "event": [1, 0, 1, 1, 1, 0]})

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.metrics import auc_by_horizon
-from helpers.outcomes import ambiguity_table, horizon_labels
+from helpers.data.outcomes import ambiguity_table, horizon_labels
+from helpers.evaluation.binary import auc_by_horizon
 
 # died at 6; died at 12 (on the horizon); censored at 6; censored at 12; alive past; died at 30
 TIME = pd.Series([6.0, 12.0, 6.0, 12.0, 40.0, 30.0])

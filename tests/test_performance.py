@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import performance
+from helpers.report import performance
 
 ROOT = Path(__file__).resolve().parents[1]
 

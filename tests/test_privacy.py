@@ -10,8 +10,11 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from helpers import radiomics, synthetic
-from helpers.run import build_book, main as run_main
+from helpers.features import radiomics
+from helpers.pipeline.book import build_book
+from helpers.pipeline.runner import main as run_main
+from helpers.synthetic.spec import CohortSpec
+from helpers.synthetic.writer import generate_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,8 +77,8 @@ def hospital_export(source: Path, export: Path) -> Path:
 def private_run(tmp_path_factory) -> tuple[Path, Path, Path]:
     """The export's manifest, the run directory and the built HTML of a run on the export."""
     base = tmp_path_factory.mktemp("privacy")
-    source = synthetic.generate_cohort(
-        base / "insilico", synthetic.CohortSpec(n_patients=N_PATIENTS, matrix=96, n_slices=12, n_reader2=12, seed=7),
+    source = generate_cohort(
+        base / "insilico", CohortSpec(n_patients=N_PATIENTS, matrix=96, n_slices=12, n_reader2=12, seed=7),
         n_jobs=2, progress=False).parent
     manifest = hospital_export(source, base / "St-Elsewhere_PANC-0001-JohnDoe_export")
     smoke = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text(encoding="utf-8"))

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import protocols, synthetic
-from helpers.fusion import FUSION_MODELS
-from helpers.survival import PREDICTION_COLUMNS
+from helpers.models.fusion import FUSION_MODELS
+from helpers.study import protocols
+from helpers.synthetic.spec import CohortSpec
+from helpers.vocabulary import PREDICTION_COLUMNS
 
 
 def _cohort(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -105,6 +106,6 @@ def test_centre_transfer_fits_on_the_source_centre_only():
 
 
 def test_the_external_cohort_refuses_the_runs_own_seed(tmp_path):
-    spec = synthetic.CohortSpec(n_patients=4, seed=5)
+    spec = CohortSpec(n_patients=4, seed=5)
     with pytest.raises(ValueError, match="seed other than the run's"):
         protocols.external_cohort(tmp_path, spec, 4, 5, tmp_path / "params.yaml", tmp_path / "cache")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from helpers import radiomics
+from helpers.features import radiomics
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params" / "pyradiomics_paper.yaml"
@@ -89,7 +89,7 @@ def test_killed_run_resumes_without_losing_or_repeating_a_case(shared_data, tmp_
     reference = radiomics.extract_cohort(jobs, PARAMS, tmp_path / "reference", n_jobs=2, progress=False)
     cache = tmp_path / "killed"
     script = (
-        "import sys, pickle; from pathlib import Path; from helpers import radiomics\n"
+        "import sys, pickle; from pathlib import Path; from helpers.features import radiomics\n"
         "jobs = pickle.load(open(sys.argv[1], 'rb'))\n"
         "radiomics.extract_cohort(jobs, Path(sys.argv[2]), Path(sys.argv[3]), n_jobs=2, progress=False)\n"
     )

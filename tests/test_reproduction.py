@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import reproduction
+from helpers.study import reproduction
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,11 @@ import papermill
 import pytest
 import yaml
 
-from helpers.run import (UNPUBLISHED, Notebook, ProfileError, check_unused_keys, discover_notebooks, fingerprint,
-                         load_profile, notebook_source_hash, parameters_for, publishable, publishable_parameters,
-                         reason_to_run, run_notebooks, select)
-from helpers.stage import file_sha256
+from helpers.pipeline.book import UNPUBLISHED, publishable, publishable_parameters
+from helpers.pipeline.files import file_sha256
+from helpers.pipeline.notebooks import Notebook, discover_notebooks, parameters_for
+from helpers.pipeline.profile import ProfileError, check_unused_keys, load_profile
+from helpers.pipeline.runner import fingerprint, notebook_source_hash, reason_to_run, run_notebooks, select
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,7 @@ def test_committed_profiles_only_use_declared_parameters(profile):
 def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
     import nbformat
 
-    from helpers.run import execute
+    from helpers.pipeline.runner import execute
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -108,7 +109,7 @@ NOTEBOOKS = {  # name -> (parameters cell, body)
                                          'stage.write_json({"value": b, "label": label}, "c.json")'),
 }
 PROFILE = {"seed": 3, "workers": 2, "scale": 5, "label": "c"}
-PREAMBLE = "import json\nfrom pathlib import Path\nfrom helpers.stage import Stage\nrun_dir = Path.cwd().parent"
+PREAMBLE = "import json\nfrom pathlib import Path\nfrom helpers.pipeline.stage import Stage\nrun_dir = Path.cwd().parent"
 
 
 def write_notebook(folder: Path, name: str, parameters: str, body: str) -> Path:
@@ -142,7 +143,7 @@ def value(project: Path, name: str) -> dict:
 def frozen_helpers():
     """A constant helpers source hash, so that edits to src/helpers during the tests do not re-run notebooks."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("helpers.run.helpers_source_hash", lambda: "frozen")
+        patch.setattr("helpers.pipeline.runner.helpers_source_hash", lambda: "frozen")
         yield
 
 
@@ -235,7 +236,7 @@ def test_fingerprint_follows_helpers_source_and_parameter_files(project, monkeyp
                   if r["notebook"] == "02_b.ipynb")
     params = record["parameters"]
     assert reason_to_run(record, fingerprint(notebook, params), project / "run") is None
-    monkeypatch.setattr("helpers.run.helpers_source_hash", lambda: "another helpers source")
+    monkeypatch.setattr("helpers.pipeline.runner.helpers_source_hash", lambda: "another helpers source")
     assert reason_to_run(record, fingerprint(notebook, params), project / "run") == "helpers source changed"
     monkeypatch.undo()
     config = project / "config.yaml"
@@ -284,7 +285,7 @@ def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_pat
 def test_closed_choices_and_a_missing_gpu_are_refused_before_any_notebook(tmp_path, monkeypatch):
     import torch
 
-    from helpers.run import ProfileError, load_profile
+    from helpers.pipeline.profile import ProfileError, load_profile
 
     def profile(**values) -> Path:
         path = tmp_path / "site.yaml"

@@ -8,7 +8,7 @@ import pytest
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import Surv
 
-from helpers.selection import RadiomicsReducer, cox_deviance, n_components_for
+from helpers.features.selection import RadiomicsReducer, cox_deviance, n_components_for
 
 FACTOR_SD = np.array([3.0, 2.0, 1.5])  # three strong latent factors of decreasing strength
 

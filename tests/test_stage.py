@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from helpers.stage import Stage, StaleInputError, atomic_path, resolve_path, repo_root
+from helpers.pipeline.files import atomic_path, repo_root, resolve_path
+from helpers.pipeline.stage import Stage, StaleInputError
 
 
 def make_stage(tmp_path, name="01_cohort"):

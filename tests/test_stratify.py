@@ -9,8 +9,15 @@ from lifelines.datasets import load_gbsg2, load_lung
 from lifelines.statistics import logrank_test
 from scipy.stats import norm
 
-from helpers.stratify import (assign_groups, km_by_group, logrank, logrank_scores, optimal_cutpoint, p_lausen92,
-                              p_lausen94)
+from helpers.evaluation.stratify import (
+    assign_groups,
+    km_by_group,
+    logrank,
+    logrank_scores,
+    optimal_cutpoint,
+    p_lausen92,
+    p_lausen94,
+)
 
 # R package maxstat 0.7-26, data/hohnloser.txt (Hohnloser et al.: left ventricular ejection
 # fraction EF and survival of 94 patients with malignant ventricular tachyarrhythmias).

@@ -8,11 +8,13 @@ import pytest
 from sklearn.model_selection import train_test_split
 from sksurv.util import Surv
 
-from helpers.metrics import auc_known
-from helpers.outcomes import HORIZONS_MONTHS, horizon_labels
-from helpers.selection import RadiomicsReducer
-from helpers.survival import (PREDICTION_COLUMNS, cumulative_dynamic_auc_at, death_probabilities, fit_rsf, harrell_c,
-                              out_of_fold_predictions, tune_node_size)
+from helpers.data.outcomes import horizon_labels
+from helpers.evaluation.binary import auc_known
+from helpers.evaluation.survival import cumulative_dynamic_auc_at, harrell_c
+from helpers.features.selection import RadiomicsReducer
+from helpers.models.crossfit import out_of_fold_predictions
+from helpers.models.rsf import death_probabilities, fit_rsf, tune_node_size
+from helpers.vocabulary import HORIZONS_MONTHS, PREDICTION_COLUMNS
 
 SMALL_FOREST = {"n_estimators": 30, "random_state": 0, "n_jobs": 1}
 Split = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]  # X_train, X_test, y_train, y_test

@@ -10,8 +10,13 @@ from lifelines.utils import concordance_index
 from sksurv.metrics import brier_score, concordance_index_ipcw
 from sksurv.util import Surv
 
-from helpers.survival_scores import (evaluation_times, horizon_frame, kaplan_meier_predictions, survival_score_table,
-                                     survival_scores)
+from helpers.evaluation.survival import (
+    evaluation_times,
+    horizon_frame,
+    kaplan_meier_predictions,
+    survival_score_table,
+    survival_scores,
+)
 
 HORIZONS = (12, 24, 36)
 

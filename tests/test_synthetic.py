@@ -13,13 +13,10 @@ import pytest
 import SimpleITK as sitk
 from sklearn.metrics import roc_auc_score
 
-from helpers.synthetic import (
-    MANIFEST_COLUMNS,
-    CohortSpec,
-    generate_cohort,
-    oracle_scores,
-    simulate_clinical,
-)
+from helpers.synthetic.clinical import simulate_clinical
+from helpers.synthetic.oracle import oracle_scores
+from helpers.synthetic.spec import CohortSpec
+from helpers.synthetic.writer import MANIFEST_COLUMNS, generate_cohort
 
 SMALL = CohortSpec(n_patients=12, n_reader2=4, matrix=96, n_slices=12, seed=11)
 HORIZONS = (12, 24, 36)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import tripod
+from helpers.report import tripod
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,10 +8,18 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from helpers.metrics import horizon_metrics
-from helpers.uncertainty import (bootstrap_binary_metrics, bootstrap_horizon_metrics, bootstrap_table2, known_rows,
-                                 percentile_interval, resampled_accuracy, resampled_auc, stratified_resamples,
-                                 table2_with_ci)
+from helpers.evaluation.binary import horizon_metrics
+from helpers.evaluation.uncertainty import (
+    bootstrap_binary_metrics,
+    bootstrap_horizon_metrics,
+    bootstrap_table2,
+    known_rows,
+    percentile_interval,
+    resampled_accuracy,
+    resampled_auc,
+    stratified_resamples,
+    table2_with_ci,
+)
 
 
 def _cohort_and_predictions(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,110 @@
+"""Discrimination metrics used across notebooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from helpers.data.outcomes import horizon_labels
+from helpers.vocabulary import HORIZONS_MONTHS, LabelPolicy
+
+_TIE_TOL = 1e-12  # Youden indices this close are equal (tpr - fpr are ratios of counts)
+
+
+def auc_known(labels: pd.Series, score: pd.Series) -> float:
+    """ROC AUC over patients with a known label; NaN when one class is absent."""
+    mask = labels.notna().to_numpy()
+    y = labels.to_numpy()[mask]
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, np.asarray(score)[mask]))
+
+
+def auc_by_horizon(time: pd.Series, event: pd.Series, score: pd.Series, policy: LabelPolicy,
+                   horizons: tuple[int, ...] = HORIZONS_MONTHS) -> dict[int, float]:
+    """AUC of a risk score for death by each horizon (higher score = higher risk)."""
+    return {h: auc_known(horizon_labels(time, event, h, policy), score) for h in horizons}
+
+
+def _known(probability: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, 0/1 label) of the patients with a known label; Series must share one index."""
+    both_series = isinstance(probability, pd.Series) and isinstance(labels, pd.Series)
+    if both_series and not probability.index.equals(labels.index):
+        raise ValueError("probability and labels are Series with different indexes; align them first")
+    p, y = np.asarray(probability, dtype=float), np.asarray(labels, dtype=float)
+    if p.shape != y.shape:
+        raise ValueError(f"probability and labels differ in length: {p.shape} vs {y.shape}")
+    known = ~np.isnan(y)
+    return p[known], y[known].astype(int)
+
+
+def youden_threshold(probability: ArrayLike, labels: ArrayLike) -> float:
+    """Observed probability maximising sensitivity + specificity - 1 (positive = probability >= it; ties -> highest).
+
+    Learn it on the training split and apply it unchanged to the test split.
+    """
+    p, y = _known(probability, labels)
+    if len(np.unique(y)) < 2:
+        raise ValueError("youden_threshold needs both outcomes among the known labels")
+    fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
+    youden = (tpr - fpr)[1:]  # thresholds[0] = inf (nobody positive) is no usable cut-off
+    # Ties up to rounding (2/3 - 0 vs 1 - 1/3): the first of them in roc_curve's descending order.
+    best = np.flatnonzero(youden >= youden.max() - _TIE_TOL)[0]
+    return float(thresholds[1:][best])
+
+
+def binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, float]:
+    """ROC AUC, accuracy at ``threshold`` (positive = probability >= it) and n over the known (non-NaN) labels."""
+    p, y = _known(probability, labels)
+    return {"auc": auc_known(pd.Series(y), pd.Series(p)),
+            "accuracy": float(np.mean((p >= threshold) == y)) if len(y) else float("nan"),
+            "n": len(y)}
+
+
+def with_labels(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
+    """Long predictions (patient_id, horizon_months, probability) joined to split and horizon label."""
+    merged = predictions.drop(columns=["split"], errors="ignore").merge(
+        cohort[["patient_id", "split", "time_months", "event"]], on="patient_id", how="left",
+        validate="many_to_one")
+    labels = [horizon_labels(part["time_months"], part["event"], horizon, policy)
+              for horizon, part in merged.groupby("horizon_months")]
+    return merged.assign(label=pd.concat(labels).rename("label"))
+
+
+def horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
+    """AUC and accuracy per split and horizon; the accuracy threshold is the training split's Youden cut-off."""
+    labelled = with_labels(predictions, cohort, policy)
+    by_horizon = dict(tuple(labelled.groupby("horizon_months")))
+    thresholds = {h: youden_threshold(part.loc[part["split"] == "train", "probability"].to_numpy(),
+                                      part.loc[part["split"] == "train", "label"].to_numpy())
+                  for h, part in by_horizon.items()}
+    rows = []
+    for split in ("train", "test"):
+        for horizon, part in by_horizon.items():
+            subset = part[part["split"] == split]
+            if len(subset):
+                values = binary_metrics(subset["probability"].to_numpy(), subset["label"].to_numpy(), thresholds[horizon])
+                rows.append({"split": split, "horizon_months": horizon, "threshold": thresholds[horizon], **values})
+    return pd.DataFrame(rows)
+
+
+def roc_curves(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
+    """ROC curve points (fpr, tpr) with the AUC per split and horizon, for plotting."""
+    labelled = with_labels(predictions, cohort, policy).dropna(subset=["label"])
+    parts = []
+    for (split, horizon), part in labelled.groupby(["split", "horizon_months"]):
+        fpr, tpr, _ = roc_curve(part["label"], part["probability"])
+        auc = float(roc_auc_score(part["label"], part["probability"]))
+        parts.append(pd.DataFrame({"split": split, "horizon_months": horizon, "fpr": fpr, "tpr": tpr, "auc": auc}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def against_oracle(table: pd.DataFrame, oracle: pd.DataFrame, scores: tuple[str, ...]) -> pd.DataFrame:
+    """A model's test AUC per horizon beside the oracle AUCs of the named true scores."""
+    model = table[table["split"] == "test"].set_index("horizon_months")["auc"].rename("model")
+    ceilings = (oracle[(oracle["split"] == "test") & oracle["score"].isin(scores)]
+                .pivot(index="horizon_months", columns="score", values="auc")[list(scores)]
+                .add_prefix("oracle_"))
+    return pd.concat([model, ceilings], axis=1).reset_index()

@@ -1,0 +1,130 @@
+"""Calibration and clinical usefulness of horizon probabilities: calibration curves, CITL, slope, decision curves.
+
+AUC says whether a model ranks patients; it does not say whether "60% risk of death by 2
+years" means 60%. Per horizon, on the patients with a known status (as in Table 2):
+
+* **calibration curve**: observed death rate against mean predicted probability in quantile
+  bins (scikit-learn's ``calibration_curve``);
+* **calibration-in-the-large (CITL)**: intercept ``a`` of logit P(death) = a + logit(p) (the
+  logit as an offset): 0 when predictions are right on average, > 0 when they under-predict;
+* **calibration slope**: ``b`` of logit P(death) = a + b logit(p), fitted by scikit-learn's
+  unpenalised ``LogisticRegression`` (``C=np.inf``): 1 when ideal, < 1 when predictions are
+  too extreme (overfitting), > 1 when too modest (Van Calster et al. 2016; Steyerberg 2019);
+* **decision curve** (Vickers & Elkin 2006): net benefit = TP/n - FP/n x t/(1 - t) of treating
+  the patients whose probability is at least the threshold t, against treating all and none.
+
+Probabilities of exactly 0 or 1 (a fully grown decision tree gives nothing else) are clipped to
+[1e-6, 1 - 1e-6] before the logit, so such models get a finite, small slope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from sklearn.calibration import calibration_curve
+from sklearn.linear_model import LogisticRegression
+
+from helpers.evaluation.uncertainty import known_rows
+from helpers.vocabulary import MODEL_LABELS, LabelPolicy
+
+CLIP = 1e-6
+TREAT_ALL, TREAT_NONE = "treat_all", "treat_none"
+STRATEGY_LABELS = {**MODEL_LABELS, TREAT_ALL: "Treat all", TREAT_NONE: "Treat none"}
+
+
+def _linear_predictor(probability: ArrayLike) -> np.ndarray:
+    """logit(p) with p clipped away from 0 and 1."""
+    return logit(np.clip(np.asarray(probability, dtype=float), CLIP, 1 - CLIP))
+
+
+def calibration_in_the_large(probability: ArrayLike, labels: ArrayLike) -> float:
+    """Intercept a of logit P(y = 1) = a + logit(p); NaN unless both outcomes occur.
+
+    Solved as the root of the logistic score equation sum(y - expit(a + logit p)) = 0 (brentq):
+    scikit-learn's LogisticRegression has no offset term, and statsmodels is not a dependency.
+    """
+    offset, y = _linear_predictor(probability), np.asarray(labels, dtype=float)
+    if y.min() == y.max():
+        return float("nan")
+    bound = 2 * np.abs(offset).max() + 50  # expit(-bound + offset) ~ 0 and expit(bound + offset) ~ 1 for every patient
+    return float(brentq(lambda a: np.sum(y - expit(a + offset)), -bound, bound, xtol=1e-10))
+
+
+def calibration_slope(probability: ArrayLike, labels: ArrayLike) -> float:
+    """Slope b of logit P(y = 1) = a + b logit(p) by unpenalised logistic regression; NaN unless both outcomes occur."""
+    predictor, y = _linear_predictor(probability).reshape(-1, 1), np.asarray(labels).astype(int)
+    if y.min() == y.max():
+        return float("nan")
+    return float(LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(predictor, y).coef_[0, 0])
+
+
+def net_benefit(probability: ArrayLike, labels: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
+    """Net benefit TP/n - FP/n x t/(1 - t) of treating patients with probability >= t, for each threshold t.
+
+    A few lines of numpy rather than a dependency: no maintained decision-curve package is
+    installed (dcurves is not), and the formula is Vickers & Elkin's eq. 1.
+    """
+    p, y, t = np.asarray(probability, dtype=float), np.asarray(labels).astype(int), np.asarray(thresholds, dtype=float)
+    treated = p[None, :] >= t[:, None]
+    true_positives = (treated & (y == 1)).sum(axis=1)
+    false_positives = (treated & (y == 0)).sum(axis=1)
+    return true_positives / len(y) - false_positives / len(y) * t / (1 - t)
+
+
+def threshold_grid(step: float = 0.01) -> np.ndarray:
+    """Thresholds step, 2 step, ... below 1 (rounded, so that 0.5 is exactly 0.5)."""
+    return np.round(np.arange(step, 1 - step / 2, step), 10)
+
+
+def calibration_table(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
+                      split: str = "test") -> pd.DataFrame:
+    """Per model and horizon on ``split``: n, events, observed and mean predicted death rate, CITL, slope."""
+    rows = []
+    for name, frame in predictions.items():
+        for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
+            p, y = part["probability"].to_numpy(), part["label"].to_numpy()
+            rows.append({"model": name, "horizon_months": horizon, "n": len(y), "events": int(y.sum()),
+                         "observed": float(y.mean()), "expected": float(p.mean()),
+                         "citl": calibration_in_the_large(p, y), "slope": calibration_slope(p, y)})
+    return pd.DataFrame(rows)
+
+
+def calibration_curves(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
+                       n_bins: int = 10, split: str = "test") -> pd.DataFrame:
+    """Calibration curve points per model and horizon: mean predicted and observed death rate in quantile bins."""
+    parts = []
+    for name, frame in predictions.items():
+        for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
+            observed, predicted = calibration_curve(part["label"].astype(int), part["probability"], n_bins=n_bins,
+                                                    strategy="quantile")
+            parts.append(pd.DataFrame({"model": name, "horizon_months": horizon, "predicted": predicted,
+                                       "observed": observed}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def decision_curves(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
+                    thresholds: ArrayLike, split: str = "test") -> pd.DataFrame:
+    """Net benefit per horizon, strategy (each model's key, TREAT_ALL, TREAT_NONE) and threshold, on ``split``."""
+    t = np.asarray(thresholds, dtype=float)
+    curves, treat_all = [], {}
+    for name, frame in predictions.items():
+        for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
+            y = part["label"].to_numpy()
+            curves.append((horizon, name, net_benefit(part["probability"], y, t)))
+            treat_all[horizon] = net_benefit(np.ones_like(y), y, t)  # everyone treated: probability 1 >= t
+    curves += [(h, TREAT_ALL, values) for h, values in treat_all.items()]
+    curves += [(h, TREAT_NONE, np.zeros_like(t)) for h in treat_all]
+    return pd.concat([pd.DataFrame({"horizon_months": h, "strategy": strategy, "threshold": t, "net_benefit": values})
+                      for h, strategy, values in curves], ignore_index=True)
+
+
+def net_benefit_at(curves: pd.DataFrame, thresholds: tuple[float, ...] = (0.25, 0.5, 0.75)) -> pd.DataFrame:
+    """``decision_curves`` read at a few thresholds: index strategy label, columns (horizon, threshold)."""
+    picked = curves[np.isclose(curves["threshold"].to_numpy()[:, None], thresholds).any(axis=1)]
+    table = picked.pivot_table(index="strategy", columns=["horizon_months", "threshold"], values="net_benefit")
+    return table.reindex(picked["strategy"].unique()).rename(index=STRATEGY_LABELS).rename_axis("strategy")

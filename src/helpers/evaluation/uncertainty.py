@@ -1,0 +1,141 @@
+"""Bootstrap confidence intervals for the AUCs and accuracies of Table 2.
+
+The paper reports Table 2 without any measure of uncertainty; on a test split of a few
+hundred patients an AUC moves by several hundredths between samples. Here each test-split
+cell gets a **percentile** bootstrap interval from stratified resamples: the patients who died
+by the horizon and those who survived it are resampled separately (with replacement), so
+every resample keeps the split's event count and both classes, and the AUC is always
+defined. Patients whose status at the horizon is unknown (censored before it, under
+``label_policy: known_status``) are left out, exactly as in ``helpers.evaluation.binary.horizon_metrics``.
+All models are scored on the same resampled patients per horizon (paired resamples), so
+their intervals are comparable cell by cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.stats import rankdata
+
+from helpers.evaluation.binary import binary_metrics, horizon_metrics, with_labels
+from helpers.vocabulary import MODEL_LABELS, LabelPolicy
+
+CI_COLUMNS = ["auc", "auc_low", "auc_high", "accuracy", "accuracy_low", "accuracy_high"]
+
+
+def known_rows(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy, split: str) -> pd.DataFrame:
+    """One split's predictions with a known horizon label, ordered by (horizon, patient) so models line up."""
+    labelled = with_labels(predictions, cohort, policy)
+    rows = labelled[(labelled["split"] == split) & labelled["label"].notna()]
+    return rows.sort_values(["horizon_months", "patient_id"], ignore_index=True)
+
+
+def stratified_resamples(labels: ArrayLike, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) row indices; each row draws the events among the events and the non-events among the non-events.
+
+    Written here because scipy.stats.bootstrap has no strata and sklearn.utils.resample draws
+    one resample a call; this draws them all at once from one seeded generator.
+    """
+    y = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    strata = [np.flatnonzero(y == value) for value in np.unique(y)]
+    draws = [stratum[rng.integers(0, len(stratum), size=(n_resamples, len(stratum)))] for stratum in strata]
+    return np.hstack(draws) if draws else np.empty((n_resamples, 0), dtype=int)
+
+
+def resampled_auc(probability: ArrayLike, labels: ArrayLike, indices: np.ndarray) -> np.ndarray:
+    """ROC AUC of each resample (a row of ``indices``): Mann-Whitney U on mid-ranks / (events x non-events).
+
+    Vectorised over resamples (scikit-learn's roc_auc_score takes one at a time); NaN without both classes.
+    """
+    p, y = np.asarray(probability, dtype=float)[indices], np.asarray(labels).astype(int)[indices]
+    ranks = rankdata(p, axis=1)
+    events = y.sum(axis=1)
+    pairs = events * (y.shape[1] - events)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = ((ranks * y).sum(axis=1) - events * (events + 1) / 2) / pairs
+    return np.where(pairs > 0, auc, np.nan)
+
+
+def resampled_accuracy(probability: ArrayLike, labels: ArrayLike, threshold: float, indices: np.ndarray) -> np.ndarray:
+    """Accuracy of each resample at a fixed ``threshold`` (positive = probability >= it)."""
+    p, y = np.asarray(probability, dtype=float), np.asarray(labels).astype(int)
+    return ((p[indices] >= threshold) == y[indices]).mean(axis=1)
+
+
+def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The (1 - confidence) / 2 and (1 + confidence) / 2 quantiles of bootstrap replicates (percentile method)."""
+    if np.isnan(values).all():
+        return float("nan"), float("nan")
+    low, high = np.nanquantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def bootstrap_binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float, n_resamples: int = 1000,
+                             seed: int = 0, confidence: float = 0.95) -> dict[str, float]:
+    """AUC and accuracy with percentile CIs from stratified resamples; labels must be known (0/1).
+
+    The accuracy threshold stays fixed (the training split's Youden cut-off): it is not re-learned
+    in each resample, so the interval reflects test-sample variation only, not threshold choice.
+    """
+    p, y = np.asarray(probability, dtype=float), np.asarray(labels).astype(int)
+    indices = stratified_resamples(y, n_resamples, seed)
+    auc_low, auc_high = percentile_interval(resampled_auc(p, y, indices), confidence)
+    accuracy_low, accuracy_high = percentile_interval(resampled_accuracy(p, y, threshold, indices), confidence)
+    point = binary_metrics(p, y, threshold)
+    return {"auc": point["auc"], "auc_low": auc_low, "auc_high": auc_high, "accuracy": point["accuracy"],
+            "accuracy_low": accuracy_low, "accuracy_high": accuracy_high, "n": point["n"], "events": int(y.sum())}
+
+
+def bootstrap_horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy,
+                              n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
+                              split: str = "test") -> pd.DataFrame:
+    """``horizon_metrics``' AUC and accuracy on ``split`` with bootstrap CIs, at the training split's Youden cut-off."""
+    thresholds = horizon_metrics(predictions, cohort, policy).groupby("horizon_months")["threshold"].first()
+    rows = []
+    for horizon, part in known_rows(predictions, cohort, policy, split).groupby("horizon_months"):
+        values = bootstrap_binary_metrics(part["probability"], part["label"], float(thresholds[horizon]),
+                                          n_resamples, seed, confidence)
+        rows.append({"horizon_months": horizon, "threshold": float(thresholds[horizon]), **values})
+    return pd.DataFrame(rows)
+
+
+def bootstrap_table2(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
+                     n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """Long table of every Table 2 test cell with its CI: one row per model (MODEL_LABELS' keys) and horizon.
+
+    Every model uses the same ``seed``, hence the same resampled patients per horizon (paired).
+    """
+    unknown = sorted(set(predictions) - set(MODEL_LABELS))
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; Table 2's models are {list(MODEL_LABELS)}")
+    parts = [bootstrap_horizon_metrics(frame, cohort, policy, n_resamples, seed, confidence).assign(model=name)
+             for name, frame in predictions.items()]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["model", "horizon_months", "n", "events", "threshold", *CI_COLUMNS]]
+
+
+def _interval_text(estimate: float, low: float, high: float, digits: int) -> str:
+    """An estimate and its interval as text, e.g. 0.812 (0.741-0.877)."""
+    return f"{estimate:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def table2_with_ci(long: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """``bootstrap_table2`` laid out as Table 2's test rows: index model label, columns (horizon, AUC/Accuracy)."""
+    records = []
+    for key, label in MODEL_LABELS.items():
+        rows = long[long["model"] == key]
+        if rows.empty:
+            continue
+        record: dict[tuple[str, str] | str, str] = {"model": label}
+        for row in rows.itertuples():
+            horizon = f"{row.horizon_months // 12}-year"
+            record[(horizon, "AUC")] = _interval_text(row.auc, row.auc_low, row.auc_high, digits)
+            record[(horizon, "Accuracy")] = _interval_text(row.accuracy, row.accuracy_low, row.accuracy_high, digits)
+        records.append(record)
+    table = pd.DataFrame(records).set_index("model")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["horizon", "metric"])
+    return table

@@ -1,0 +1,1 @@
+"""Radiomic features: PyRadiomics extraction, inter-reader ICC, IBSI conformance, PCA + Cox-LASSO."""

@@ -1,0 +1,106 @@
+"""Saving and resuming training: atomic checkpoints, the per-epoch resume state and loading a model."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.transforms import (
+    Randomizable,
+)
+from torch import nn
+
+from helpers.models.deep.config import DeepConfig, resolve_device
+from helpers.models.deep.network import build_model
+from helpers.models.deep.transforms import LabelledCases
+from helpers.pipeline.files import atomic_path
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename onto it.
+
+    Saved through a file handle: given a path, torch names the archive's root folder after the
+    (random) temporary file, so the same weights would give different bytes on every run.
+    """
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        torch.save(obj, handle)
+
+
+def atomic_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write a CSV under a temporary name, then rename onto ``path``."""
+    with atomic_path(path) as partial:
+        table.to_csv(partial, index=False)
+
+
+def resume_path(checkpoint_path: Path) -> Path:
+    """The per-epoch resume checkpoint beside the best one ("densenet.pt" -> "densenet.last.pt")."""
+    return checkpoint_path.with_name(f"{checkpoint_path.stem}.last{checkpoint_path.suffix}")
+
+
+def random_transforms(dataset: LabelledCases) -> list[Randomizable]:
+    """Every random state of the training pipeline, inner ones included (RandGaussianNoised draws from its own)."""
+    # Walked by hand: Compose.flatten() would build a new Compose, which re-seeds every transform.
+    found: list[Randomizable] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif isinstance(value, Randomizable) and not any(value is seen for seen in found):
+            found.append(value)
+            for attribute in vars(value).values():
+                visit(attribute)
+
+    visit(dataset.cases.transform)
+    return found
+
+
+def rng_state(generator: torch.Generator, transforms: list[Randomizable]) -> dict[str, Any]:
+    """Every random state the next epoch depends on: torch (dropout), shuffling, augmentation."""
+    def numpy_state(t: Randomizable) -> dict[str, Any]:
+        _, keys, position, has_gauss, gauss = t.R.get_state()
+        return {"keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    return {"torch": torch.get_rng_state(), "loader": generator.get_state(),
+            "transforms": [numpy_state(t) for t in transforms]}
+
+
+def restore_rng(state: dict[str, Any], generator: torch.Generator, transforms: list[Randomizable]) -> None:
+    """Inverse of ``rng_state``."""
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["loader"])
+    for t, s in zip(transforms, state["transforms"], strict=True):
+        t.R.set_state(("MT19937", s["keys"].numpy().astype(np.uint32), s["position"], s["has_gauss"], s["gauss"]))
+
+
+def load_resume_state(path: Path | None, fingerprint: str, epochs: int) -> dict[str, Any] | None:
+    """The resume checkpoint if it exists, belongs to this very training and is not past ``epochs``; else None."""
+    if path is None or not path.exists():
+        return None
+    try:
+        last = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file means: start afresh
+        warnings.warn(f"{path}: unreadable resume checkpoint ({error}); training starts afresh", stacklevel=3)
+        return None
+    if last.get("fingerprint") != fingerprint:
+        warnings.warn(f"{path}: resume checkpoint of another training (data, settings or seed); "
+                      "training starts afresh", stacklevel=3)
+        return None
+    if last["epoch"] > epochs:
+        warnings.warn(f"{path}: resume checkpoint at epoch {last['epoch']}, beyond the {epochs} epoch(s) asked; "
+                      "training starts afresh", stacklevel=3)
+        return None
+    return last
+
+
+def load_densenet(checkpoint_path: Path, device: str = "auto") -> tuple[nn.Module, DeepConfig]:
+    """The selected model of a best checkpoint written by ``train_densenet``, in eval mode, and its config."""
+    saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    config = DeepConfig.from_dict(saved["config"])
+    model = build_model(config)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(resolve_device(device)).eval(), config

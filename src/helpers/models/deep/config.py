@@ -1,0 +1,71 @@
+"""Settings of the deep model (network, preprocessing, training) and how its checkpoint is chosen."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from helpers.vocabulary import HORIZONS_MONTHS, Heads
+
+PREPROCESSING_VERSION = "1"
+INPUT_KEYS = ("image", "roi")
+SELECTION: dict[str, tuple[str, str]] = {"paper": ("test", "accuracy"), "rigorous": ("val", "auc")}
+
+Observer = Callable[[str, list[str]], None]  # (event, patient ids): "evaluate:<set>", "train_end", "predict"
+
+
+@dataclass(frozen=True)
+class DeepConfig:
+    """Network, preprocessing and training settings of the deep model; defaults = the paper's sizes."""
+
+    input_size: int = 96
+    block_config: tuple[int, ...] = (6, 12, 24, 16)
+    growth_rate: int = 32
+    init_features: int = 64
+    roi_channels: tuple[int, int] = (16, 32)
+    hidden: int = 128
+    dropout: float = 0.2
+    heads: Heads = "multitask"
+    horizons: tuple[int, ...] = HORIZONS_MONTHS
+    window_hu: tuple[float, float] = (-160.0, 240.0)
+    roi_margin_mm: float = 10.0
+    field_of_view_mm: float | None = None  # None: the whole scan; else a cube of this side centred on the tumour
+    anti_aliasing: bool = False
+    noise_std: float = 0.02
+    epochs: int = 100
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    device: str = "auto"
+    num_workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (tuples as lists), as stored in checkpoints."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DeepConfig:
+        """Inverse of ``to_dict``; unknown keys raise so that a stale checkpoint is noticed."""
+        tuples = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in values.items()})
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" -> CUDA when available else CPU; "cuda" without a GPU raises a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but no CUDA GPU is available to PyTorch "
+                           f"(torch {torch.__version__}); use device 'cpu' or 'auto'")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:n]', not {device!r}")
+    return torch.device(device)
+
+
+def json_digest(value: Any) -> str:
+    """SHA-256 of a JSON-able value (NaN written as null)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()

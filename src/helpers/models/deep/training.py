@@ -1,0 +1,373 @@
+"""Training the dual-input DenseNet and predicting with it, per protocol, with cross-fitting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from monai.data import DataLoader
+from monai.utils import set_determinism
+from sklearn.model_selection import train_test_split
+from sksurv.util import check_array_survival
+from torch import nn
+from tqdm import tqdm
+
+from helpers.data.outcomes import horizon_labels
+from helpers.evaluation.binary import binary_metrics
+from helpers.models.deep.checkpoint import (
+    atomic_csv,
+    atomic_save,
+    load_resume_state,
+    random_transforms,
+    restore_rng,
+    resume_path,
+    rng_state,
+)
+from helpers.models.deep.config import SELECTION, DeepConfig, Observer, json_digest, resolve_device
+from helpers.models.deep.network import SeparateHorizonNets, build_model
+from helpers.models.deep.transforms import LabelledCases, cache_cases, cached_dataset
+from helpers.vocabulary import HORIZONS_MONTHS, PREDICTION_COLUMNS, LabelPolicy, Metric
+
+# ----------------------------------------------------------------------------- labels and loss
+
+
+def horizon_label_frame(time: pd.Series, event: pd.Series, policy: LabelPolicy,
+                        horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
+    """Patients x horizons table of 1 (died by it), 0 (alive at it), NaN (unknown under ``policy``)."""
+    return pd.DataFrame({h: horizon_labels(time, event, h, policy).to_numpy() for h in horizons}, index=time.index)
+
+
+def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over heads of each head's cross-entropy over its known (non-NaN) labels; 0 when none is known."""
+    losses = []
+    for head in range(logits.shape[1]):
+        known = ~torch.isnan(labels[:, head])
+        if known.any():
+            losses.append(F.cross_entropy(logits[known, head], labels[known, head].long()))
+    return torch.stack(losses).mean() if losses else logits.sum() * 0.0
+
+
+def train_step(model: nn.Module, image: torch.Tensor, roi: torch.Tensor, labels: torch.Tensor,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, amp: bool) -> float:
+    """One Adam step on one batch (mixed precision when ``amp``); returns the batch loss."""
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=image.device.type, dtype=torch.float16, enabled=amp):
+        logits = model(image, roi)
+    loss = masked_cross_entropy(logits.float(), labels)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
+
+
+# ----------------------------------------------------------------------------- device and determinism
+
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch, numpy and random (MONAI's set_determinism); deterministic kernels on CPU, restored after."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    set_determinism(seed=seed)
+    # CUDA has no deterministic kernel for some 3D backward passes: GPU runs are seeded, not bit-exact.
+    torch.use_deterministic_algorithms(device.type == "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _loader(dataset: torch.utils.data.Dataset, config: DeepConfig, device: torch.device,
+            shuffle_with: torch.Generator | None = None) -> DataLoader:
+    """MONAI DataLoader, shuffled by ``shuffle_with`` if given; never touches the global torch RNG."""
+    # MONAI's DataLoader seeds the random transforms from its generator and, without one,
+    # re-seeds the global torch generator: always give it its own.
+    generator = shuffle_with if shuffle_with is not None else torch.Generator().manual_seed(0)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle_with is not None, generator=generator,
+                      num_workers=config.num_workers, pin_memory=device.type == "cuda")
+
+
+def _probabilities(model: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
+    """(n cases, n heads) softmax probability of class 1 (death by the horizon), in loader order."""
+    model.eval()
+    parts = []
+    with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.float16,
+                                                enabled=device.type == "cuda"):
+        for batch in loader:
+            logits = model(batch["image"].to(device), batch["roi"].to(device))
+            parts.append(torch.softmax(logits.float(), dim=-1)[..., 1].cpu().numpy())
+    return np.concatenate(parts).astype(float)
+
+
+def _metrics_row(name: str, probability: np.ndarray, labels: np.ndarray, horizons: tuple[int, ...]) -> dict[str, float]:
+    """Accuracy at 0.5 and AUC per horizon over the known labels, as history columns."""
+    row = {}
+    for column, horizon in enumerate(horizons):
+        values = binary_metrics(probability[:, column], labels[:, column], threshold=0.5)
+        row[f"{name}_accuracy_{horizon}m"] = values["accuracy"]
+        row[f"{name}_auc_{horizon}m"] = values["auc"]
+    return row
+
+
+def predict_densenet(model: nn.Module, cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, *,
+                     observer: Observer | None = None) -> pd.DataFrame:
+    """Long table patient_id, horizon_months, probability (softmax P(death by horizon)) for every case."""
+    device = next(model.parameters()).device
+    if observer is not None:
+        observer("predict", list(map(str, cases.index)))
+    probability = _probabilities(model, _loader(cached_dataset(cases, config, cache_dir, train=False), config, device),
+                                device)
+    wide = pd.DataFrame(probability, index=pd.Index(cases.index, name="patient_id"),
+                        columns=pd.Index(config.horizons, name="horizon_months"))
+    return wide.stack().rename("probability").reset_index()[PREDICTION_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The model at its selected epoch(s), the per-epoch history and how fast it trained."""
+
+    model: nn.Module
+    history: pd.DataFrame
+    best_epochs: dict[int, int]  # horizon -> 1-based epoch whose weights the model holds
+    device: str
+    samples_per_s: float  # training samples/s (loading and augmentation included) over this call's epochs
+    resumed_from: int  # epochs already done by an earlier, interrupted call (0 = fresh start)
+
+
+@dataclass
+class _Selection:
+    """The best state so far of one selectable unit (the multitask net, or one per-horizon net)."""
+
+    module: nn.Module
+    columns: list[int]
+    score: float = float("-inf")
+    epoch: int = 0
+    state: dict[str, torch.Tensor] | None = None
+
+    def offer(self, row: dict[str, float], prefix: str, horizons: tuple[int, ...], epoch: int) -> None:
+        """Keep the module's weights when its mean metric beats the best so far (ties keep the earlier epoch)."""
+        score = _mean_metric(row, prefix, [horizons[c] for c in self.columns])
+        if self.state is None or score > self.score:
+            self.score, self.epoch = score, epoch
+            self.state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+
+def _mean_metric(row: dict[str, float], prefix: str, horizons: Sequence[int]) -> float:
+    """Mean of a history row's ``prefix`` metric over horizons, ignoring NaN; -inf when all are NaN."""
+    values = np.array([row[f"{prefix}_{h}m"] for h in horizons], dtype=float)
+    return float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("-inf")
+
+
+def _selections(model: nn.Module) -> list[_Selection]:
+    """One selection unit per network: all heads of a multitask net, or net h for horizon h."""
+    if isinstance(model, SeparateHorizonNets):
+        return [_Selection(net, [h]) for h, net in enumerate(model.nets)]
+    return [_Selection(model, list(range(model.n_heads)))]
+
+
+def _label_array(labels: pd.DataFrame, ids: pd.Index, horizons: tuple[int, ...], what: str) -> np.ndarray:
+    """(n, n_horizons) float labels of ``ids``; raises naming patients without a label row."""
+    missing = ids.difference(labels.index)
+    if len(missing):
+        raise ValueError(f"labels lack {what} patient(s) {missing.tolist()[:20]}")
+    absent = [h for h in horizons if h not in labels.columns]
+    if absent:
+        raise ValueError(f"labels lack the horizon column(s) {absent}")
+    return labels.loc[ids, list(horizons)].to_numpy(dtype=float)
+
+
+def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, *, cache_dir: Path,
+                   eval_sets: dict[str, pd.DataFrame], select_on: str, select_metric: Metric = "accuracy",
+                   history_path: Path | None = None, checkpoint_path: Path | None = None, seed: int = 0,
+                   progress: bool = True, observer: Observer | None = None) -> TrainResult:
+    """Train on ``cases`` (index = patient_id), evaluate ``eval_sets`` each epoch, keep the best ``select_on`` epoch.
+
+    ``labels``: patients x horizons (0/1/NaN; see ``horizon_label_frame``) covering the
+    training and eval patients. Under protocol "paper" pass eval_sets={"test": ...} and
+    select on its accuracy; under "rigorous" pass only {"val": ...}, select on its AUC and
+    predict the test split once afterwards. ``observer`` sees every evaluation
+    ("evaluate:<set>", ids) and the end of training ("train_end", []). With
+    ``checkpoint_path``, each epoch also writes "<stem>.last.pt"; a call that finds one
+    of the same training (same data, settings except ``epochs``, seed) resumes from it.
+    """
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be at least 1; got {config.epochs}")
+    if select_on not in eval_sets:
+        raise ValueError(f"select_on {select_on!r} is not one of the eval sets {sorted(eval_sets)}")
+    if select_metric not in ("accuracy", "auc"):
+        raise ValueError(f"select_metric must be 'accuracy' or 'auc', not {select_metric!r}")
+    device = resolve_device(config.device)
+    amp = device.type == "cuda"
+    horizons = config.horizons
+    train_labels = _label_array(labels, cases.index, horizons, "training")
+    eval_labels = {name: _label_array(labels, frame.index, horizons, name) for name, frame in eval_sets.items()}
+    fingerprint = json_digest({"config": {**config.to_dict(), "epochs": None}, "seed": seed,
+                           "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1,
+                                                                           train_labels).tolist()],
+                           "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
+                           "select": [select_on, select_metric]})
+    last_path = None if checkpoint_path is None else resume_path(Path(checkpoint_path))
+
+    cache_cases(pd.concat([cases, *eval_sets.values()]), config, cache_dir, progress)
+    with _seeded(seed, device):
+        model = build_model(config).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp)
+        generator = torch.Generator().manual_seed(seed)
+        train_set = LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels)
+        train_loader = _loader(train_set, config, device, shuffle_with=generator)
+        eval_loaders = {name: _loader(cached_dataset(frame, config, cache_dir, train=False), config, device)
+                        for name, frame in eval_sets.items()}
+        selections = _selections(model)
+        history: list[dict[str, float]] = []
+        start = 0
+        last = load_resume_state(last_path, fingerprint, config.epochs)
+        if last is not None:
+            model.load_state_dict(last["model"])
+            optimizer.load_state_dict(last["optimizer"])
+            scaler.load_state_dict(last["scaler"])
+            for selection, saved in zip(selections, last["best"], strict=True):
+                selection.score, selection.epoch, selection.state = saved["score"], saved["epoch"], saved["state"]
+            history, start = list(last["history"]), int(last["epoch"])
+            restore_rng(last["rng"], generator, random_transforms(train_set))
+
+        trained_samples, trained_seconds = 0, 0.0
+        epochs = tqdm(range(start + 1, config.epochs + 1), desc="densenet", unit="epoch", disable=not progress,
+                      initial=start, total=config.epochs)
+        for epoch in epochs:
+            model.train()
+            began, losses, weights = time.perf_counter(), [], []
+            for batch in train_loader:
+                losses.append(train_step(model, batch["image"].to(device), batch["roi"].to(device),
+                                         batch["label"].to(device), optimizer, scaler, amp))
+                weights.append(len(batch["label"]))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - began
+            trained_samples, trained_seconds = trained_samples + sum(weights), trained_seconds + seconds
+            # No timings in the history: it is a recorded artifact, and wall-clock columns would make
+            # every re-run of training look like a changed input to the notebooks that read it.
+            row = {"epoch": epoch, "train_loss": float(np.average(losses, weights=weights))}
+            for name, loader in eval_loaders.items():
+                if observer is not None:
+                    observer(f"evaluate:{name}", list(map(str, eval_sets[name].index)))
+                row |= _metrics_row(name, _probabilities(model, loader, device), eval_labels[name], horizons)
+            history.append(row)
+            for selection in selections:
+                selection.offer(row, f"{select_on}_{select_metric}", horizons, epoch)
+            epochs.set_postfix({"loss": f"{row['train_loss']:.3f}", f"{select_on}_{select_metric}":
+                                f"{_mean_metric(row, f'{select_on}_{select_metric}', horizons):.3f}"})
+            if history_path is not None:
+                atomic_csv(pd.DataFrame(history), Path(history_path))
+            if last_path is not None:
+                atomic_save({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+                              "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                              "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in selections],
+                              "history": history, "rng": rng_state(generator, random_transforms(train_set))},
+                             last_path)
+        epochs.close()
+        if observer is not None:
+            observer("train_end", [])
+
+    for selection in selections:
+        selection.module.load_state_dict(selection.state)
+    model.eval()
+    best_epochs = {horizons[c]: s.epoch for s in selections for c in s.columns}
+    if checkpoint_path is not None:
+        atomic_save({"config": config.to_dict(), "state_dict": model.state_dict(), "best_epochs": best_epochs,
+                      "select": [select_on, select_metric], "seed": seed}, Path(checkpoint_path))
+    if history_path is not None:
+        atomic_csv(pd.DataFrame(history), Path(history_path))
+    return TrainResult(model=model, history=pd.DataFrame(history), best_epochs=best_epochs, device=str(device),
+                       samples_per_s=trained_samples / trained_seconds if trained_seconds else float("nan"),
+                       resumed_from=start)
+
+
+# ----------------------------------------------------------------------------- cross-fitting
+
+
+def _inner_split(ids: pd.Index, event: np.ndarray, fraction: float, seed: int) -> tuple[pd.Index, pd.Index]:
+    """(fit, validation) ids, stratified on the event when both outcomes have two patients or more."""
+    counts = np.bincount(event.astype(int), minlength=2)
+    stratify = event if counts.min() >= 2 else None
+    fit, val = train_test_split(ids, test_size=fraction, random_state=seed, stratify=stratify)
+    return pd.Index(fit), pd.Index(val)
+
+
+@dataclass(frozen=True)
+class DenseNetChain:
+    """Train with an inner validation split for the checkpoint, then predict held-out cases (``fit_predict``)."""
+
+    config: DeepConfig
+    label_policy: LabelPolicy
+    cache_dir: Path
+    work_dir: Path | None = None
+    val_fraction: float = 0.2
+    seed: int = 0
+    progress: bool = False
+    observer: Observer | None = None
+
+    def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        """Fit on (train_X, train_y) only, selecting the epoch on its validation AUC; predict test_X once."""
+        event, time_months = check_array_survival(train_X, train_y)
+        labels = horizon_label_frame(pd.Series(time_months, index=train_X.index),
+                                     pd.Series(event.astype(int), index=train_X.index),
+                                     self.label_policy, self.config.horizons)
+        fit_ids, val_ids = _inner_split(train_X.index, event, self.val_fraction, self.seed)
+        folder = None
+        if self.work_dir is not None:
+            folder = Path(self.work_dir) / f"fit-{json_digest(sorted(map(str, train_X.index)))[:12]}"
+        set_on, metric = SELECTION["rigorous"]
+        result = train_densenet(
+            train_X.loc[fit_ids], labels, self.config, cache_dir=self.cache_dir,
+            eval_sets={set_on: train_X.loc[val_ids]}, select_on=set_on, select_metric=metric,
+            history_path=None if folder is None else folder / "history.csv",
+            checkpoint_path=None if folder is None else folder / "densenet.pt",
+            seed=self.seed, progress=self.progress, observer=self.observer)
+        return predict_densenet(result.model, test_X, self.config, self.cache_dir, observer=self.observer)
+
+
+def densenet_chain(config: DeepConfig, label_policy: LabelPolicy, cache_dir: Path, *, work_dir: Path | None = None,
+                   val_fraction: float = 0.2, seed: int = 0, progress: bool = False,
+                   observer: Observer | None = None) -> DenseNetChain:
+    """A ``fit_predict`` for ``helpers.models.crossfit.out_of_fold_predictions`` (cases indexed by patient_id as X)."""
+    return DenseNetChain(config, label_policy, Path(cache_dir), work_dir, val_fraction, seed, progress, observer)
+
+
+def fit_for_protocol(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, protocol: str, *,
+                     cache_dir: Path, history_path: Path, checkpoint_path: Path, val_fraction: float,
+                     seed: int) -> tuple[TrainResult, str]:
+    """Train on the training split with the protocol's checkpoint rule; return the result and what chose the epoch.
+
+    "paper": every epoch is scored on the test split and the best test accuracy is kept (as
+    published). "rigorous": a stratified validation split of the training patients chooses
+    the epoch by AUC; the test split is not looked at during training.
+    """
+    if protocol not in SELECTION:
+        raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
+    train = cases[cases["split"] == "train"]
+    set_on, metric = SELECTION[protocol]
+    if protocol == "paper":
+        fit, eval_sets = train, {"test": cases[cases["split"] == "test"]}
+    else:
+        fit_ids, val_ids = _inner_split(train.index, train["event"].to_numpy(), val_fraction, seed)
+        fit, eval_sets = train.loc[fit_ids], {"val": train.loc[val_ids]}
+    result = train_densenet(fit, labels, config, cache_dir=cache_dir, eval_sets=eval_sets, select_on=set_on,
+                            select_metric=metric, history_path=history_path, checkpoint_path=checkpoint_path,
+                            seed=seed)
+    described = (f"best {set_on} {metric} (test-set selection, as published)" if protocol == "paper"
+                 else f"best {set_on} {metric} on {len(eval_sets['val'])} held-out training patients")
+    return result, described

@@ -1,0 +1,273 @@
+"""Decision-level fusion of the paper's step 07: base-model probabilities + clinical variables -> four classifiers.
+
+Per horizon (1, 2, 3 years) the paper feeds [radiomics probability, DenseNet probability,
+gender, age, T, N, M] to logistic regression, random forest, SVM and a decision tree, reports
+AUC and accuracy on both splits (Table 2) and the random forest's Mean Decrease Gini (Fig. 8).
+
+Encoding (``fusion_features``): one column per input, as the paper's seven-bar importance plot
+implies: gender_male 1 = male, 0 = female; T stage ordinal 1-4 (T1-T4), N stage 0-2 (N0-N2),
+M stage 0/1 (M0/M1); age in years; the two base-model probabilities of death by the horizon.
+
+Models (``make_model``): under ``paper`` scikit-learn defaults; logistic regression and the
+SVM sit behind a StandardScaler (age in years next to 0/1 codes would otherwise dominate the
+L2 penalty and the RBF distance), and the SVM's probabilities come from Platt scaling on
+internal 5-fold cross-validation, ``CalibratedClassifierCV(SVC(), ensemble=False)``, scikit-learn
+1.9's replacement for the deprecated ``SVC(probability=True)``. Under ``rigorous`` each model is a
+``GridSearchCV`` over a small grid, stratified 5-fold on the training split only, scored by ROC
+AUC and refitted on the whole training split; its cross-validated AUC picks the best model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+
+from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, Protocol
+
+FUSION_MODELS = ("logistic_regression", "random_forest", "svm", "decision_tree")
+FEATURES = ("radiomics", "densenet", "age", "gender_male", "T", "N", "M")
+
+CLINICAL_CODES: dict[str, dict[str, int]] = {
+    "gender": {"male": 1, "female": 0},
+    "T": {"T1": 1, "T2": 2, "T3": 3, "T4": 4},
+    "N": {"N0": 0, "N1": 1, "N2": 2},
+    "M": {"M0": 0, "M1": 1},
+}
+CV_FOLDS = 5
+# Small grids around the defaults, for a few hundred patients and seven inputs.
+PARAM_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "logistic_regression": {"lr__C": [0.01, 0.1, 1.0, 10.0, 100.0]},
+    "random_forest": {"max_depth": [None, 4], "min_samples_leaf": [1, 10, 30]},
+    "svm": {"svm__estimator__C": [0.1, 1.0, 10.0], "svm__estimator__gamma": ["scale", 0.01, 0.1]},
+    "decision_tree": {"max_depth": [2, 3, 4, 6, None], "min_samples_leaf": [1, 10, 30]},
+}
+
+
+def _by_patient(predictions: pd.DataFrame, horizon: int, name: str) -> pd.Series:
+    """One base model's probability per patient at ``horizon`` from long predictions."""
+    rows = predictions[predictions["horizon_months"] == horizon]
+    repeated = rows["patient_id"][rows["patient_id"].duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(f"{name} predictions repeat patients at {horizon} months: {repeated[:20]}")
+    return rows.set_index("patient_id")["probability"].rename(name)
+
+
+def fusion_features(cohort: pd.DataFrame, radiomics_pred: pd.DataFrame, densenet_pred: pd.DataFrame,
+                    horizon: int) -> pd.DataFrame:
+    """The cohort's fusion inputs at ``horizon``: index patient_id, columns FEATURES, coded as in the module docstring.
+
+    A patient without a base-model prediction or with a missing or unrecognised clinical value
+    raises an error naming the patients, rather than being dropped silently.
+    """
+    clinical = cohort.set_index("patient_id")
+    if not clinical.index.is_unique:
+        raise ValueError("cohort needs one row per patient_id")
+    frame = pd.DataFrame(index=clinical.index)
+    problems = []
+    for name, predictions in (("radiomics", radiomics_pred), ("densenet", densenet_pred)):
+        frame[name] = _by_patient(predictions, horizon, name).reindex(frame.index)
+        if frame[name].isna().any():
+            absent = frame.index[frame[name].isna()].tolist()
+            problems.append(f"no {name} probability at {horizon} months for {absent[:20]}")
+    frame["age"] = clinical["age"].astype(float)
+    if frame["age"].isna().any():
+        problems.append(f"missing age for {frame.index[frame['age'].isna()].tolist()[:20]}")
+    for variable, codes in CLINICAL_CODES.items():
+        column = "gender_male" if variable == "gender" else variable
+        values = clinical[variable]
+        frame[column] = values.map(codes)
+        if values.isna().any():
+            problems.append(f"missing {variable} for {values.index[values.isna()].tolist()[:20]}")
+        unknown = values.notna() & frame[column].isna()
+        if unknown.any():
+            problems.append(f"unrecognised {variable} {sorted(set(values[unknown].astype(str)))} "
+                            f"(expected {list(codes)}) for {values.index[unknown].tolist()[:20]}")
+    if problems:
+        raise ValueError("cannot build fusion inputs: " + "; ".join(problems))
+    return frame.astype({column: int for column in ("gender_male", "T", "N", "M")})[list(FEATURES)]
+
+
+def make_model(name: str, protocol: Protocol, random_state: int | None) -> ClassifierMixin:
+    """Unfitted fusion classifier ``name``: defaults ("paper") or a stratified 5-fold AUC grid search ("rigorous")."""
+    if protocol not in ("paper", "rigorous"):
+        raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
+    models = {
+        "logistic_regression": lambda: Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]),
+        "random_forest": lambda: RandomForestClassifier(random_state=random_state),
+        "svm": lambda: Pipeline([("scale", StandardScaler()),
+                                 ("svm", CalibratedClassifierCV(SVC(), ensemble=False))]),
+        "decision_tree": lambda: DecisionTreeClassifier(random_state=random_state),
+    }
+    if name not in models:
+        raise ValueError(f"unknown fusion model {name!r}; valid models are {', '.join(FUSION_MODELS)}")
+    if protocol == "paper":
+        return models[name]()
+    folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
+    return GridSearchCV(models[name](), PARAM_GRIDS[name], scoring="roc_auc", cv=folds, error_score="raise")
+
+
+def fit_fusion(train_X: pd.DataFrame, train_y: pd.Series, protocol: Protocol,
+               random_state: int | None) -> dict[str, ClassifierMixin]:
+    """Every fusion model fitted on the training rows with a known label (NaN labels dropped, with a warning)."""
+    if not train_y.index.equals(train_X.index):
+        raise ValueError("train_y must have the same index (patient_id, same order) as train_X")
+    unknown = train_y.isna()
+    if unknown.any():
+        warnings.warn(f"fit_fusion: left out {int(unknown.sum())} training patient(s) whose label is unknown "
+                      f"at this horizon (censored before it): {train_y.index[unknown].tolist()[:10]}", stacklevel=2)
+    X, y = train_X.loc[~unknown], train_y.loc[~unknown].astype(int)
+    if y.nunique() < 2:
+        raise ValueError("fit_fusion needs both outcomes among the known training labels")
+    return {name: make_model(name, protocol, random_state).fit(X, y) for name in FUSION_MODELS}
+
+
+def predict_fusion(models: Mapping[str, ClassifierMixin], X: pd.DataFrame) -> pd.DataFrame:
+    """Long predictions: patient_id (X's index), model, probability of label 1 (death by the horizon)."""
+    parts = []
+    for name, model in models.items():
+        probability = model.predict_proba(X)[:, list(model.classes_).index(1)]
+        parts.append(pd.DataFrame({"patient_id": X.index, "model": name, "probability": probability}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def cv_scores(models: Mapping[str, GridSearchCV]) -> pd.DataFrame:
+    """Cross-validated training AUC of each grid-searched model (rigorous protocol): model, cv_auc."""
+    missing = [name for name, model in models.items() if not isinstance(model, GridSearchCV)]
+    if missing:
+        raise ValueError(f"no cross-validated AUC for {missing}: fit them under the rigorous protocol")
+    return pd.DataFrame({"model": list(models), "cv_auc": [float(m.best_score_) for m in models.values()]})
+
+
+def _best_by_mean(table: pd.DataFrame, column: str) -> tuple[str, float]:
+    """The fusion model with the highest mean ``column`` (over horizons); ties go to the earlier of FUSION_MODELS."""
+    means = table[table["model"].isin(FUSION_MODELS)].groupby("model")[column].mean()
+    missing = [name for name in FUSION_MODELS if name not in means.index]
+    if missing:
+        raise ValueError(f"no {column} for fusion model(s) {missing}")
+    means = means.reindex(list(FUSION_MODELS))
+    return str(means.idxmax()), float(means.max())
+
+
+def choose_best(table: pd.DataFrame, protocol: Protocol, cv: pd.DataFrame | None = None) -> tuple[str, str]:
+    """Best fusion model and why: highest mean test AUC ("paper", as published) or CV training AUC ("rigorous").
+
+    ``table``: long metrics with columns model, split, auc (and horizon_months); ``cv``: the
+    ``cv_scores`` rows (model, cv_auc, and horizon_months when several horizons), needed under
+    "rigorous". Means are taken over the horizons present.
+    """
+    if protocol == "paper":
+        name, value = _best_by_mean(table[table["split"] == "test"], "auc")
+        return name, (f"highest mean test AUC ({value:.3f}): test-set selection, as published; the test split "
+                      "that picks the model also scores it, so its test AUC is optimistic")
+    if protocol == "rigorous":
+        if cv is None:
+            raise ValueError("the rigorous protocol chooses on cross-validated training AUC: pass cv")
+        name, value = _best_by_mean(cv, "cv_auc")
+        return name, (f"highest mean {CV_FOLDS}-fold cross-validated training AUC ({value:.3f}); "
+                      "the test split plays no part in the choice")
+    raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
+
+
+def table2(rows: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The paper's Table 2: rows (split, model) in the paper's order, columns (horizon, AUC/Accuracy).
+
+    ``rows`` maps each of MODEL_LABELS' keys to its ``helpers.evaluation.binary.horizon_metrics`` table;
+    every model needs both splits at 12, 24 and 36 months, so each split has 6 x 3 x 2 = 36 cells.
+    """
+    unknown = sorted(set(rows) - set(MODEL_LABELS))
+    absent = [key for key in MODEL_LABELS if key not in rows]
+    if unknown or absent:
+        raise ValueError(f"table2 needs exactly the models {list(MODEL_LABELS)}; unknown {unknown}, missing {absent}")
+    records = []
+    for split in ("train", "test"):
+        for key, label in MODEL_LABELS.items():
+            metrics = rows[key].set_index(["split", "horizon_months"])
+            record: dict[tuple[str, str] | str, object] = {"split": split, "model": label}
+            for horizon in HORIZONS_MONTHS:
+                if (split, horizon) not in metrics.index:
+                    raise ValueError(f"{key} has no {split} metrics at {horizon} months")
+                cell = metrics.loc[(split, horizon)]
+                record[(f"{horizon // 12}-year", "AUC")] = float(cell["auc"])
+                record[(f"{horizon // 12}-year", "Accuracy")] = float(cell["accuracy"])
+            records.append(record)
+    table = pd.DataFrame(records).set_index(["split", "model"])
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["horizon", "metric"])
+    return table
+
+
+def gini_importance(rf_model: RandomForestClassifier | GridSearchCV, feature_names: list[str]) -> pd.DataFrame:
+    """Mean decrease in Gini impurity per input (scikit-learn's ``feature_importances_``), largest first.
+
+    scikit-learn normalises each tree's decreases to sum to 1 before averaging; R randomForest's
+    MeanDecreaseGini (the paper's Fig. 8) averages the raw decreases, so compare ranks, not values.
+    """
+    forest = rf_model.best_estimator_ if isinstance(rf_model, GridSearchCV) else rf_model
+    if not isinstance(forest, RandomForestClassifier):
+        raise TypeError(f"gini_importance needs a random forest, not {type(forest).__name__}")
+    if len(feature_names) != forest.n_features_in_:
+        raise ValueError(f"{len(feature_names)} feature names for {forest.n_features_in_} inputs")
+    table = pd.DataFrame({"feature": feature_names, "importance": forest.feature_importances_})
+    return table.sort_values("importance", ascending=False, ignore_index=True)
+
+
+def permutation_importance_table(model: ClassifierMixin, X_test: pd.DataFrame, y_test: pd.Series,
+                                 random_state: int | None, n_repeats: int = 30) -> pd.DataFrame:
+    """Drop in test ROC AUC when each input is shuffled (mean, SD over ``n_repeats``), largest first; NaN labels out."""
+    known = y_test.notna().to_numpy()
+    result = permutation_importance(model, X_test.loc[known], y_test.loc[known].astype(int), scoring="roc_auc",
+                                    n_repeats=n_repeats, random_state=random_state)
+    table = pd.DataFrame({"feature": X_test.columns, "importance_mean": result.importances_mean,
+                          "importance_std": result.importances_std})
+    return table.sort_values("importance_mean", ascending=False, ignore_index=True)
+
+
+def base_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None, protocol: Protocol) -> pd.DataFrame:
+    """A base model's probabilities fed to fusion: test rows from the final model; training rows
+    in-sample ("paper", as published) or out-of-fold ("rigorous", from a model that never saw them)."""
+    columns = ["patient_id", "horizon_months", "probability"]
+    if protocol == "paper":
+        return final[columns]
+    if out_of_fold is None:
+        raise ValueError("the rigorous protocol fuses out-of-fold training predictions; none were written "
+                         "(run notebooks 05 and 06 with protocol: rigorous)")
+    test = final[final["split"] == "test"][columns]
+    return pd.concat([out_of_fold[columns], test], ignore_index=True)
+
+
+def fuse(cohort: pd.DataFrame, radiomics: pd.DataFrame, densenet: pd.DataFrame, labels: pd.DataFrame,
+         protocol: Protocol, random_state: int | None) -> tuple[pd.DataFrame, dict[int, dict[str, ClassifierMixin]],
+                                                                 dict[int, pd.DataFrame], pd.DataFrame | None]:
+    """Fit the four fusion models per horizon on the training split and predict every patient.
+
+    ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Returns the
+    long predictions (patient_id, split, horizon_months, model, probability), the fitted models
+    and the input table per horizon, and the cross-validated training AUCs ("rigorous" only).
+    """
+    split = cohort.set_index("patient_id")["split"]
+    predictions, models, inputs, cv = [], {}, {}, []
+    for horizon in HORIZONS_MONTHS:
+        X = fusion_features(cohort, radiomics, densenet, horizon)
+        train = X.index[split.reindex(X.index) == "train"]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="fit_fusion: left out")  # counted in notebook 01
+            models[horizon] = fit_fusion(X.loc[train], labels.loc[train, horizon], protocol, random_state)
+        inputs[horizon] = X
+        predictions.append(predict_fusion(models[horizon], X).assign(horizon_months=horizon))
+        if protocol == "rigorous":
+            cv.append(cv_scores(models[horizon]).assign(horizon_months=horizon))
+    long = pd.concat(predictions, ignore_index=True)
+    long["split"] = long["patient_id"].map(split)
+    return long, models, inputs, (pd.concat(cv, ignore_index=True) if cv else None)

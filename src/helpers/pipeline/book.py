@@ -1,0 +1,74 @@
+"""The published book of a run: executed notebooks scrubbed of private values, staged and built."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from papermill.translators import translate_parameters
+
+from helpers.pipeline.notebooks import EXECUTED, KERNEL
+
+BOOK_SOURCES = ("_config.yml", "_toc.yml")
+
+PRIVATE_PARAMETERS = ("manifest",)  # a real cohort's location may name patients or a site
+UNPUBLISHED = "<not published>"
+
+
+def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
+    """Assemble a buildable copy of the book: the project's pages plus this run's executed notebooks.
+
+    Building from a staging folder keeps the working tree untouched and lets two runs (a test
+    and a user's book) build at the same time without overwriting each other's notebooks.
+    """
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in BOOK_SOURCES:
+        shutil.copy2(root / name, staging / name)
+    shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("notebooks", ".ipynb_checkpoints"))
+    (staging / "book" / "notebooks").mkdir()
+    for executed in sorted((run_dir / EXECUTED).glob("*.ipynb")):
+        nbformat.write(publishable(nbformat.read(executed, as_version=4)), staging / "book" / "notebooks" / executed.name)
+    return staging
+
+
+def publishable_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the book may show them: private ones and absolute (local) paths replaced."""
+    def hidden(key: str, value: Any) -> bool:
+        return isinstance(value, str) and bool(value) and (key in PRIVATE_PARAMETERS or Path(value).is_absolute())
+
+    return {key: UNPUBLISHED if hidden(key, value) else value for key, value in params.items()}
+
+
+def publishable(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An executed notebook without local paths or private parameters, for the book.
+
+    papermill writes the parameters into an injected cell and, with the source and output
+    paths, into the notebook's metadata; the book publishes both (the page and its .ipynb).
+    """
+    meta = notebook.metadata.get("papermill", {})
+    params = publishable_parameters(meta.get("parameters", {}))
+    meta.update(parameters=params, input_path=None, output_path=None)
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = translate_parameters(KERNEL, "python", params, "Parameters")
+    return notebook
+
+
+def build_book(root: Path, run_dir: Path, output: Path | None = None) -> Path:
+    """Build the Jupyter Book of ``run_dir`` in strict mode (any warning or broken reference fails).
+
+    The HTML lands in ``<output or root>/_build/html``; returns that folder.
+    """
+    output = (output or root).resolve()
+    source = stage_book(root, run_dir, output / "_build" / "source")
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--builder", "html",
+               "-W", "-n", "--keep-going", "--path-output", str(output)]
+    print("[run] jupyter-book " + " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, cwd=source)
+    return output / "_build" / "html"

@@ -1,0 +1,1 @@
+"""The book's figures and generated pages (performance, TRIPOD+AI checklist)."""

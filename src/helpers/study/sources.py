@@ -1,0 +1,67 @@
+"""Where a run's patients come from: the built-in in-silico cohort or a real manifest.
+
+Both routes end in the same normalised table, because the generator writes its cohort as a
+manifest in the real-cohort format and both are read by :func:`helpers.data.manifest.read_manifest`.
+Real identifiers are replaced by keyed pseudonyms before anything reaches an artifact; the
+key and the mapping stay in ``<run_dir>/private/``, which the book never reads.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.data.manifest import read_manifest
+from helpers.data.pseudonyms import pseudonymise
+from helpers.pipeline.files import resolve_path, write_parquet
+from helpers.synthetic.spec import CohortSpec
+from helpers.synthetic.writer import generate_cohort
+
+
+@dataclass(frozen=True)
+class LoadedCohort:
+    """The normalised cohort, the generator's truth (in-silico only) and where it came from."""
+
+    table: pd.DataFrame
+    truth: pd.DataFrame | None
+    manifest: Path
+    source: str
+
+
+def load_insilico(run_dir: Path, spec: CohortSpec, n_jobs: int) -> LoadedCohort:
+    """Generate (or reuse) the in-silico cohort under ``run_dir/insilico`` and read it."""
+    manifest = generate_cohort(run_dir / "insilico", spec, n_jobs=n_jobs, progress=True)
+    table = read_manifest(manifest, check_images=True, n_jobs=n_jobs)
+    truth = pd.read_parquet(manifest.parent / "truth.parquet")
+    return LoadedCohort(table, truth, manifest, "insilico")
+
+
+def load_manifest(run_dir: Path, manifest: str, *, check_images: bool, allow_missing: tuple[str, ...],
+                  n_jobs: int = 1, salt: str = "") -> LoadedCohort:
+    """Read and validate a real cohort's manifest, pseudonymising its identifiers."""
+    path = resolve_path(manifest)
+    table = read_manifest(path, check_images=check_images, allow_missing=allow_missing, n_jobs=n_jobs)
+    mapping = pseudonymise(table["patient_id"].tolist(), salt=salt or _run_salt(run_dir))
+    private = run_dir / "private"
+    write_parquet(pd.DataFrame({"original_id": list(mapping), "patient_id": list(mapping.values())}),
+                  private / "id_map.parquet")
+    table = table.assign(patient_id=table["patient_id"].map(mapping))
+    return LoadedCohort(table, None, path, "manifest")
+
+
+def _run_salt(run_dir: Path) -> str:
+    """A random pseudonymisation key, made once per run directory and reused after."""
+    key_file = run_dir / "private" / "pseudonym.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(16))
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="utf-8").strip()
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """Comma-separated column names from a flat profile value ("T,N,M" -> ("T", "N", "M"))."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
