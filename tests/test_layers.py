@@ -1,0 +1,129 @@
+"""The helper package's layers: each imports only the layers below it, and prose names real modules.
+
+The order follows the study and what each layer needs: ``vocabulary`` (shared names) imports
+nothing of the package; the ``pipeline`` (runner, stages, files) knows files and hashes, not
+science; ``evaluation`` sits below the models because they choose checkpoints and tune on its
+metrics, and below ``synthetic`` because the oracle is scored with them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import helpers
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path(helpers.__file__).parent
+LAYERS = ("vocabulary", "pipeline", "data", "evaluation", "synthetic", "features", "models", "study", "report", "run")
+PROSE = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "book").glob("*.yaml"))]
+DOTTED = re.compile(r"(?<![\w./-])helpers(?:\.[A-Za-z_]\w*)+")
+
+
+def layer_of(module: str) -> str:
+    """``helpers.models.deep.training`` -> ``models``; ``helpers`` itself is outside the layers."""
+    parts = module.split(".")
+    assert parts[0] == "helpers" and len(parts) > 1, module
+    assert parts[1] in LAYERS, f"{module}: not in a known layer (add it to LAYERS)"
+    return parts[1]
+
+
+def helpers_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported helpers module) for every import in a source file, including lazy ones in functions."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
+            if node.module == "helpers":
+                found += [(node.lineno, f"helpers.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("helpers.")]
+    return found
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    return ".".join(relative.parts[:-1] if relative.name == "__init__" else relative.parts)
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
+
+
+def upward_imports(path: Path) -> list[str]:
+    """The imports of ``path`` that reach a layer above its own."""
+    own = LAYERS.index(layer_of(module_name(path)))
+    return [f"{module_name(path)}:{line} imports {target}" for line, target in helpers_imports(path)
+            if LAYERS.index(layer_of(target)) > own]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_a_module_imports_only_its_own_layer_and_those_below(path):
+    assert upward_imports(path) == []
+
+
+def test_the_vocabulary_imports_nothing_of_the_package():
+    assert helpers_imports(PACKAGE / "vocabulary.py") == []
+
+
+def test_an_upward_import_is_caught(tmp_path):
+    """The check itself can fail: a pipeline module that imports a model is reported."""
+    fake = PACKAGE / "pipeline" / "_probe_upward.py"
+    try:
+        fake.write_text("from helpers.models.fusion import fuse\n", encoding="utf-8")
+        assert upward_imports(fake) == ["helpers.pipeline._probe_upward:1 imports helpers.models.fusion"]
+    finally:
+        fake.unlink()
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``helpers.a.b.c`` names an importable module or an attribute of one."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(obj, attribute):
+                return False
+            obj = getattr(obj, attribute)
+        return True
+    return False
+
+
+def stale_paths(text: str) -> list[str]:
+    """Dotted ``helpers.…`` paths in prose that name no module or attribute (a moved or renamed helper)."""
+    return sorted({m.group(0) for m in DOTTED.finditer(text) if not resolves(m.group(0))})
+
+
+def docstrings(path: Path) -> str:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)))]
+    return "\n".join(ast.get_docstring(n) or "" for n in nodes)
+
+
+@pytest.mark.parametrize("path", PROSE, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_prose_names_only_existing_helpers(path):
+    assert stale_paths(path.read_text(encoding="utf-8")) == []
+
+
+def test_docstrings_name_only_existing_helpers():
+    stale = {module_name(p): stale_paths(docstrings(p)) for p in MODULES}
+    assert {name: paths for name, paths in stale.items() if paths} == {}
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_prose_names_only_existing_helpers(notebook):
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert stale_paths("\n".join(c.source for c in cells if c.cell_type == "markdown")) == []
+
+
+def test_a_stale_path_is_caught():
+    text = "read by `helpers.io.read_manifest`, run by `python -m helpers.run`, built by helpers.pipeline.book"
+    assert stale_paths(text) == ["helpers.io.read_manifest"]
