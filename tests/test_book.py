@@ -30,8 +30,8 @@ def test_smoke_cohort_artifacts(smoke_run):
     assert (cohort["split"] == "test").sum() == 24
     oracle = pd.read_parquet(smoke_run / "oracle_auc.parquet")
     assert set(oracle["score"]) == {"full", "clinical", "roi", "context"}
-    metrics = json.loads((smoke_run / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["01_cohort"]["patients"] == 80
+    metrics = json.loads((smoke_run / "metrics" / "01_cohort.json").read_text(encoding="utf-8"))
+    assert metrics["patients"] == 80
     stage = json.loads((smoke_run / "manifests" / "01_cohort.json").read_text(encoding="utf-8"))
     assert stage["params"]["seed"] == 7 and "cohort.parquet" in stage["outputs"]
 
@@ -60,4 +60,4 @@ def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
     assert t_missing["n_train"] + t_missing["n_test"] == cohort["T"].isna().sum() > 0
     executed = (tmp_path / "01_cohort.ipynb").read_text(encoding="utf-8")
     assert "TCGA-" not in executed
-    assert "oracle_auc_test" not in json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["01_cohort"]
+    assert "oracle_auc_test" not in json.loads((run_dir / "metrics" / "01_cohort.json").read_text(encoding="utf-8"))

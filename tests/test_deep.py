@@ -13,6 +13,7 @@ from monai.networks.nets import DenseNet121
 from sksurv.util import Surv
 
 from helpers.data.manifest import read_manifest
+from helpers.errors import CudaUnavailableError
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import load_densenet
 from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig
@@ -133,7 +134,7 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     """device="cuda" on a machine without CUDA names the problem and the way out."""
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="no CUDA GPU.*use device 'cpu' or 'auto'"):
+    with pytest.raises(CudaUnavailableError, match="no CUDA GPU.*use device 'cpu' or 'auto'"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
 

@@ -24,9 +24,10 @@ from test_io import CLINICAL, make_ct, make_mask, write_dicom_series, write_mani
 from helpers.data import outcomes
 from helpers.data.manifest import ManifestError, read_manifest
 from helpers.data.tcga import tcga_paad_manifest
+from helpers.errors import CudaUnavailableError, ProfileError
 from helpers.features import radiomics
 from helpers.pipeline.notebooks import discover_notebooks
-from helpers.pipeline.profile import ProfileError, check_unused_keys, load_profile
+from helpers.pipeline.profile import check_unused_keys, load_profile
 from helpers.vocabulary import HORIZONS_MONTHS
 
 PARAMS = ROOT / "params" / "pyradiomics_paper.yaml"
@@ -325,7 +326,7 @@ CASES: list[FaultCase] = [
               "Set protocol to paper or rigorous."),
     FaultCase("cuda_without_gpu",
               lambda f, d: profile(f, "seed: 1\nprotocol: paper\ndl_device: cuda\n"), load_profile_without_gpu,
-              ProfileError, ("site.yaml", "dl_device 'cuda'", "sees no CUDA GPU"),
+              CudaUnavailableError, ("site.yaml", "dl_device 'cuda'", "sees no CUDA GPU"),
               "Run on a machine with a CUDA GPU (and a CUDA build of PyTorch), or set dl_device: auto or cpu."),
     FaultCase("horizon_beyond_follow_up", lambda f, d: tcga_cohort(f, d, follow_up_months=30), label_horizons,
               ValueError, ("horizon 36 months", "longest follow-up (30 months)", "no patient is known to be alive"),

@@ -11,10 +11,11 @@ import papermill
 import pytest
 import yaml
 
+from helpers.errors import ProfileError
 from helpers.pipeline.book import UNPUBLISHED, publishable, publishable_parameters
 from helpers.pipeline.files import file_sha256
 from helpers.pipeline.notebooks import Notebook, discover_notebooks, parameters_for
-from helpers.pipeline.profile import ProfileError, check_unused_keys, load_profile
+from helpers.pipeline.profile import check_unused_keys, load_profile
 from helpers.pipeline.runner import fingerprint, notebook_source_hash, reason_to_run, run_notebooks, select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,7 +286,8 @@ def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_pat
 def test_closed_choices_and_a_missing_gpu_are_refused_before_any_notebook(tmp_path, monkeypatch):
     import torch
 
-    from helpers.pipeline.profile import ProfileError, load_profile
+    from helpers.errors import ProfileError
+    from helpers.pipeline.profile import load_profile
 
     def profile(**values) -> Path:
         path = tmp_path / "site.yaml"

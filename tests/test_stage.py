@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from helpers.errors import StaleInputError, UndeclaredArtifactError
 from helpers.pipeline.files import atomic_path, repo_root, resolve_path
-from helpers.pipeline.stage import Stage, StaleInputError
+from helpers.pipeline.stage import Stage
 
 
 def make_stage(tmp_path, name="01_cohort"):
@@ -47,10 +48,39 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_metrics_are_merged_per_stage(tmp_path):
-    make_stage(tmp_path, "01_cohort").add_metrics({"patients": 10})
-    make_stage(tmp_path, "02_next").add_metrics({"icc": 0.8})
-    assert json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8")) == {"01_cohort": {"patients": 10}, "02_next": {"icc": 0.8}}
+def test_metrics_are_a_recorded_artifact_of_their_stage_and_timings_stay_in_the_manifest(tmp_path):
+    first = make_stage(tmp_path, "01_cohort")
+    first.add_metrics({"patients": 10})
+    first.add_metrics({"events": 7})
+    first.add_timings({"samples_per_s": 27.5})
+    manifest = json.loads(first.finish().read_text(encoding="utf-8"))
+    assert "metrics/01_cohort.json" in manifest["outputs"] and manifest["timings"] == {"samples_per_s": 27.5}
+    reader = make_stage(tmp_path, "09_reproduction")
+    assert reader.metrics("01_cohort") == {"patients": 10, "events": 7}
+    assert json.loads(reader.finish().read_text(encoding="utf-8"))["read"] == ["metrics/01_cohort.json"]
+
+
+def test_a_declared_artifact_is_read_through_its_producer(tmp_path):
+    first = make_stage(tmp_path, "01_cohort")
+    first.write_parquet(pd.DataFrame({"patient_id": ["a"]}), "cohort.parquet")
+    first.finish()
+    reader = make_stage(tmp_path, "05_rsf")
+    assert reader.read_parquet("cohort.parquet")["patient_id"].tolist() == ["a"]
+    assert not reader.has("oracle_auc.parquet")  # optional: 01 did not record it (a real cohort)
+    with pytest.raises(StaleInputError, match="needs oracle_auc.parquet, an output of 01_cohort, but 01_cohort did "
+                                              "not record it"):
+        reader.input("oracle_auc.parquet")
+    with pytest.raises(StaleInputError, match=r"needs features.parquet \(an output of 03_extraction\), but "
+                                              "03_extraction has not run"):
+        reader.read_parquet("features.parquet")
+
+
+def test_an_undeclared_artifact_cannot_be_read_and_a_declared_one_has_one_producer(tmp_path):
+    with pytest.raises(UndeclaredArtifactError, match="table1.parquet is not a declared artifact"):
+        make_stage(tmp_path, "09_reproduction").read_parquet("table1.parquet")
+    with pytest.raises(UndeclaredArtifactError, match="05_rsf wrote cohort.parquet, which the artifact contract "
+                                                      "declares as an output of 01_cohort"):
+        make_stage(tmp_path, "05_rsf").write_parquet(pd.DataFrame({"a": [1]}), "cohort.parquet")
 
 
 def test_relative_paths_resolve_from_the_project_root(tmp_path, monkeypatch):

@@ -156,7 +156,7 @@ def marginals(cohort: pd.DataFrame) -> dict[str, float]:
 
 
 def headline_numbers(cohort: pd.DataFrame, summary: pd.DataFrame, oracle_table: pd.DataFrame | None) -> dict:
-    """The numbers later pages quote from this notebook (via metrics.json)."""
+    """The numbers later pages quote from this notebook (via metrics/01_cohort.json)."""
     numbers: dict[str, object] = {
         "patients": len(cohort),
         "by_split": summary.set_index("split")[["patients", "deaths", "median_follow_up_months"]].to_dict("index"),

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from helpers.data.images import read_image
 from helpers.data.masks import given_or_none, on_image_grid, select_roi, slicer_segments
+from helpers.errors import BookError
 
 REQUIRED_CLINICAL = ("age", "gender", "T", "N", "M", "time_months", "event")
 IMAGE_COLUMNS = ("image", "mask", "mask_reader2")
@@ -50,7 +51,7 @@ class Problem:
         return f"{self.patient_id}: {self.field}: {self.message}"
 
 
-class ManifestError(ValueError):
+class ManifestError(BookError, ValueError):
     """A manifest failed validation; ``problems`` holds every defect, one line each in str()."""
 
     def __init__(self, problems: Sequence[Problem], source: str = "manifest") -> None:

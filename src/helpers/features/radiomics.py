@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,6 +25,7 @@ import pandas as pd
 import SimpleITK as sitk
 from tqdm import tqdm
 
+from helpers.errors import BookError
 from helpers.pipeline.files import atomic_path, file_sha256
 
 if TYPE_CHECKING:
@@ -39,7 +41,13 @@ KEPT_DIAGNOSTICS = (  # geometry and ROI size only: hashes and versions live in 
 )
 
 
-class ExtractionError(RuntimeError):
+# What a bad case raises: an unreadable file (OSError), and an image, mask or ROI that cannot be extracted
+# (ValueError: this module's ROI checks, the image and mask readers, PyRadiomics' own mask checks). Anything
+# else is a bug and propagates, so that ``extraction_failures: exclude`` cannot turn it into dropped cases.
+PER_CASE_FAILURES = (ValueError, OSError)
+
+
+class ExtractionError(BookError, RuntimeError):
     """One or more cases failed; the message lists each with patient, file and reason."""
 
 
@@ -153,7 +161,7 @@ def extract_case(job: CaseJob, params_file: str, cache_dir: str) -> CaseResult:
         image = read_image(Path(job.image))
         mask = read_mask(Path(job.mask), label=job.label, segment=job.segment, reference=image)
         raw = _execute(_extractor(params_file), image, mask)
-    except Exception as error:  # reported per case with patient and file, never swallowed
+    except PER_CASE_FAILURES as error:  # reported per case with patient and file, never swallowed
         return CaseResult(job, {}, {}, error=f"{type(error).__name__}: {error}")
     features = {k: float(v) for k, v in raw.items() if not k.startswith("diagnostics_")}
     diagnostics = {k: str(raw[k]) for k in KEPT_DIAGNOSTICS if k in raw}
@@ -194,13 +202,17 @@ class Extraction:
 
 def extract_cohort(jobs: Iterable[CaseJob], params_file: Path, cache_dir: Path, *, n_jobs: int = 1,
                    scheduler_address: str = "", progress: bool = True) -> Extraction:
-    """Extract every case, in parallel, reusing cached cases; rows ordered as the jobs."""
+    """Extract every case, in parallel, reusing cached cases; rows ordered as the jobs.
+
+    ``n_jobs`` is the number of local processes, -1 for one per core (joblib's convention).
+    """
     jobs = list(jobs)
     cache_dir.mkdir(parents=True, exist_ok=True)
     if scheduler_address:
         results = _run_dask(jobs, str(params_file), str(cache_dir), scheduler_address)
     else:
-        results = _run_local(jobs, str(params_file), str(cache_dir), max(1, n_jobs))
+        workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
+        results = _run_local(jobs, str(params_file), str(cache_dir), workers)
     collected = {}
     for result in tqdm(results, total=len(jobs), desc="radiomics", unit="case", disable=not progress):
         collected[(result.job.patient_id, result.job.reader)] = result

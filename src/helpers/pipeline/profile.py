@@ -7,11 +7,8 @@ from typing import Any
 
 import yaml
 
+from helpers.errors import CudaUnavailableError, ProfileError
 from helpers.pipeline.notebooks import RESERVED_KEYS, Notebook
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be run as written."""
 
 
 def load_profile(path: Path) -> dict[str, Any]:
@@ -48,7 +45,7 @@ def check_choices(profile: dict[str, Any], path: Path) -> None:
         import torch  # only here: importing it costs seconds and most profiles never ask for CUDA
 
         if not torch.cuda.is_available():
-            raise ProfileError(f"{path}: dl_device {device!r} but PyTorch {torch.__version__} sees no CUDA GPU "
+            raise CudaUnavailableError(f"{path}: dl_device {device!r} but PyTorch {torch.__version__} sees no CUDA GPU "
                                "on this machine; use 'auto' or 'cpu'")
 
 

@@ -31,10 +31,11 @@ import papermill
 import psutil
 
 import helpers
+from helpers.errors import ProfileError
 from helpers.pipeline.book import build_book
 from helpers.pipeline.files import file_sha256, repo_root, resolve_path, write_json
 from helpers.pipeline.notebooks import EXECUTED, KERNEL, Notebook, discover_notebooks, parameters_for
-from helpers.pipeline.profile import ProfileError, check_unused_keys, load_profile
+from helpers.pipeline.profile import check_unused_keys, load_profile
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -2,8 +2,10 @@
 
 Notebooks talk to each other only through files in the run directory. Each stage writes its
 outputs atomically and records them, with their hashes, its parameters, package versions
-and wall time, in ``manifests/<stage>.json``; a later stage checks those hashes when it
-reads them, so a stale or half-written input is caught instead of silently used.
+and wall time, in ``manifests/<stage>.json``. A later stage reads another's file only through
+``input`` / ``read_parquet`` / ``read_json``, which find its producer in the artifact contract
+(``helpers.pipeline.artifacts``) and check the hashes that producer recorded, so a missing,
+stale or half-written input stops the notebook with a message naming the file and its producer.
 """
 
 from __future__ import annotations
@@ -20,16 +22,14 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.errors import StaleInputError, UndeclaredArtifactError
+from helpers.pipeline.artifacts import PRODUCERS, metrics_file, producer_of
 from helpers.pipeline.files import atomic_path, file_sha256, repo_root, resolve_path, write_json, write_parquet
 
 TRACKED_PACKAGES = (
     "numpy", "pandas", "scipy", "scikit-learn", "scikit-survival", "lifelines",
     "pyradiomics", "SimpleITK", "torch", "monai", "papermill", "jupyter-book",
 )
-
-
-class StaleInputError(RuntimeError):
-    """An input artifact is missing or differs from what its producing stage recorded."""
 
 
 def declared_parameters(notebook: Path) -> list[str]:
@@ -60,6 +60,10 @@ class Stage:
     outputs: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    read: set[str] = field(default_factory=set)
+    _manifests: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _metrics: dict[str, Any] = field(default_factory=dict, repr=False)
+    _timings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike[str], name: str, namespace: dict[str, Any]) -> "Stage":
@@ -78,32 +82,78 @@ class Stage:
         """Absolute path of an artifact inside the run directory."""
         return self.run_dir / relative
 
-    def require(self, stage_name: str) -> dict[str, Any]:
-        """Load an earlier stage's manifest and verify every output it recorded."""
+    def require(self, stage_name: str, artifact: str | None = None) -> dict[str, Any]:
+        """Load an earlier stage's manifest and verify every output it recorded (once per stage).
+
+        ``artifact`` is the file that led here; the messages name it beside its producer.
+        """
+        if stage_name in self._manifests:
+            return self._manifests[stage_name]
+        wanted = f"{artifact} (an output of {stage_name})" if artifact else f"the outputs of {stage_name}"
         manifest_path = self.run_dir / "manifests" / f"{stage_name}.json"
         if not manifest_path.exists():
             raise StaleInputError(
-                f"{self.name} needs the outputs of {stage_name}, but {manifest_path} does not "
-                f"exist: run notebook {stage_name} first (python -m helpers.run <profile> --only "
-                f"{stage_name[:2]})."
+                f"{self.name} needs {wanted}, but {stage_name} has not run in {self.run_dir} (no "
+                f"manifests/{stage_name}.json): run notebook {stage_name} first "
+                f"(python -m helpers.run <profile> --only {stage_name[:2]})."
             )
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         for relative, digest in manifest["outputs"].items():
-            artifact = self.run_dir / relative
-            if not artifact.exists():
-                raise StaleInputError(f"{stage_name} recorded {relative}, which is missing from {self.run_dir}.")
-            if file_sha256(artifact) != digest:
+            path = self.run_dir / relative
+            if not path.exists():
+                raise StaleInputError(f"{self.name} needs {wanted}: {stage_name} recorded {relative}, which is "
+                                      f"missing from {self.run_dir}; re-run {stage_name}.")
+            if file_sha256(path) != digest:
                 raise StaleInputError(
-                    f"{relative} changed after {stage_name} wrote it: re-run {stage_name} "
-                    "so that its manifest and artifacts agree."
+                    f"{self.name} needs {wanted}: {relative} changed after {stage_name} wrote it (its hash differs "
+                    f"from the one {stage_name} recorded); re-run {stage_name} so that its manifest and artifacts agree."
                 )
         self.inputs[stage_name] = manifest["outputs"]
+        self._manifests[stage_name] = manifest
         return manifest
 
+    def has(self, relative: str) -> bool:
+        """Whether the producer of a declared, optional artifact recorded it (the oracle exists for in-silico
+        cohorts only, out-of-fold predictions under protocol rigorous only); the producer itself must have run."""
+        return relative in self.require(producer_of(relative), relative)["outputs"]
+
+    def input(self, relative: str) -> Path:
+        """Path of a declared artifact of an earlier stage, after checking its producer's manifest and hash."""
+        producer = producer_of(relative)
+        if relative not in self.require(producer, relative)["outputs"]:
+            raise StaleInputError(f"{self.name} needs {relative}, an output of {producer}, but {producer} did not "
+                                  f"record it in its last run in {self.run_dir}; re-run {producer}.")
+        self.read.add(relative)
+        return self.path(relative)
+
+    def read_parquet(self, relative: str) -> pd.DataFrame:
+        """A declared table of an earlier stage, checked (see ``input``)."""
+        return pd.read_parquet(self.input(relative))
+
+    def read_json(self, relative: str) -> Any:
+        """A declared JSON document of an earlier stage, checked (see ``input``)."""
+        return json.loads(self.input(relative).read_text(encoding="utf-8"))
+
+    def metrics(self, stage_name: str) -> dict[str, Any]:
+        """An earlier stage's headline numbers (``metrics/<stage>.json``), checked."""
+        return self.read_json(metrics_file(stage_name))
+
     def record(self, path: Path) -> Path:
-        """Register an artifact written by this stage (hashed when the stage finishes)."""
-        self.outputs[str(path.relative_to(self.run_dir))] = ""
+        """Register an artifact written by this stage (hashed when the stage finishes).
+
+        A declared artifact may only be recorded by the stage the contract names as its producer.
+        """
+        relative = path.relative_to(self.run_dir).as_posix()
+        if relative in PRODUCERS and PRODUCERS[relative] != self.name:
+            raise UndeclaredArtifactError(f"{self.name} wrote {relative}, which the artifact contract declares as an "
+                                          f"output of {PRODUCERS[relative]}")
+        self.outputs[relative] = ""
         return path
+
+    def output(self, relative: str) -> Path:
+        """Path of an artifact that this stage writes with another library (joblib, torch, csv), registered."""
+        self.path(relative).parent.mkdir(parents=True, exist_ok=True)
+        return self.record(self.path(relative))
 
     def write_parquet(self, frame: pd.DataFrame, relative: str) -> Path:
         """Write and register a table."""
@@ -124,11 +174,17 @@ class Stage:
         return png
 
     def add_metrics(self, values: dict[str, Any]) -> None:
-        """Merge this stage's headline numbers into the run's shared metrics.json."""
-        path = self.path("metrics.json")
-        merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        merged[self.name] = values
-        write_json(merged, path)
+        """Record this stage's headline numbers in ``metrics/<stage>.json``, which later stages read via ``metrics``.
+
+        Repeated calls merge. Timings belong in ``add_timings``: a number that changes from run to run
+        would make a re-run look like a changed input to every later stage.
+        """
+        self._metrics |= values
+        self.record(write_json(self._metrics, self.path(metrics_file(self.name))))
+
+    def add_timings(self, values: dict[str, Any]) -> None:
+        """Keep run-to-run varying numbers (throughput) in this stage's manifest, not in an artifact."""
+        self._timings |= values
 
     def finish(self) -> Path:
         """Hash the outputs and write this stage's manifest (the last thing a notebook does)."""
@@ -139,6 +195,8 @@ class Stage:
             "params": self.params,
             "inputs": self.inputs,
             "outputs": {rel: file_sha256(self.run_dir / rel) for rel in sorted(self.outputs)},
+            "read": sorted(self.read),
+            "timings": self._timings,
             "versions": package_versions(),
         }
         return write_json(manifest, self.run_dir / "manifests" / f"{self.name}.json")

@@ -104,14 +104,14 @@ def radiomics_out_of_fold(features: pd.DataFrame, cohort: pd.DataFrame, chain: R
     return out_of_fold_predictions(features.loc[train.index], y, chain, n_folds=n_folds, random_state=seed)
 
 
-def densenet_predictions(checkpoint: Path, cases: pd.DataFrame, cache_dir: Path, *, last_epoch: bool) -> pd.DataFrame:
-    """Predictions of notebook 06's network for ``cases`` (index patient_id): its selected checkpoint, or the
-    weights after its last epoch (a fixed training length, chosen before any evaluation)."""
+def densenet_predictions(checkpoint: Path, cases: pd.DataFrame, cache_dir: Path, *, weights: Path | None = None
+                         ) -> pd.DataFrame:
+    """Predictions of notebook 06's network for ``cases`` (index patient_id): its selected checkpoint, or with
+    ``weights`` (06's ``densenet.last.pt``) the weights after its last epoch (a fixed training length, chosen
+    before any evaluation)."""
     model, config = load_densenet(checkpoint, device="cpu")
-    if last_epoch:
-        last = torch.load(checkpoint.with_name(f"{checkpoint.stem}.last{checkpoint.suffix}"), map_location="cpu",
-                          weights_only=True)
-        model.load_state_dict(last["model"])
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["model"])
         model.eval()
     return predict_densenet(model, cases, config, cache_dir)
 

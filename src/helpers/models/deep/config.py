@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from helpers.errors import CudaUnavailableError
 from helpers.vocabulary import HORIZONS_MONTHS, Heads
 
 PREPROCESSING_VERSION = "1"
@@ -59,7 +60,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but no CUDA GPU is available to PyTorch "
+        raise CudaUnavailableError(f"device {device!r} requested but no CUDA GPU is available to PyTorch "
                            f"(torch {torch.__version__}); use device 'cpu' or 'auto'")
     if not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:n]', not {device!r}")
