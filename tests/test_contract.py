@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import recorded_outputs
+
 from helpers.errors import StaleInputError
 from helpers.pipeline.artifacts import PRODUCERS, metrics_file, producer_of
 from helpers.pipeline.notebooks import discover_notebooks

@@ -322,7 +322,7 @@ CASES: list[FaultCase] = [
               "Fix the key's spelling; the message lists every parameter the notebooks declare."),
     FaultCase("unknown_protocol",
               lambda f, d: profile(f, "seed: 1\nprotocol: rigourous\n"), run_profile, ProfileError,
-              ("site.yaml", "protocol must be 'paper' or 'rigorous'", "'rigourous'"),
+              ("site.yaml", "protocol must be one of paper, rigorous, not 'rigourous'"),
               "Set protocol to paper or rigorous."),
     FaultCase("cuda_without_gpu",
               lambda f, d: profile(f, "seed: 1\nprotocol: paper\ndl_device: cuda\n"), load_profile_without_gpu,

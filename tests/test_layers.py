@@ -17,10 +17,11 @@ import nbformat
 import pytest
 
 import helpers
+from helpers.pipeline.dependencies import notebook_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(helpers.__file__).parent
-LAYERS = ("vocabulary", "pipeline", "data", "evaluation", "synthetic", "features", "models", "study", "report", "run")
+LAYERS = ("vocabulary", "errors", "pipeline", "data", "evaluation", "synthetic", "features", "models", "study", "report", "run")
 PROSE = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "book").glob("*.yaml"))]
 DOTTED = re.compile(r"(?<![\w./-])helpers(?:\.[A-Za-z_]\w*)+")
 
@@ -127,3 +128,13 @@ def test_notebook_prose_names_only_existing_helpers(notebook):
 def test_a_stale_path_is_caught():
     text = "read by `helpers.io.read_manifest`, run by `python -m helpers.run`, built by helpers.pipeline.book"
     assert stale_paths(text) == ["helpers.io.read_manifest"]
+
+
+def test_a_notebook_depends_on_the_helpers_it_imports_transitively_and_no_other():
+    closures = {nb.stem: set(notebook_modules(nb)) for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))}
+    everything = set().union(*closures.values())
+    assert not {"helpers.report.tripod", "helpers.report.performance", "helpers.pipeline.runner"} & everything
+    assert "helpers.models.fusion" in closures["07_fusion"] and "helpers.models.fusion" not in closures["05_rsf"]
+    # transitively, and through a lazy import inside a function (radiomics imports the mask reader there)
+    assert {"helpers.pipeline.files", "helpers.data.masks", "helpers.features"} <= closures["03_extraction"]
+    assert "helpers.models.deep.training" not in closures["03_extraction"]

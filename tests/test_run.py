@@ -15,8 +15,10 @@ from helpers.errors import ProfileError
 from helpers.pipeline.book import UNPUBLISHED, publishable, publishable_parameters
 from helpers.pipeline.files import file_sha256
 from helpers.pipeline.notebooks import Notebook, discover_notebooks, parameters_for
-from helpers.pipeline.profile import check_unused_keys, load_profile
-from helpers.pipeline.runner import fingerprint, notebook_source_hash, reason_to_run, run_notebooks, select
+from helpers.pipeline.profile import check_types, check_unused_keys, load_profile
+from helpers.pipeline.runner import execute, fingerprint, notebook_source_hash, reason_to_run, run_notebooks, select
+from helpers.pipeline.runner import main as run_main
+from helpers.vocabulary import PARAMETER_CHOICES, choices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,8 +40,10 @@ def test_profile_name_defaults_to_file_stem(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("protocol: paper\n", "seed"),
     ("seed: 1\n", "protocol"),
-    ("seed: 1\nprotocol: strict\n", "'paper' or 'rigorous'"),
-    ("seed: 1\nprotocol: paper\nhorizons: [12, 24]\n", "flat scalars; nested: horizons"),
+    ("seed: 1\nprotocol: strict\n", "protocol must be one of paper, rigorous, not 'strict'"),
+    ("seed: 1\nprotocol: paper\nhorizons: {a: 12}\n", "scalars or lists of scalars; nested: horizons"),
+    ("seed: 1\nprotocol: paper\np_method: Lau93\nrsf_splitting: best\n",
+     "rsf_splitting must be one of exhaustive, random, not 'best'; p_method must be one of Lau92, Lau94, not 'Lau93'"),
 ])
 def test_bad_profiles_are_refused(tmp_path, text, message):
     with pytest.raises(ProfileError, match=message):
@@ -74,9 +78,55 @@ RUN_PROFILES = sorted(p for p in (ROOT / "params").glob("*.yaml") if not p.name.
 
 
 @pytest.mark.parametrize("profile", RUN_PROFILES, ids=lambda p: p.name)
-def test_committed_profiles_only_use_declared_parameters(profile):
+def test_committed_profiles_only_use_declared_parameters_of_the_declared_types(profile):
     notebooks = discover_notebooks(ROOT / "notebooks")
     check_unused_keys(notebooks, load_profile(profile), profile)
+    check_types(notebooks, load_profile(profile), profile)
+
+
+def test_a_value_of_the_wrong_type_is_refused_naming_the_notebook_and_its_default():
+    notebooks = discover_notebooks(ROOT / "notebooks")
+    profile = {"seed": 7, "protocol": "paper", "dl_learning_rate": "1e-4", "dl_blocks": "2,2,2", "check_images": 1,
+               "dl_field_of_view_mm": 80, "rsf_node_sizes": [3, 5], "cell_timeout_s": "1h"}
+    with pytest.raises(ProfileError) as caught:
+        check_types(notebooks, profile, Path("site.yaml"))
+    assert str(caught.value) == (
+        "site.yaml: check_images is an int (1) but 01_cohort declares a bool (True); "
+        "dl_blocks is a str ('2,2,2') but 06_densenet declares a list ([6, 12, 24, 16]); "
+        "dl_learning_rate is a str ('1e-4') but 06_densenet declares a float (0.0001); "
+        "cell_timeout_s must be an int, not '1h'")
+
+
+def test_every_closed_choice_default_in_the_notebooks_is_one_of_its_choices():
+    defaults = {(nb.stem, key): nb.default(key) for nb in discover_notebooks(ROOT / "notebooks")
+                for key in nb.declared if key in PARAMETER_CHOICES}
+    assert {key for _, key in defaults} == set(PARAMETER_CHOICES)
+    assert {k: v for k, v in defaults.items() if v not in choices(k[1])} == {}
+
+
+def test_a_typo_stops_the_command_before_any_notebook(tmp_path, capsys):
+    profile = tmp_path / "typo.yaml"
+    profile.write_text("seed: 1\nprotocol: paper\np_method: lau92\n")
+    assert run_main([str(profile), "--run-dir", str(tmp_path / "run"), "--no-book"]) == 2
+    assert capsys.readouterr().err == f"[run] {profile}: p_method must be one of Lau92, Lau94, not 'lau92'\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_hung_cell_stops_the_notebook_naming_the_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("seconds = 30")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import time\ntime.sleep(seconds)")]
+    (tmp_path / "nb").mkdir()
+    nbformat.write(nb, tmp_path / "nb" / "01_slow.ipynb")
+    notebook = discover_notebooks(tmp_path / "nb")[0]
+    record = execute(notebook, {}, tmp_path / "run" / "01_slow.ipynb", tmp_path / "run", cell_timeout_s=2)
+    assert record["status"] == "failed" and record["wall_seconds"] < 25
+    assert record["error"] == ("CellTimeoutError: 01_slow.ipynb, cell 1, ran longer than cell_timeout_s = 2 s "
+                               "(raise it in the profile if the cell is slow rather than hung)")
 
 
 def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
@@ -144,7 +194,7 @@ def value(project: Path, name: str) -> dict:
 def frozen_helpers():
     """A constant helpers source hash, so that edits to src/helpers during the tests do not re-run notebooks."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("helpers.pipeline.runner.helpers_source_hash", lambda: "frozen")
+        patch.setattr("helpers.pipeline.runner.helpers_source_hashes", lambda notebook: {"helpers": "frozen"})
         yield
 
 
@@ -237,8 +287,10 @@ def test_fingerprint_follows_helpers_source_and_parameter_files(project, monkeyp
                   if r["notebook"] == "02_b.ipynb")
     params = record["parameters"]
     assert reason_to_run(record, fingerprint(notebook, params), project / "run") is None
-    monkeypatch.setattr("helpers.pipeline.runner.helpers_source_hash", lambda: "another helpers source")
-    assert reason_to_run(record, fingerprint(notebook, params), project / "run") == "helpers source changed"
+    monkeypatch.setattr("helpers.pipeline.runner.helpers_source_hashes",
+                        lambda notebook: {"helpers": "frozen", "helpers.models.fusion": "edited"})
+    assert reason_to_run(record, fingerprint(notebook, params), project / "run") == \
+        "helpers source changed: helpers.models.fusion"
     monkeypatch.undo()
     config = project / "config.yaml"
     config.write_text("a: 1\n")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers.errors import StaleInputError, UndeclaredArtifactError
-from helpers.pipeline.files import atomic_path, repo_root, resolve_path
+from helpers.pipeline.files import atomic_path, changed_sources, file_sha256, repo_root, resolve_path, source_hashes
 from helpers.pipeline.stage import Stage
 
 
@@ -87,3 +87,28 @@ def test_relative_paths_resolve_from_the_project_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_path("runs/x") == repo_root() / "runs" / "x"
     assert resolve_path(tmp_path) == tmp_path
+
+
+def test_input_file_hashes_are_cached_by_size_and_mtime_and_changes_are_found(tmp_path, monkeypatch):
+    image, series = tmp_path / "ct.nii.gz", tmp_path / "dicom"
+    image.write_bytes(b"voxels")
+    series.mkdir()
+    (series / "1.dcm").write_bytes(b"slice one")
+    recorded = source_hashes([str(image), str(series)], tmp_path / "run")
+    assert recorded[str(image)] == file_sha256(image) and len(recorded[str(series)]) == 64
+    calls = []
+    monkeypatch.setattr("helpers.pipeline.files.content_sha256", lambda path: calls.append(path) or "rehashed")
+    assert changed_sources(recorded, tmp_path / "run") == [] and calls == []  # a re-check reads no file
+    (series / "2.dcm").write_bytes(b"slice two")  # a slice added to the series
+    image.write_bytes(b"other voxels")
+    assert changed_sources(recorded, tmp_path / "run") == sorted([str(image), str(series)])
+    image.unlink()
+    assert source_hashes([str(image)], tmp_path / "run") == {str(image): ""}
+
+
+def test_a_stage_records_the_hashes_of_the_files_it_tracks(tmp_path):
+    mask = tmp_path / "mask.nrrd"
+    mask.write_bytes(b"labels")
+    stage = make_stage(tmp_path / "run")
+    stage.track_files([str(mask), str(mask)])
+    assert json.loads(stage.finish().read_text(encoding="utf-8"))["files"] == {str(mask): file_sha256(mask)}

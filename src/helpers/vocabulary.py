@@ -2,14 +2,16 @@
 
 Every layer of ``helpers`` may import this module and it imports nothing of the package, so a
 name that two layers share (a horizon, a model label, a protocol) is defined once. The
-``Literal`` types are also what the runner checks a profile's closed choices against.
+``Literal`` types are also what the runner checks a profile's closed choices against
+(``PARAMETER_CHOICES``), so a typo fails before the first notebook runs.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
-HORIZONS_MONTHS: tuple[int, ...] = (12, 24, 36)
+Horizon = Literal[12, 24, 36]
+HORIZONS_MONTHS: tuple[int, ...] = get_args(Horizon)
 LabelPolicy = Literal["paper", "known_status"]
 
 Splitting = Literal["exhaustive", "random"]
@@ -29,3 +31,19 @@ Heads = Literal["multitask", "separate"]
 Metric = Literal["accuracy", "auc"]
 
 PMethod = Literal["Lau92", "Lau94"]
+
+IccForm = Literal["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]
+CohortSource = Literal["insilico", "manifest"]
+ExtractionFailures = Literal["raise", "exclude"]
+
+# Profile keys whose value is one of a closed set, with the Literal that sets it.
+PARAMETER_CHOICES: dict[str, Any] = {
+    "protocol": Protocol, "label_policy": LabelPolicy, "cohort_source": CohortSource, "icc_form": IccForm,
+    "extraction_failures": ExtractionFailures, "lasso_rule": LambdaRule, "rsf_splitting": Splitting,
+    "dl_heads": Heads, "risk_horizon": Horizon, "p_method": PMethod,
+}
+
+
+def choices(key: str) -> tuple[Any, ...]:
+    """The values a closed-choice profile key accepts."""
+    return get_args(PARAMETER_CHOICES[key])

@@ -21,13 +21,16 @@ for the mean of the k raters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import f as f_dist
 
-ICC_FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
+from helpers.vocabulary import IccForm
+
+ICC_FORMS: tuple[str, ...] = get_args(IccForm)
 ALPHA = 0.05  # two-sided level of the reported confidence intervals (95 %)
 # Koo & Li (2016) reliability bands: lower edges, each edge belonging to the upper band.
 BAND_EDGES = (0.5, 0.75, 0.9)

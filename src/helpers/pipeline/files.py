@@ -96,3 +96,46 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (Path, pd.Timestamp, datetime)):
         return str(value)
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+HASH_CACHE = "cache/file_hashes.json"  # content hashes of a run's input images and masks, by size and mtime
+
+
+def content_sha256(path: Path) -> str:
+    """Hash of a file, or of a folder's files (a DICOM series) by relative name and content."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        listing = "\n".join(f"{p.relative_to(path).as_posix()} {file_sha256(p)}" for p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
+    return file_sha256(path)
+
+
+def _stamp(path: Path) -> list[int]:
+    """Size and modification time (ns) of a file, or of every file of a folder: what a re-check compares."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [value for p in files for value in (p.stat().st_size, p.stat().st_mtime_ns)]
+
+
+def source_hashes(paths: list[str], run_dir: Path) -> dict[str, str]:
+    """Content hash of each input file or folder, reusing ``<run_dir>/cache/file_hashes.json`` for any whose
+    size and modification time are unchanged, so re-checking a cohort costs seconds; missing ones map to ""."""
+    cache_path = run_dir / HASH_CACHE
+    cache = json.loads(cache_path.read_text(encoding="utf-8")) if cache_path.exists() else {}
+    hashes = {}
+    for name in paths:
+        path = Path(name)
+        if not path.exists():
+            hashes[name] = ""
+            continue
+        stamp = _stamp(path)
+        if cache.get(name, {}).get("stamp") != stamp:
+            cache[name] = {"stamp": stamp, "sha256": content_sha256(path)}
+        hashes[name] = cache[name]["sha256"]
+    write_json(cache, cache_path)
+    return hashes
+
+
+def changed_sources(recorded: dict[str, str], run_dir: Path) -> list[str]:
+    """The input files whose content differs from (or that are missing since) their recorded hash."""
+    now = source_hashes(sorted(recorded), run_dir) if recorded else {}
+    return [name for name, digest in sorted(recorded.items()) if now[name] != digest]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import papermill
 
 from helpers.pipeline.files import repo_root
 
-RESERVED_KEYS = ("name",)
+RESERVED_KEYS = ("name", "cell_timeout_s")  # the runner's own keys, passed to no notebook
 EXECUTED = "notebooks"  # executed copies, inside the run directory
 
 KERNEL = "python3"
@@ -30,6 +31,13 @@ class Notebook:
     @property
     def stem(self) -> str:
         return self.path.stem
+
+    def default(self, key: str) -> Any:
+        """The value a declared parameter has in the notebook's ``parameters`` cell (None if not a literal)."""
+        try:
+            return ast.literal_eval(self.declared[key]["default"])
+        except (ValueError, SyntaxError):
+            return None
 
 
 def discover_notebooks(folder: Path) -> list[Notebook]:

@@ -26,17 +26,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nbclient
 import nbformat
 import papermill
 import psutil
 
-import helpers
-from helpers.errors import ProfileError
+from helpers.errors import CellTimeoutError, ProfileError
 from helpers.pipeline.book import build_book
-from helpers.pipeline.files import file_sha256, repo_root, resolve_path, write_json
+from helpers.pipeline.dependencies import module_hashes, notebook_modules
+from helpers.pipeline.files import changed_sources, file_sha256, repo_root, resolve_path, write_json
 from helpers.pipeline.notebooks import EXECUTED, KERNEL, Notebook, discover_notebooks, parameters_for
-from helpers.pipeline.profile import check_unused_keys, load_profile
+from helpers.pipeline.profile import check_types, check_unused_keys, load_profile
 
+DEFAULT_CELL_TIMEOUT_S = 7200  # two hours: the longest CPU cell of the default book takes minutes
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -89,8 +91,13 @@ class PeakMemory:
             self._stop.wait(self.interval)
 
 
-def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: Path) -> dict[str, Any]:
-    """Run one notebook with papermill into ``output`` (inside ``run_dir``); return status, wall time, peak memory."""
+def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: Path,
+            cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, Any]:
+    """Run one notebook with papermill into ``output`` (inside ``run_dir``); return status, wall time, peak memory.
+
+    A cell that runs longer than ``cell_timeout_s`` (a hung Dask scheduler, a dead worker) stops the
+    notebook; the record names the cell.
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     record: dict[str, Any] = {"notebook": notebook.path.name, "parameters": params}
@@ -98,16 +105,29 @@ def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: P
         try:
             papermill.execute_notebook(
                 str(notebook.path), str(output), parameters=params, kernel_name=KERNEL,
-                cwd=str(output.parent), progress_bar=False, log_output=False,
+                cwd=str(output.parent), progress_bar=False, log_output=False, execution_timeout=cell_timeout_s,
             )
             record["status"] = "ok"
         except papermill.PapermillExecutionError as error:
             record.update(status="failed", cell=error.cell_index, error=f"{error.ename}: {error.evalue}",
                           traceback=ANSI_ESCAPE.sub("", "\n".join(error.traceback)))
+        except nbclient.exceptions.CellTimeoutError as error:
+            cell = timed_out_cell(output)
+            record.update(status="failed", cell=cell, traceback=ANSI_ESCAPE.sub("", str(error)),
+                          error=f"{CellTimeoutError.__name__}: {notebook.path.name}, cell {cell}, ran longer than "
+                                f"cell_timeout_s = {cell_timeout_s} s (raise it in the profile if the cell is slow "
+                                "rather than hung)")
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     record["peak_memory_mb"] = round(memory.peak_bytes / 2**20, 1)
     record["executed"] = str(output.relative_to(run_dir))
     return record
+
+
+def timed_out_cell(output: Path) -> int | None:
+    """Index of the cell a timeout stopped: the last one papermill started, in the executed copy."""
+    cells = nbformat.read(output, as_version=4).cells
+    started = [i for i, c in enumerate(cells) if c.metadata.get("papermill", {}).get("start_time")]
+    return started[-1] if started else None
 
 
 def _digest(obj: Any) -> str:
@@ -124,10 +144,9 @@ def notebook_source_hash(path: Path) -> str:
     return _digest([[c.cell_type, sorted(c.metadata.get("tags", [])), c.source] for c in cells])
 
 
-def helpers_source_hash() -> str:
-    """Hash of every module of the ``helpers`` package: a change there re-runs every notebook."""
-    package = Path(helpers.__file__).parent
-    return _digest({str(p.relative_to(package)): file_sha256(p) for p in sorted(package.rglob("*.py"))})
+def helpers_source_hashes(notebook: Notebook) -> dict[str, str]:
+    """Hash of each ``helpers`` module the notebook imports, transitively: a change there re-runs it."""
+    return module_hashes(notebook_modules(notebook.path))
 
 
 def parameter_file_hashes(params: dict[str, Any]) -> dict[str, str]:
@@ -142,7 +161,7 @@ def fingerprint(notebook: Notebook, params: dict[str, Any]) -> dict[str, Any]:
         "source": notebook_source_hash(notebook.path),
         "parameters": json.loads(json.dumps(params)),
         "parameter_files": parameter_file_hashes(params),
-        "helpers": helpers_source_hash(),
+        "helpers": helpers_source_hashes(notebook),
     }
 
 
@@ -166,7 +185,9 @@ def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_
     if before["source"] != current["source"]:
         return "notebook edited"
     if before["helpers"] != current["helpers"]:
-        return "helpers source changed"
+        modules = sorted(m for m in set(before["helpers"]) | set(current["helpers"])
+                         if before["helpers"].get(m) != current["helpers"].get(m))
+        return f"helpers source changed: {', '.join(modules)}"
     names = sorted(set(before["parameters"]) | set(current["parameters"]))
     changed = [k for k in names if before["parameters"].get(k) != current["parameters"].get(k)]
     changed += [k for k in names if k not in changed
@@ -175,6 +196,9 @@ def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_
         return f"parameters changed: {', '.join(changed)}"
     if not (run_dir / previous["executed"]).is_file():
         return f"executed copy {previous['executed']} missing"
+    moved = changed_sources(previous.get("files", {}), run_dir)
+    if moved:
+        return f"input files changed: {len(moved)} of {len(previous['files'])} (first: {moved[0]})"
     lost = changed_files(run_dir, previous["outputs"])
     if lost:
         return f"outputs missing or modified: {', '.join(lost)}"
@@ -196,7 +220,8 @@ def successful_record(record: dict[str, Any], current: dict[str, Any], notebook:
     if not path.exists() or path.stat().st_mtime < since:
         return record
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    return {**record, "fingerprint": current, "inputs": manifest["inputs"], "outputs": manifest["outputs"]}
+    return {**record, "fingerprint": current, "inputs": manifest["inputs"], "outputs": manifest["outputs"],
+            "files": manifest.get("files", {})}
 
 
 def run_notebooks(notebooks: list[Notebook], profile: dict[str, Any], run_dir: Path, *,
@@ -223,7 +248,8 @@ def run_notebooks(notebooks: list[Notebook], profile: dict[str, Any], run_dir: P
         else:
             print(f"[run] {notebook.path.name} ({reason}) ...", flush=True)
             since = time.time()
-            record = execute(notebook, params, run_dir / EXECUTED / notebook.path.name, run_dir)
+            record = execute(notebook, params, run_dir / EXECUTED / notebook.path.name, run_dir,
+                             int(profile.get("cell_timeout_s", DEFAULT_CELL_TIMEOUT_S)))
             if record["status"] == "ok":
                 record = successful_record(record, current, notebook, run_dir, since)
             print(f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
@@ -251,11 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     root = repo_root()
-    profile = load_profile(args.profile)
-    notebooks = discover_notebooks(root / "notebooks")
-    check_unused_keys(notebooks, profile, args.profile)
+    try:
+        profile = load_profile(args.profile)
+        notebooks = discover_notebooks(root / "notebooks")
+        check_unused_keys(notebooks, profile, args.profile)
+        check_types(notebooks, profile, args.profile)
+        selected = select(notebooks, args.only, args.start)
+    except ProfileError as error:  # a profile to fix, not a bug: one line, no traceback
+        print(f"[run] {error}", file=sys.stderr)
+        return 2
     run_dir = (args.run_dir or root / "runs" / str(profile["name"])).resolve()
-    status = run_notebooks(notebooks, profile, run_dir, selected=select(notebooks, args.only, args.start),
+    status = run_notebooks(notebooks, profile, run_dir, selected=selected,
                            force=args.force, source=str(args.profile))
     if status == 0 and not args.no_book:
         html = build_book(root, run_dir)

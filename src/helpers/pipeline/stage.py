@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -24,7 +25,15 @@ import pandas as pd
 
 from helpers.errors import StaleInputError, UndeclaredArtifactError
 from helpers.pipeline.artifacts import PRODUCERS, metrics_file, producer_of
-from helpers.pipeline.files import atomic_path, file_sha256, repo_root, resolve_path, write_json, write_parquet
+from helpers.pipeline.files import (
+    atomic_path,
+    file_sha256,
+    repo_root,
+    resolve_path,
+    source_hashes,
+    write_json,
+    write_parquet,
+)
 
 TRACKED_PACKAGES = (
     "numpy", "pandas", "scipy", "scikit-learn", "scikit-survival", "lifelines",
@@ -64,6 +73,7 @@ class Stage:
     _manifests: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _metrics: dict[str, Any] = field(default_factory=dict, repr=False)
     _timings: dict[str, Any] = field(default_factory=dict, repr=False)
+    _files: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike[str], name: str, namespace: dict[str, Any]) -> "Stage":
@@ -182,6 +192,11 @@ class Stage:
         self._metrics |= values
         self.record(write_json(self._metrics, self.path(metrics_file(self.name))))
 
+    def track_files(self, paths: Iterable[str]) -> None:
+        """Record the content hashes of input files outside the run (a cohort's images and masks), so that the
+        runner re-runs this notebook when one changes under the same name."""
+        self._files |= source_hashes(sorted(set(map(str, paths))), self.run_dir)
+
     def add_timings(self, values: dict[str, Any]) -> None:
         """Keep run-to-run varying numbers (throughput) in this stage's manifest, not in an artifact."""
         self._timings |= values
@@ -197,6 +212,7 @@ class Stage:
             "outputs": {rel: file_sha256(self.run_dir / rel) for rel in sorted(self.outputs)},
             "read": sorted(self.read),
             "timings": self._timings,
+            "files": self._files,
             "versions": package_versions(),
         }
         return write_json(manifest, self.run_dir / "manifests" / f"{self.name}.json")

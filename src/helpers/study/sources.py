@@ -62,6 +62,7 @@ def _run_salt(run_dir: Path) -> str:
     return key_file.read_text(encoding="utf-8").strip()
 
 
-def parse_columns(text: str) -> tuple[str, ...]:
-    """Comma-separated column names from a flat profile value ("T,N,M" -> ("T", "N", "M"))."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def source_files(table: pd.DataFrame) -> list[str]:
+    """Every image and mask file (or DICOM folder) the cohort table names, once each, for ``Stage.track_files``."""
+    columns = [c for c in ("image", "mask", "mask_reader2") if c in table]
+    return sorted({str(v) for v in table[columns].to_numpy().ravel() if isinstance(v, str) and v})
