@@ -218,6 +218,93 @@ def _evaluate(page, script: str):
         return page.evaluate(script)
 
 
+@dataclass
+class _Visit:
+    """What one page showed in the browser: its errors, failed requests, images, links and element ids."""
+
+    uncaught: list[str] = field(default_factory=list)
+    console: list[tuple[str, str]] = field(default_factory=list)  # (message, where)
+    failed: set[str] = field(default_factory=set)
+    images: list[dict] = field(default_factory=list)
+    links: list[dict] = field(default_factory=list)
+    implicit: set[str] = field(default_factory=set)  # requests the browser made by itself (favicon)
+    ids: tuple[Path, set[str]] | None = None
+
+
+def _visit(context, name: str, server: _Server, root: Path, shots: Path | None, report: Report) -> _Visit:
+    """Open one page, wait for it to settle, collect what it showed; save its screenshot."""
+    page, seen = context.new_page(), _Visit()
+
+    def on_console(message):
+        if message.type == "error":
+            seen.console.append((message.text, (message.location or {}).get("url", "")))
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: seen.uncaught.append(f"uncaught {error.name or 'exception'}: {error.message}"))
+    page.on("requestfailed", lambda request: seen.failed.add(request.url))
+    page.goto(server.base + name, wait_until="load")
+    try:
+        page.wait_for_load_state("networkidle", timeout=5_000)
+    except Exception:  # a page that keeps polling is not an error in itself
+        pass
+    seen.images, seen.links = _evaluate(page, _IMAGES_JS), _evaluate(page, _LINKS_JS)
+    # Chromium asks for /favicon.ico by itself when a page declares no icon; a 404
+    # for that request is the browser's guess failing, not a resource of the book.
+    seen.implicit = set() if _evaluate(page, _ICON_JS) else {server.base + "favicon.ico"}
+    final = _local_target(page.url, server.base, root)
+    if final:
+        seen.ids = (final[0], set(_evaluate(page, _IDS_JS)))
+    if shots is not None:
+        path = (shots / name).with_suffix(".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+        report.screenshots.append(str(path))
+    page.close()
+    return seen
+
+
+def _image_problems(name: str, seen: _Visit, base: str) -> list[Problem]:
+    """The book's own images that did not load (width 0)."""
+    problems = []
+    for image in seen.images:
+        local = image["url"].startswith(base) or image["url"].startswith("data:")
+        if local and image["width"] == 0:
+            state = "failed to load" if image["complete"] else "did not finish loading"
+            problems.append(Problem(name, "broken image", f"{image['src'] or '(no src)'} {state}"))
+    return problems
+
+
+def _js_problems(name: str, seen: _Visit, offsite: set[str]) -> list[Problem]:
+    """Uncaught exceptions and console errors, except failed loads of other hosts or of the implicit favicon."""
+    problems = [Problem(name, "js error", text) for text in seen.uncaught]
+    for text, where in seen.console:
+        if text.startswith("Failed to load resource") and (where in offsite or where in seen.implicit):
+            continue  # another host, unreachable by design (listed under `external`), or the browser's own guess
+        problems.append(Problem(name, "js error", f"console.error: {text}" + (f" ({where})" if where else "")))
+    return problems
+
+
+def _link_problems(links: list[tuple[str, str, str]], base: str, root: Path, ids: dict[Path, set[str]],
+                   report: Report) -> list[Problem]:
+    """Internal links to a missing file, or to an ``#anchor`` that no element of the target page has."""
+    problems = []
+    for name, href, url in links:
+        target = _local_target(url, base, root)
+        if target is None:
+            continue   # another host, mailto:, javascript: ... not the book's own pages
+        report.links += 1
+        path, fragment = target
+        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        if not path.is_file() or not path.is_relative_to(root):
+            problems.append(Problem(name, "broken link", f"{href}: no file {shown}"))
+        elif fragment and not fragment.startswith(":~:") and path.suffix == ".html":  # ":~:" is a text fragment
+            if path not in ids:
+                ids[path] = _static_ids(path)
+            if fragment not in ids[path]:
+                problems.append(Problem(name, "broken link", f"{href}: no id {fragment!r} in {shown}"))
+    return problems
+
+
 def check_book(html: str | os.PathLike, screenshots: str | os.PathLike | None = "",
                chromium: str | os.PathLike | None = None, timeout_ms: int = 30_000) -> Report:
     """Check every page of the built book in ``html``; see the module docstring.
@@ -244,70 +331,18 @@ def check_book(html: str | os.PathLike, screenshots: str | os.PathLike | None = 
         context = browser.new_context(viewport=VIEWPORT)
         context.set_default_timeout(timeout_ms)
         for name in report.pages:
-            page = context.new_page()
-            console: list[tuple[str, str]] = []   # (message, where)
-            uncaught: list[str] = []
-            failed: set[str] = set()
-
-            def on_console(message, console=console):
-                if message.type == "error":
-                    console.append((message.text, (message.location or {}).get("url", "")))
-
-            page.on("console", on_console)
-            page.on("pageerror", lambda error, uncaught=uncaught: uncaught.append(
-                f"uncaught {error.name or 'exception'}: {error.message}"))
-            page.on("requestfailed", lambda request, failed=failed: failed.add(request.url))
-            page.goto(server.base + name, wait_until="load")
-            try:
-                page.wait_for_load_state("networkidle", timeout=5_000)
-            except Exception:  # a page that keeps polling is not an error in itself
-                pass
-            images = _evaluate(page, _IMAGES_JS)
-            report.images += len(images)
-            for image in images:
-                local = image["url"].startswith(server.base) or image["url"].startswith("data:")
-                if local and image["width"] == 0:
-                    state = "failed to load" if image["complete"] else "did not finish loading"
-                    report.broken_images.append(Problem(name, "broken image", f"{image['src'] or '(no src)'} {state}"))
-            for link in _evaluate(page, _LINKS_JS):
-                links.append((name, link["href"], link["url"]))
-            # Chromium asks for /favicon.ico by itself when a page declares no icon; a 404
-            # for that request is the browser's guess failing, not a resource of the book.
-            implicit = set() if _evaluate(page, _ICON_JS) else {server.base + "favicon.ico"}
-            final = _local_target(page.url, server.base, root)
-            if final:
-                ids[final[0]] = set(_evaluate(page, _IDS_JS))
-            if shots is not None:
-                path = (shots / name).with_suffix(".png")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(path), full_page=True)
-                report.screenshots.append(str(path))
-            page.close()
-            offsite = {url for url in failed if not url.startswith(server.base)}
+            seen = _visit(context, name, server, root, shots, report)
+            report.images += len(seen.images)
+            report.broken_images += _image_problems(name, seen, server.base)
+            links += [(name, link["href"], link["url"]) for link in seen.links]
+            if seen.ids:
+                ids[seen.ids[0]] = seen.ids[1]
+            offsite = {url for url in seen.failed if not url.startswith(server.base)}
             external |= offsite
-            report.js_errors += [Problem(name, "js error", text) for text in uncaught]
-            for text, where in console:
-                if text.startswith("Failed to load resource") and where in offsite:
-                    continue   # another host, unreachable by design: listed under `external`
-                if text.startswith("Failed to load resource") and where in implicit:
-                    continue
-                report.js_errors.append(Problem(name, "js error", f"console.error: {text}" + (f" ({where})" if where else "")))
+            report.js_errors += _js_problems(name, seen, offsite)
         browser.close()
 
-    for name, href, url in links:
-        target = _local_target(url, server.base, root)
-        if target is None:
-            continue   # another host, mailto:, javascript: ... not the book's own pages
-        report.links += 1
-        path, fragment = target
-        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        if not path.is_file() or not path.is_relative_to(root):
-            report.broken_links.append(Problem(name, "broken link", f"{href}: no file {shown}"))
-        elif fragment and not fragment.startswith(":~:") and path.suffix == ".html":  # ":~:" is a text fragment
-            if path not in ids:
-                ids[path] = _static_ids(path)
-            if fragment not in ids[path]:
-                report.broken_links.append(Problem(name, "broken link", f"{href}: no id {fragment!r} in {shown}"))
+    report.broken_links += _link_problems(links, server.base, root, ids, report)
     report.external = sorted(external)
     report.seconds = time.perf_counter() - start
     return report

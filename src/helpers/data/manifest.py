@@ -196,6 +196,67 @@ def _check_case(
     return problems
 
 
+Located = list[tuple[int, Problem]]  # (CSV line, problem): problems are reported in file order
+
+
+def _column_problems(table: pd.DataFrame, has_images: bool) -> Located:
+    """Required columns that are missing, and a manifest without rows."""
+    required = ["patient_id", *REQUIRED_CLINICAL, *(["image", "mask"] if has_images else [])]
+    problems = [(0, Problem(MANIFEST_LEVEL, column, "required column is missing"))
+                for column in required if column not in table]
+    if table.empty:
+        problems.append((0, Problem(MANIFEST_LEVEL, "rows", "the manifest has no patient rows")))
+    return problems
+
+
+def _parsers(folder: Path) -> dict[str, Callable[[str], object]]:
+    """The parser of each known column; relative image paths are taken from the manifest's folder."""
+    to_path = _path_parser(folder)
+    stage = {letter: _stage_parser(letter) for letter in "TNM"}
+    return {"image": to_path, "mask": to_path, "mask_reader2": to_path, "age": _parse_age, "gender": _parse_gender,
+            "T": stage["T"], "N": stage["N"], "M": stage["M"], "time_months": _parse_time, "event": _parse_event,
+            "centre": str, "split": _parse_split, "mask_label": _parse_label, "segment": str}
+
+
+def _parse_row(line: int, record: dict[str, str], parsers: dict[str, Callable[[str], object]],
+               may_be_empty: set[str], extra: list[str]) -> tuple[dict[str, object], Located]:
+    """One CSV row as typed values (NA where missing) and its problems."""
+    row: dict[str, object] = {"patient_id": record.get("patient_id") or pd.NA}
+    patient_id = record.get("patient_id") or f"line {line}"
+    problems: Located = []
+    if record.get("patient_id") == "":
+        problems.append((line, Problem(patient_id, "patient_id", "missing patient id")))
+    for column, parse in parsers.items():
+        if column not in record:
+            continue
+        text = record[column]
+        value = None
+        if text.lower() in MISSING_TOKENS:
+            if column not in may_be_empty:
+                problems.append((line, Problem(patient_id, column, "missing value")))
+        else:
+            try:
+                value = parse(text)
+            except ValueError as error:
+                problems.append((line, Problem(patient_id, column, str(error))))
+            else:
+                if value is None and column not in may_be_empty:  # a stage given as TX/NX/MX
+                    problems.append((line, Problem(patient_id, column, f"missing value ('{text}' = not assessable)")))
+        row[column] = pd.NA if value is None else value
+    row.update({column: record[column] or pd.NA for column in extra})
+    return row, problems
+
+
+def _duplicate_ids(rows: list[dict[str, object]]) -> Located:
+    """One problem per patient id that appears on several lines, naming them."""
+    lines_of: dict[str, list[int]] = {}
+    for line, row in enumerate(rows, start=2):
+        if isinstance(row["patient_id"], str):
+            lines_of.setdefault(row["patient_id"], []).append(line)
+    return [(lines[0], Problem(patient_id, "patient_id", f"duplicate id on CSV lines {', '.join(map(str, lines))}"))
+            for patient_id, lines in lines_of.items() if len(lines) > 1]
+
+
 def read_manifest(
     path: Path,
     *,
@@ -207,90 +268,39 @@ def read_manifest(
     """Read, normalise and validate; raise ManifestError listing every problem.
 
     Images and masks are checked in ``n_jobs`` processes (-1: all cores) after the table.
+    Cells of ``allow_missing`` columns may be empty: they stay NA, counted in ``df.attrs["missing"]``.
+    Returns one row per patient, columns ``patient_id``; ``image``, ``mask``, ``mask_reader2``
+    (absolute paths, NA where absent); ``age``, ``gender``, ``T``, ``N``, ``M``, ``time_months``,
+    ``event``; ``centre`` ("all" when the manifest has none), ``split``, ``mask_label``, ``segment``
+    (NA where not given); then any extra columns, as text.
     """
-    # Cells of allow_missing columns may be empty: they stay NA, counted in df.attrs["missing"].
     path = Path(path)
     not_clinical = sorted(set(allow_missing) - set(REQUIRED_CLINICAL))
     if not_clinical:
         raise ValueError(f"allow_missing accepts only {REQUIRED_CLINICAL}; got {not_clinical}")
     table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     table.columns = [str(column).strip() for column in table.columns]
-    has_images = any(column in table for column in IMAGE_COLUMNS)
-    required = ["patient_id", *REQUIRED_CLINICAL, *(["image", "mask"] if has_images else [])]
-    problems: list[tuple[int, Problem]] = [
-        (0, Problem(MANIFEST_LEVEL, column, "required column is missing"))
-        for column in required
-        if column not in table
-    ]
-    if table.empty:
-        problems.append((0, Problem(MANIFEST_LEVEL, "rows", "the manifest has no patient rows")))
-
-    to_path = _path_parser(path.parent.absolute())
-    stage = {letter: _stage_parser(letter) for letter in "TNM"}
-    parsers: dict[str, Callable[[str], object]] = {
-        "image": to_path,
-        "mask": to_path,
-        "mask_reader2": to_path,
-        "age": _parse_age,
-        "gender": _parse_gender,
-        "T": stage["T"],
-        "N": stage["N"],
-        "M": stage["M"],
-        "time_months": _parse_time,
-        "event": _parse_event,
-        "centre": str,
-        "split": _parse_split,
-        "mask_label": _parse_label,
-        "segment": str,
-    }
+    problems = _column_problems(table, any(column in table for column in IMAGE_COLUMNS))
+    parsers = _parsers(path.parent.absolute())
     # A column that is present must be filled, except these (and those allowed missing).
     may_be_empty = {"mask_reader2", "mask_label", "segment", *allow_missing}
     extra = [column for column in table if column not in parsers and column != "patient_id"]
 
-    rows = []
-    cases: list[tuple[int, tuple]] = []
-    for line, record in enumerate(table.to_dict("records"), start=2):
-        record = {column: str(value).strip() for column, value in record.items()}
-        row: dict[str, object] = {"patient_id": record.get("patient_id") or pd.NA}
-        patient_id = record.get("patient_id") or f"line {line}"
-        if record.get("patient_id") == "":
-            problems.append((line, Problem(patient_id, "patient_id", "missing patient id")))
-        for column, parse in parsers.items():
-            if column not in record:
-                continue
-            text = record[column]
-            value = None
-            if text.lower() in MISSING_TOKENS:
-                if column not in may_be_empty:
-                    problems.append((line, Problem(patient_id, column, "missing value")))
-            else:
-                try:
-                    value = parse(text)
-                except ValueError as error:
-                    problems.append((line, Problem(patient_id, column, str(error))))
-                else:
-                    if value is None and column not in may_be_empty:  # a stage given as TX/NX/MX
-                        message = f"missing value ('{text}' = not assessable)"
-                        problems.append((line, Problem(patient_id, column, message)))
-            row[column] = pd.NA if value is None else value
-        row.update({column: record[column] or pd.NA for column in extra})
+    rows, cases = [], []
+    for line, raw in enumerate(table.to_dict("records"), start=2):
+        record = {column: str(value).strip() for column, value in raw.items()}
+        row, found = _parse_row(line, record, parsers, may_be_empty, extra)
+        problems += found
         files = {c: row[c] for c in IMAGE_COLUMNS if isinstance(row.get(c), str)}
         if check_images and files:
-            cases.append((line, (patient_id, files, given_or_none(row.get("mask_label")), given_or_none(row.get("segment")),
-                                 geometry_tolerance_mm)))
+            patient_id = record.get("patient_id") or f"line {line}"
+            cases.append((line, (patient_id, files, given_or_none(row.get("mask_label")),
+                                 given_or_none(row.get("segment")), geometry_tolerance_mm)))
         rows.append(row)
     checked = Parallel(n_jobs=n_jobs)(delayed(_check_case)(*case) for _, case in tqdm(
         cases, desc="checking images", unit="patient", disable=not cases))
     problems += [(line, problem) for (line, _), found in zip(cases, checked) for problem in found]
-
-    lines_of: dict[str, list[int]] = {}
-    for line, row in enumerate(rows, start=2):
-        if isinstance(row["patient_id"], str):
-            lines_of.setdefault(row["patient_id"], []).append(line)
-    for patient_id, lines in lines_of.items():
-        if len(lines) > 1:
-            message = f"duplicate id on CSV lines {', '.join(map(str, lines))}"
-            problems.append((lines[0], Problem(patient_id, "patient_id", message)))
+    problems += _duplicate_ids(rows)
     if problems:
         ordered = [problem for _, problem in sorted(problems, key=lambda item: item[0])]
         raise ManifestError(ordered, source=str(path))

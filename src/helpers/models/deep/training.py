@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,6 +190,81 @@ def _label_array(labels: pd.DataFrame, ids: pd.Index, horizons: tuple[int, ...],
     return labels.loc[ids, list(horizons)].to_numpy(dtype=float)
 
 
+def _check_arguments(config: DeepConfig, eval_sets: dict[str, pd.DataFrame], select_on: str, select_metric: str) -> None:
+    """Refuse settings that cannot train or cannot select a checkpoint."""
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be at least 1; got {config.epochs}")
+    if select_on not in eval_sets:
+        raise ValueError(f"select_on {select_on!r} is not one of the eval sets {sorted(eval_sets)}")
+    if select_metric not in ("accuracy", "auc"):
+        raise ValueError(f"select_metric must be 'accuracy' or 'auc', not {select_metric!r}")
+
+
+def _training_fingerprint(config: DeepConfig, seed: int, cases: pd.DataFrame, train_labels: np.ndarray,
+                          eval_sets: dict[str, pd.DataFrame], select: list[str]) -> str:
+    """What a resume checkpoint must match: data, labels, settings except the epoch count, seed, selection rule."""
+    return json_digest({"config": {**config.to_dict(), "epochs": None}, "seed": seed,
+                        "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1,
+                                                                        train_labels).tolist()],
+                        "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
+                        "select": select})
+
+
+@dataclass
+class _Training:
+    """Everything one training run updates epoch by epoch, and what a resume checkpoint restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    train_set: LabelledCases
+    selections: list[_Selection]
+    history: list[dict[str, float]] = field(default_factory=list)
+    start: int = 0
+
+    def resume(self, last: dict[str, Any]) -> None:
+        """Continue an interrupted run from its last finished epoch (weights, optimiser, selections, RNG)."""
+        self.model.load_state_dict(last["model"])
+        self.optimizer.load_state_dict(last["optimizer"])
+        self.scaler.load_state_dict(last["scaler"])
+        for selection, saved in zip(self.selections, last["best"], strict=True):
+            selection.score, selection.epoch, selection.state = saved["score"], saved["epoch"], saved["state"]
+        self.history, self.start = list(last["history"]), int(last["epoch"])
+        restore_rng(last["rng"], self.generator, random_transforms(self.train_set))
+
+    def resume_state(self, fingerprint: str, epoch: int) -> dict[str, Any]:
+        """The per-epoch resume checkpoint's content."""
+        return {"fingerprint": fingerprint, "epoch": epoch, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in self.selections],
+                "history": self.history, "rng": rng_state(self.generator, random_transforms(self.train_set))}
+
+
+def _new_training(cases: pd.DataFrame, train_labels: np.ndarray, config: DeepConfig, cache_dir: Path,
+                  device: torch.device, amp: bool, seed: int) -> _Training:
+    """A fresh model, optimiser and shuffling generator (call inside ``_seeded``: the weights draw from it)."""
+    model = build_model(config).to(device)
+    return _Training(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
+                     scaler=torch.amp.GradScaler(device.type, enabled=amp),
+                     generator=torch.Generator().manual_seed(seed),
+                     train_set=LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels),
+                     selections=_selections(model))
+
+
+def _train_epoch(training: _Training, loader: DataLoader, device: torch.device, amp: bool) -> tuple[float, int, float]:
+    """One pass over the training set: mean loss, samples and seconds (loading and augmentation included)."""
+    training.model.train()
+    began, losses, weights = time.perf_counter(), [], []
+    for batch in loader:
+        losses.append(train_step(training.model, batch["image"].to(device), batch["roi"].to(device),
+                                 batch["label"].to(device), training.optimizer, training.scaler, amp))
+        weights.append(len(batch["label"]))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return float(np.average(losses, weights=weights)), sum(weights), time.perf_counter() - began
+
+
 def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, *, cache_dir: Path,
                    eval_sets: dict[str, pd.DataFrame], select_on: str, select_metric: Metric = "accuracy",
                    history_path: Path | None = None, checkpoint_path: Path | None = None, seed: int = 0,
@@ -203,97 +279,67 @@ def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig
     ``checkpoint_path``, each epoch also writes "<stem>.last.pt"; a call that finds one
     of the same training (same data, settings except ``epochs``, seed) resumes from it.
     """
-    if config.epochs < 1:
-        raise ValueError(f"epochs must be at least 1; got {config.epochs}")
-    if select_on not in eval_sets:
-        raise ValueError(f"select_on {select_on!r} is not one of the eval sets {sorted(eval_sets)}")
-    if select_metric not in ("accuracy", "auc"):
-        raise ValueError(f"select_metric must be 'accuracy' or 'auc', not {select_metric!r}")
+    _check_arguments(config, eval_sets, select_on, select_metric)
     device = resolve_device(config.device)
     amp = device.type == "cuda"
-    horizons = config.horizons
+    horizons, selected_by = config.horizons, f"{select_on}_{select_metric}"
     train_labels = _label_array(labels, cases.index, horizons, "training")
     eval_labels = {name: _label_array(labels, frame.index, horizons, name) for name, frame in eval_sets.items()}
-    fingerprint = json_digest({"config": {**config.to_dict(), "epochs": None}, "seed": seed,
-                           "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1,
-                                                                           train_labels).tolist()],
-                           "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
-                           "select": [select_on, select_metric]})
+    fingerprint = _training_fingerprint(config, seed, cases, train_labels, eval_sets, [select_on, select_metric])
     last_path = None if checkpoint_path is None else resume_path(Path(checkpoint_path))
 
     cache_cases(pd.concat([cases, *eval_sets.values()]), config, cache_dir, progress)
     with _seeded(seed, device):
-        model = build_model(config).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp)
-        generator = torch.Generator().manual_seed(seed)
-        train_set = LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels)
-        train_loader = _loader(train_set, config, device, shuffle_with=generator)
+        training = _new_training(cases, train_labels, config, cache_dir, device, amp, seed)
+        train_loader = _loader(training.train_set, config, device, shuffle_with=training.generator)
         eval_loaders = {name: _loader(cached_dataset(frame, config, cache_dir, train=False), config, device)
                         for name, frame in eval_sets.items()}
-        selections = _selections(model)
-        history: list[dict[str, float]] = []
-        start = 0
         last = load_resume_state(last_path, fingerprint, config.epochs)
         if last is not None:
-            model.load_state_dict(last["model"])
-            optimizer.load_state_dict(last["optimizer"])
-            scaler.load_state_dict(last["scaler"])
-            for selection, saved in zip(selections, last["best"], strict=True):
-                selection.score, selection.epoch, selection.state = saved["score"], saved["epoch"], saved["state"]
-            history, start = list(last["history"]), int(last["epoch"])
-            restore_rng(last["rng"], generator, random_transforms(train_set))
+            training.resume(last)
 
         trained_samples, trained_seconds = 0, 0.0
-        epochs = tqdm(range(start + 1, config.epochs + 1), desc="densenet", unit="epoch", disable=not progress,
-                      initial=start, total=config.epochs)
+        epochs = tqdm(range(training.start + 1, config.epochs + 1), desc="densenet", unit="epoch",
+                      disable=not progress, initial=training.start, total=config.epochs)
         for epoch in epochs:
-            model.train()
-            began, losses, weights = time.perf_counter(), [], []
-            for batch in train_loader:
-                losses.append(train_step(model, batch["image"].to(device), batch["roi"].to(device),
-                                         batch["label"].to(device), optimizer, scaler, amp))
-                weights.append(len(batch["label"]))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - began
-            trained_samples, trained_seconds = trained_samples + sum(weights), trained_seconds + seconds
+            loss, samples, seconds = _train_epoch(training, train_loader, device, amp)
+            trained_samples, trained_seconds = trained_samples + samples, trained_seconds + seconds
             # No timings in the history: it is a recorded artifact, and wall-clock columns would make
             # every re-run of training look like a changed input to the notebooks that read it.
-            row = {"epoch": epoch, "train_loss": float(np.average(losses, weights=weights))}
+            row = {"epoch": epoch, "train_loss": loss}
             for name, loader in eval_loaders.items():
                 if observer is not None:
                     observer(f"evaluate:{name}", list(map(str, eval_sets[name].index)))
-                row |= _metrics_row(name, _probabilities(model, loader, device), eval_labels[name], horizons)
-            history.append(row)
-            for selection in selections:
-                selection.offer(row, f"{select_on}_{select_metric}", horizons, epoch)
-            epochs.set_postfix({"loss": f"{row['train_loss']:.3f}", f"{select_on}_{select_metric}":
-                                f"{_mean_metric(row, f'{select_on}_{select_metric}', horizons):.3f}"})
+                row |= _metrics_row(name, _probabilities(training.model, loader, device), eval_labels[name], horizons)
+            training.history.append(row)
+            for selection in training.selections:
+                selection.offer(row, selected_by, horizons, epoch)
+            epochs.set_postfix({"loss": f"{loss:.3f}", selected_by: f"{_mean_metric(row, selected_by, horizons):.3f}"})
             if history_path is not None:
-                atomic_csv(pd.DataFrame(history), Path(history_path))
+                atomic_csv(pd.DataFrame(training.history), Path(history_path))
             if last_path is not None:
-                atomic_save({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
-                              "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                              "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in selections],
-                              "history": history, "rng": rng_state(generator, random_transforms(train_set))},
-                             last_path)
+                atomic_save(training.resume_state(fingerprint, epoch), last_path)
         epochs.close()
         if observer is not None:
             observer("train_end", [])
+    return _finish(training, config, device, checkpoint_path, history_path, [select_on, select_metric], seed,
+                   trained_samples / trained_seconds if trained_seconds else float("nan"))
 
-    for selection in selections:
+
+def _finish(training: _Training, config: DeepConfig, device: torch.device, checkpoint_path: Path | None,
+            history_path: Path | None, select: list[str], seed: int, samples_per_s: float) -> TrainResult:
+    """Load each unit's selected weights, write the best checkpoint and the history, and report."""
+    for selection in training.selections:
         selection.module.load_state_dict(selection.state)
-    model.eval()
-    best_epochs = {horizons[c]: s.epoch for s in selections for c in s.columns}
+    training.model.eval()
+    best_epochs = {config.horizons[c]: s.epoch for s in training.selections for c in s.columns}
     if checkpoint_path is not None:
-        atomic_save({"config": config.to_dict(), "state_dict": model.state_dict(), "best_epochs": best_epochs,
-                      "select": [select_on, select_metric], "seed": seed}, Path(checkpoint_path))
+        atomic_save({"config": config.to_dict(), "state_dict": training.model.state_dict(), "best_epochs": best_epochs,
+                     "select": select, "seed": seed}, Path(checkpoint_path))
     if history_path is not None:
-        atomic_csv(pd.DataFrame(history), Path(history_path))
-    return TrainResult(model=model, history=pd.DataFrame(history), best_epochs=best_epochs, device=str(device),
-                       samples_per_s=trained_samples / trained_seconds if trained_seconds else float("nan"),
-                       resumed_from=start)
+        atomic_csv(pd.DataFrame(training.history), Path(history_path))
+    return TrainResult(model=training.model, history=pd.DataFrame(training.history), best_epochs=best_epochs,
+                       device=str(device), samples_per_s=samples_per_s, resumed_from=training.start)
 
 
 # ----------------------------------------------------------------------------- cross-fitting
