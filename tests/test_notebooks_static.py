@@ -16,6 +16,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED_NAMES = ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso", "05_rsf", "06_densenet",
                   "07_fusion", "08_stratification", "09_reproduction", "10_protocols", "11_uncertainty")
 MAX_FUNCTION_LINES = 5
+MAX_CELL_LINES = 15  # lines of code (not blank, not comment) in one code cell
+MAX_NOTEBOOK_LINES = 60  # lines of code in a notebook, its parameters cell excluded
+FIGURE_CALL = re.compile(r'stage\.save_figure\(.+, "(?P<subject>[a-z0-9_]+)"(?:, paper="(?P<paper>S?[0-9]+)")?\)')
 
 
 def toc_files(node) -> list[str]:
@@ -44,8 +47,9 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(path):
     for statement in tree.body:
         assert isinstance(statement, ast.Assign), f"not an assignment: {ast.unparse(statement)}"
         value = ast.literal_eval(statement.value)
-        assert isinstance(value, (str, int, float, bool)), (
-            f"parameters must be flat scalar assignments: {ast.unparse(statement)}")
+        scalar = (str, int, float, bool)
+        assert isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value)), (
+            f"parameters must be scalars or lists of scalars: {ast.unparse(statement)}")
     assigned = {t.id for s in tree.body for t in s.targets}
     assert "run_dir" in assigned
     assert set(papermill.inspect_notebook(str(path))) == assigned, "papermill cannot parse a parameter line"
@@ -75,3 +79,51 @@ def test_every_toc_page_exists():
     missing = [p for p in pages if not p.startswith("book/notebooks/") and not (ROOT / f"{p}.md").exists()]
     assert not missing
     assert re.fullmatch(r"book/\w+", toc["root"])
+
+
+def code_lines(source: str) -> int:
+    return sum(1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def analysis_cells(path: Path) -> list:
+    return [c for c in nbformat.read(path, as_version=4).cells
+            if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_narrates_in_short_cells_and_leaves_the_computing_to_helpers(path):
+    lengths = [code_lines(c.source) for c in analysis_cells(path)]
+    assert max(lengths) <= MAX_CELL_LINES, f"a code cell of {max(lengths)} lines: move the logic into helpers"
+    assert sum(lengths) <= MAX_NOTEBOOK_LINES, f"{sum(lengths)} lines of code: move the logic into helpers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_setup_cell_opens_the_stage_and_prints_the_package_versions(path):
+    setup = next(c.source for c in analysis_cells(path) if "Stage.open(" in c.source)
+    assert f'Stage.open(run_dir, "{path.stem}", globals())' in setup and "print_config()" in setup
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_follows_the_naming_scheme_and_has_a_caption_and_a_label(path):
+    from helpers.pipeline.stage import figure_label, figure_name
+
+    for cell in analysis_cells(path):
+        calls = [FIGURE_CALL.search(line) for line in cell.source.splitlines() if "save_figure(" in line]
+        if not calls:
+            continue
+        assert len(calls) == 1 and calls[0], f"one save_figure call a cell, in the scheme: {cell.source}"
+        figure = cell.metadata.get("mystnb", {}).get("figure", {})
+        name = figure_name(path.stem, calls[0]["subject"], calls[0]["paper"])
+        assert figure.get("name") == figure_label(name) and len(figure.get("caption", "")) > 20
+        assert (calls[0]["paper"] is None) != figure["caption"].startswith(f"Paper Fig. {calls[0]['paper']}:")
+        # the figure is the cell's only displayed output: MyST-NB wraps each display in the caption
+        last = ast.parse(cell.source).body[-1]
+        assert "display(" not in cell.source and not (isinstance(last, ast.Expr) and not (
+            isinstance(last.value, ast.Call) and ast.unparse(last.value.func) in ("stage.save_figure", "print")))
+        assert not (isinstance(last, ast.Expr) and "save_figure" in ast.unparse(last)) or cell.source.rstrip().endswith(";")
+
+
+def test_figure_names_are_unique_across_the_book():
+    labels = [c.metadata["mystnb"]["figure"]["name"] for path in NOTEBOOKS for c in analysis_cells(path)
+              if "mystnb" in c.metadata]
+    assert len(labels) == len(set(labels)) == 19

@@ -10,7 +10,7 @@ import pytest
 
 from helpers.errors import StaleInputError, UndeclaredArtifactError
 from helpers.pipeline.files import atomic_path, changed_sources, file_sha256, repo_root, resolve_path, source_hashes
-from helpers.pipeline.stage import Stage
+from helpers.pipeline.stage import Stage, figure_label, figure_name
 
 
 def make_stage(tmp_path, name="01_cohort"):
@@ -22,9 +22,9 @@ def test_outputs_are_hashed_in_the_manifest_and_checked_downstream(tmp_path):
     first.write_parquet(pd.DataFrame({"a": [1, 2]}), "cohort.parquet")
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    first.save_figure(fig, "fig_test")
+    first.save_figure(fig, "test", paper="S1")
     manifest = json.loads(first.finish().read_text(encoding="utf-8"))
-    assert set(manifest["outputs"]) == {"cohort.parquet", "figures/fig_test.png", "figures/fig_test.svg"}
+    assert set(manifest["outputs"]) == {"cohort.parquet", "figures/01_figS1_test.png", "figures/01_figS1_test.svg"}
     assert manifest["params"] == {"seed": 1} and "pandas" in manifest["versions"]
 
     second = make_stage(tmp_path, "02_next")
@@ -112,3 +112,12 @@ def test_a_stage_records_the_hashes_of_the_files_it_tracks(tmp_path):
     stage = make_stage(tmp_path / "run")
     stage.track_files([str(mask), str(mask)])
     assert json.loads(stage.finish().read_text(encoding="utf-8"))["files"] == {str(mask): file_sha256(mask)}
+
+
+def test_figure_names_follow_one_scheme():
+    assert figure_name("05_rsf", "rsf_roc", "4") == "05_fig4_rsf_roc"
+    assert figure_name("11_uncertainty", "calibration") == "11_calibration"
+    assert figure_label("05_fig4_rsf_roc") == "fig-05-fig4-rsf-roc"
+    for subject, paper in (("ROC", None), ("roc", "Fig4"), ("roc curve", None)):
+        with pytest.raises(ValueError, match="naming scheme"):
+            figure_name("05_rsf", subject, paper)

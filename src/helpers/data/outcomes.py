@@ -52,3 +52,12 @@ def ambiguity_table(time: pd.Series, event: pd.Series, horizons: tuple[int, ...]
             "censored_before": int(known.isna().sum()),
         })
     return pd.DataFrame(rows)
+
+
+def horizon_label_frame(time: pd.Series, event: pd.Series, policy: LabelPolicy,
+                        horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
+    """Patients x horizons table of 1 (died by it), 0 (alive at it), NaN (unknown under ``policy``).
+
+    Index: that of ``time`` (patient_id where the caller indexes by it); one column per horizon in months.
+    """
+    return pd.DataFrame({h: horizon_labels(time, event, h, policy).to_numpy() for h in horizons}, index=time.index)

@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from helpers.errors import BookError
-from helpers.pipeline.files import atomic_path, file_sha256
+from helpers.pipeline.files import atomic_path, content_sha256, file_sha256, resolve_path
 
 if TYPE_CHECKING:
     from radiomics.featureextractor import RadiomicsFeatureExtractor
@@ -94,17 +94,9 @@ def params_hash(params_file: Path) -> str:
 
 def case_key(job: CaseJob, parameters_digest: str) -> str:
     """Cache key: what was extracted, from which bytes, with which settings."""
-    parts = [_content_hash(Path(job.image)), _content_hash(Path(job.mask)), parameters_digest,
+    parts = [content_sha256(Path(job.image)), content_sha256(Path(job.mask)), parameters_digest,
              str(job.label), str(job.segment)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-
-
-def _content_hash(path: Path) -> str:
-    """Hash of an image file, or of every file (name and bytes) of a DICOM series folder."""
-    if not path.is_dir():
-        return file_sha256(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    return hashlib.sha256("|".join(f"{p.relative_to(path)}:{file_sha256(p)}" for p in files).encode()).hexdigest()
 
 
 _EXTRACTORS: dict[str, object] = {}
@@ -194,10 +186,15 @@ def _run_dask(jobs: list[CaseJob], params_file: str, cache_dir: str, scheduler_a
 class Extraction:
     """The outcome of a cohort extraction: features per case, diagnostics and failures."""
 
-    features: pd.DataFrame
-    diagnostics: pd.DataFrame
-    failures: pd.DataFrame
-    cached: int
+    features: pd.DataFrame  # (patient_id, reader) x features
+    diagnostics: pd.DataFrame  # (patient_id, reader) x kept PyRadiomics diagnostics
+    failures: pd.DataFrame  # patient_id, reader, image, mask, error
+    cached: int  # cases read from the cache
+
+    @property
+    def cases(self) -> int:
+        """Cases asked for: extracted or failed."""
+        return len(self.features) + len(self.failures)
 
 
 def extract_cohort(jobs: Iterable[CaseJob], params_file: Path, cache_dir: Path, *, n_jobs: int = 1,
@@ -227,6 +224,16 @@ def extract_cohort(jobs: Iterable[CaseJob], params_file: Path, cache_dir: Path, 
                               columns=["patient_id", "reader", "image", "mask", "error"]),
         cached=sum(r.cached for r in ordered),
     )
+
+
+RADIOMICS_CACHE = "cache/radiomics"  # per-case results inside a run folder, shared by notebooks 02, 03 and 10
+
+
+def extract_run(cohort: pd.DataFrame, params_file: str, run_dir: Path, *, n_jobs: int = 1,
+                scheduler_address: str = "") -> Extraction:
+    """Extract every reader's mask of ``cohort`` with the profile's PyRadiomics file, cached in the run folder."""
+    return extract_cohort(jobs_from_cohort(cohort), resolve_path(params_file), run_dir / RADIOMICS_CACHE,
+                          n_jobs=n_jobs, scheduler_address=scheduler_address)
 
 
 def raise_on_failures(failures: pd.DataFrame) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -35,7 +36,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, Protocol
+from helpers.data.outcomes import horizon_label_frame
+from helpers.evaluation.binary import horizon_metrics
+from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, LabelPolicy, Protocol
 
 FUSION_MODELS = ("logistic_regression", "random_forest", "svm", "decision_tree")
 FEATURES = ("radiomics", "densenet", "age", "gender_male", "T", "N", "M")
@@ -271,3 +274,39 @@ def fuse(cohort: pd.DataFrame, radiomics: pd.DataFrame, densenet: pd.DataFrame, 
     long = pd.concat(predictions, ignore_index=True)
     long["split"] = long["patient_id"].map(split)
     return long, models, inputs, (pd.concat(cv, ignore_index=True) if cv else None)
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    """The fusion step of one protocol: predictions, fitted models, inputs, scores and the reported model."""
+
+    predictions: pd.DataFrame  # patient_id, split, horizon_months, model, probability (the four fusion models)
+    models: dict[int, dict[str, ClassifierMixin]]  # horizon -> model name -> fitted model
+    features: dict[int, pd.DataFrame]  # horizon -> patients x FEATURES, the models' inputs
+    labels: pd.DataFrame  # patients x horizons: 1, 0 or NaN (unknown under the label policy)
+    cv: pd.DataFrame | None  # cross-validated training AUCs (protocol "rigorous")
+    metrics: pd.DataFrame  # Table 2 in long form: horizon_metrics' columns plus model, for base and fusion models
+    best: str
+    reason: str
+
+    def scores(self) -> dict[str, pd.DataFrame]:
+        """Each model's rows of ``metrics`` (base models first, then the fusion models), as ``table2`` takes them."""
+        return {model: part for model, part in self.metrics.groupby("model", sort=False)}
+
+
+def fuse_and_choose(cohort: pd.DataFrame, final: Mapping[str, pd.DataFrame], inputs: Mapping[str, pd.DataFrame],
+                    protocol: Protocol, policy: LabelPolicy, random_state: int | None) -> FusionResult:
+    """Fuse the base models' ``inputs`` (see ``base_inputs``), score every model on the train and test splits
+    (external patients, when present, are predicted but not scored) and choose the reported one as ``protocol``
+    does. ``final``: the base models' own predictions, scored beside the fusion models."""
+    cases = cohort.set_index("patient_id")
+    labels = horizon_label_frame(cases["time_months"], cases["event"], policy)
+    predictions, models, features, cv = fuse(cohort, inputs["radiomics"], inputs["densenet"], labels, protocol,
+                                             random_state)
+    scored = cohort[cohort["split"] != "external"]
+    scores = {name: horizon_metrics(frame[frame["split"] != "external"], scored, policy) for name, frame in final.items()}
+    scores |= {model: horizon_metrics(predictions[(predictions["model"] == model) & (predictions["split"] != "external")],
+                                      scored, policy) for model in FUSION_MODELS}
+    long = pd.concat([table.assign(model=name) for name, table in scores.items()], ignore_index=True)
+    best, reason = choose_best(long, protocol, cv)
+    return FusionResult(predictions, models, features, labels, cv, long, best, reason)

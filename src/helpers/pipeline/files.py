@@ -102,12 +102,11 @@ HASH_CACHE = "cache/file_hashes.json"  # content hashes of a run's input images 
 
 
 def content_sha256(path: Path) -> str:
-    """Hash of a file, or of a folder's files (a DICOM series) by relative name and content."""
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        listing = "\n".join(f"{p.relative_to(path).as_posix()} {file_sha256(p)}" for p in files)
-        return hashlib.sha256(listing.encode()).hexdigest()
-    return file_sha256(path)
+    """Hash of a file, or of every file (relative name and bytes) of a folder such as a DICOM series."""
+    if not path.is_dir():
+        return file_sha256(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return hashlib.sha256("|".join(f"{p.relative_to(path)}:{file_sha256(p)}" for p in files).encode()).hexdigest()
 
 
 def _stamp(path: Path) -> list[int]:

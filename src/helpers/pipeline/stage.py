@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,31 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+FIGURE_SUBJECT = re.compile(r"[a-z][a-z0-9_]*")
+PAPER_FIGURE = re.compile(r"S?[0-9]+")
+
+
+def figure_name(stage: str, subject: str, paper: str | None = None) -> str:
+    """The one naming scheme of the book's figures: notebook number, the paper's figure when it has one, subject.
+
+    ``figure_name("05_rsf", "rsf_roc", "4")`` is ``05_fig4_rsf_roc``; the book labels it ``fig-05-fig4-rsf-roc``.
+    """
+    if not FIGURE_SUBJECT.fullmatch(subject) or (paper is not None and not PAPER_FIGURE.fullmatch(paper)):
+        raise ValueError(f"figure subject {subject!r} (lower-case words joined by _) or paper figure {paper!r} "
+                         "(a number, S for supplementary: '4', 'S1') does not fit the naming scheme")
+    return f"{stage[:2]}_" + (f"fig{paper}_" if paper else "") + subject
+
+
+def figure_label(name: str) -> str:
+    """The book's cross-reference label of a figure file name (``05_fig4_rsf_roc`` -> ``fig-05-fig4-rsf-roc``)."""
+    return "fig-" + name.replace("_", "-")
+
+
+def print_config() -> None:
+    """Print the Python and package versions behind the results, as every notebook's setup cell does."""
+    print(", ".join(f"{name} {version}" for name, version in package_versions().items()))
 
 
 @dataclass
@@ -173,8 +199,9 @@ class Stage:
         """Write and register a JSON document."""
         return self.record(write_json(obj, self.path(relative)))
 
-    def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure as PNG and SVG under figures/, named after the paper's figure."""
+    def save_figure(self, fig: Any, subject: str, paper: str | None = None) -> Path:
+        """Save a matplotlib figure as PNG and SVG under figures/ as ``figure_name`` names it."""
+        name = figure_name(self.name, subject, paper)
         png = self.path(f"figures/{name}.png")
         svg = self.path(f"figures/{name}.svg")
         for target, kwargs in ((png, {"dpi": 150}), (svg, {"metadata": {"Date": None}})):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import torch
@@ -28,7 +29,6 @@ from lifelines import CoxPHFitter
 from sksurv.util import Surv
 
 from helpers.data.manifest import read_manifest
-from helpers.data.outcomes import horizon_labels
 from helpers.evaluation import stratify
 from helpers.evaluation.binary import auc_by_horizon, auc_known, horizon_metrics, with_labels
 from helpers.features import radiomics
@@ -36,12 +36,13 @@ from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import load_densenet
 from helpers.models.deep.training import predict_densenet
-from helpers.models.rsf import RadiomicsChain
+from helpers.models.rsf import RadiomicsChain, radiomics_chain
+from helpers.pipeline.stage import Stage
 from helpers.synthetic import oracle
 from helpers.synthetic.oracle import oracle_scores
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
-from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, LabelPolicy
+from helpers.vocabulary import MODEL_LABELS, LabelPolicy, Splitting
 
 ARMS = ("paper", "rigorous")
 EXTERNAL_PREFIX = "EXT-"
@@ -56,12 +57,13 @@ class ExternalCohort:
     features: pd.DataFrame
 
 
-def external_cohort(folder: Path, spec: CohortSpec, n_patients: int, seed: int, params_file: Path,
-                    cache_dir: Path, n_jobs: int = 1) -> ExternalCohort:
+def external_cohort(folder: Path, spec: CohortSpec, n_patients: int, seed: int, params_file: str, run_dir: Path,
+                    n_jobs: int = 1) -> ExternalCohort:
     """Draw ``n_patients`` new patients from the run's generator settings with ``seed``; extract their features.
 
     No second reader is drawn (inter-reader agreement is not re-assessed). The files are
-    generated once per spec and the extraction is cached per case, like the run's own cohort.
+    generated once per spec and the extraction is cached per case in the run folder, like the
+    run's own cohort.
     """
     if seed == spec.seed:
         raise ValueError(f"the external cohort needs a seed other than the run's ({seed}): "
@@ -72,9 +74,46 @@ def external_cohort(folder: Path, spec: CohortSpec, n_patients: int, seed: int, 
     truth = pd.read_parquet(manifest.parent / "truth.parquet")
     table["patient_id"] = EXTERNAL_PREFIX + table["patient_id"]
     truth["patient_id"] = EXTERNAL_PREFIX + truth["patient_id"]
-    extraction = radiomics.extract_cohort(radiomics.jobs_from_cohort(table), params_file, cache_dir, n_jobs=n_jobs)
+    extraction = radiomics.extract_run(table, params_file, run_dir, n_jobs=n_jobs)
     radiomics.raise_on_failures(extraction.failures)
     return ExternalCohort(table, truth, radiomics.reader_table(extraction.features, "reader1"))
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What the comparison takes from the run: notebooks 01, 02, 04-06's artifacts, read through the contract."""
+
+    cohort: pd.DataFrame  # cohort.parquet
+    features: pd.DataFrame  # reader-1 features kept by notebook 02, patients x features
+    chain: RadiomicsChain  # notebook 04's reducer settings with notebook 05's node size
+    densenet_protocol: str  # the protocol notebook 06 ran under
+    checkpoint: Path  # 06's selected checkpoint
+    last_weights: Path  # 06's weights after its last epoch
+    densenet_oof: pd.DataFrame | None  # 06's out-of-fold training predictions (protocol rigorous)
+    radiomics_metrics: pd.DataFrame  # 05's Table 2 rows
+    spec: CohortSpec | None  # the generator's settings (in-silico cohorts only)
+    truth: pd.DataFrame | None  # the generator's truth (in-silico cohorts only)
+
+    @property
+    def in_silico(self) -> bool:
+        return self.spec is not None
+
+
+def read_run(stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, seed: int, n_jobs: int) -> RunInputs:
+    """Read the run's inputs to the comparison, each checked against its producer."""
+    stable = stage.read_json("stable_features.json")["features"]
+    chain = radiomics_chain(joblib.load(stage.input("reducer.joblib")).get_params(), stage.metrics("05_rsf")["node_size"],
+                            n_estimators=rsf_trees, splitting=rsf_splitting, random_state=seed, n_jobs=n_jobs)
+    in_silico = stage.has("insilico/spec.json")
+    return RunInputs(
+        cohort=stage.read_parquet("cohort.parquet"), features=stage.read_parquet("features.parquet")[stable],
+        chain=chain, densenet_protocol=stage.metrics("06_densenet")["protocol"], checkpoint=stage.input("densenet.pt"),
+        last_weights=stage.input("densenet.last.pt"),
+        densenet_oof=(stage.read_parquet("predictions_densenet_oof.parquet")
+                      if stage.has("predictions_densenet_oof.parquet") else None),
+        radiomics_metrics=stage.read_parquet("metrics_radiomics.parquet"),
+        spec=CohortSpec.from_json(stage.input("insilico/spec.json")) if in_silico else None,
+        truth=stage.read_parquet("insilico/truth.parquet") if in_silico else None)
 
 
 def oracle_on(table: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
@@ -116,18 +155,67 @@ def densenet_predictions(checkpoint: Path, cases: pd.DataFrame, cache_dir: Path,
     return predict_densenet(model, cases, config, cache_dir)
 
 
+@dataclass(frozen=True)
+class BaseModels:
+    """The base models' predictions for every patient (run and external) and what each arm stacks on.
+
+    The paper arm stacks on in-sample predictions of both base models and, as published, on the
+    DenseNet epoch notebook 06 kept. The rigorous arm stacks on out-of-fold radiomics predictions
+    and on a DenseNet that never saw the test split: 06's own checkpoint when 06 ran under
+    ``rigorous`` (with its out-of-fold training predictions), else the weights after the last
+    epoch, a training length fixed before any evaluation.
+    """
+
+    radiomics: pd.DataFrame
+    radiomics_oof: pd.DataFrame
+    selected: pd.DataFrame  # the DenseNet checkpoint notebook 06 kept
+    last: pd.DataFrame  # the DenseNet after its last epoch
+    densenet_oof: pd.DataFrame | None
+    densenet_protocol: str
+
+    @property
+    def rigorous_densenet(self) -> pd.DataFrame:
+        return self.selected if self.densenet_protocol == "rigorous" else self.last
+
+    def shown(self, arm: str) -> dict[str, pd.DataFrame]:
+        """The base predictions an arm reports beside its fusion models."""
+        return {"radiomics": self.radiomics, "densenet": self.selected if arm == "paper" else self.rigorous_densenet}
+
+    def stacked(self, arm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(radiomics, DenseNet) inputs of an arm's fusion models."""
+        if arm == "paper":
+            return self.radiomics, self.selected
+        densenet_oof = self.densenet_oof if self.densenet_protocol == "rigorous" else None
+        return (stacking_inputs(self.radiomics, self.radiomics_oof),
+                stacking_inputs(self.rigorous_densenet, densenet_oof))
+
+    def by_arm(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """``shown`` for each arm."""
+        return {arm: self.shown(arm) for arm in ARMS}
+
+    def long(self) -> pd.DataFrame:
+        """Every arm's shown base predictions in one table (columns of the predictions, plus arm and model)."""
+        return pd.concat([frame.assign(arm=arm, model=name) for arm in ARMS for name, frame in self.shown(arm).items()],
+                         ignore_index=True)
+
+
+def base_models(run: RunInputs, everyone: pd.DataFrame, all_features: pd.DataFrame, cache_dir: Path,
+                oof_folds: int, seed: int) -> BaseModels:
+    """Predict every patient with the run's radiomics chain and DenseNet; cross-fit the radiomics chain."""
+    radiomics = radiomics_predictions(all_features, everyone, run.chain)
+    radiomics_oof = radiomics_out_of_fold(all_features, everyone, run.chain, oof_folds, seed)
+    cases, splits = everyone.set_index("patient_id"), everyone[["patient_id", "split"]]
+    selected, last = (densenet_predictions(run.checkpoint, cases, cache_dir, weights=weights).merge(splits)
+                      for weights in (None, run.last_weights))
+    return BaseModels(radiomics, radiomics_oof, selected, last, run.densenet_oof, run.densenet_protocol)
+
+
 def stacking_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None) -> pd.DataFrame:
     """Base probabilities for fusion: training rows out-of-fold when given (else in-sample), other rows from ``final``."""
     columns = ["patient_id", "horizon_months", "probability"]
     if out_of_fold is None:
         return final[columns]
     return pd.concat([out_of_fold[columns], final.loc[final["split"] != "train", columns]], ignore_index=True)
-
-
-def horizon_label_table(cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """Patients x horizons labels (1, 0, NaN) for fusion."""
-    return pd.DataFrame({h: horizon_labels(cohort["time_months"], cohort["event"], h, policy).to_numpy()
-                         for h in HORIZONS_MONTHS}, index=pd.Index(cohort["patient_id"]))
 
 
 @dataclass(frozen=True)
@@ -143,16 +231,14 @@ class ArmResult:
 def fuse_arm(arm: str, cohort: pd.DataFrame, radiomics_input: pd.DataFrame, densenet_input: pd.DataFrame,
              base: dict[str, pd.DataFrame], policy: LabelPolicy, seed: int) -> ArmResult:
     """Fit the four fusion models under ``arm`` and pick the reported one as that protocol does."""
-    labels = horizon_label_table(cohort, policy)
-    predictions, _, _, cv = fusion.fuse(cohort, radiomics_input, densenet_input, labels, arm, seed)
-    known = cohort[cohort["split"] != "external"]
-    scores = {name: horizon_metrics(frame[frame["split"] != "external"], known, policy)
-              for name, frame in base.items()}
-    scores |= {m: horizon_metrics(predictions[(predictions["model"] == m) & (predictions["split"] != "external")],
-                                          known, policy) for m in fusion.FUSION_MODELS}
-    long = pd.concat([table.assign(model=name) for name, table in scores.items()], ignore_index=True)
-    best, reason = fusion.choose_best(long, arm, cv)
-    return ArmResult(arm, predictions, best, reason)
+    result = fusion.fuse_and_choose(cohort, base, {"radiomics": radiomics_input, "densenet": densenet_input}, arm,
+                                    policy, seed)
+    return ArmResult(arm, result.predictions, result.best, result.reason)
+
+
+def arm_predictions(arms: list[ArmResult]) -> pd.DataFrame:
+    """Every arm's fused predictions in one table (ArmResult.predictions' columns plus arm)."""
+    return pd.concat([arm.predictions.assign(arm=arm.arm) for arm in arms], ignore_index=True)
 
 
 def optimism_table(arms: list[ArmResult], base: dict[str, dict[str, pd.DataFrame]], cohort: pd.DataFrame,

@@ -11,14 +11,17 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 
 from helpers.data.manifest import read_manifest
 from helpers.data.pseudonyms import pseudonymise
+from helpers.errors import ProfileError
 from helpers.pipeline.files import resolve_path, write_parquet
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
+from helpers.vocabulary import CohortSource
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,16 @@ def load_insilico(run_dir: Path, spec: CohortSpec, n_jobs: int) -> LoadedCohort:
     table = read_manifest(manifest, check_images=True, n_jobs=n_jobs)
     truth = pd.read_parquet(manifest.parent / "truth.parquet")
     return LoadedCohort(table, truth, manifest, "insilico")
+
+
+def load_cohort(run_dir: Path, cohort_source: CohortSource, *, spec: CohortSpec, manifest: str, check_images: bool,
+                allow_missing: tuple[str, ...], n_jobs: int) -> LoadedCohort:
+    """The run's patients from the source the profile names: the in-silico cohort of ``spec`` or ``manifest``."""
+    if cohort_source == "insilico":
+        return load_insilico(run_dir, spec, n_jobs=n_jobs)
+    if cohort_source == "manifest":
+        return load_manifest(run_dir, manifest, check_images=check_images, allow_missing=allow_missing, n_jobs=n_jobs)
+    raise ProfileError(f"cohort_source must be one of {', '.join(get_args(CohortSource))}, not {cohort_source!r}")
 
 
 def load_manifest(run_dir: Path, manifest: str, *, check_images: bool, allow_missing: tuple[str, ...],

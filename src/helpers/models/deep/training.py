@@ -16,12 +16,13 @@ import torch.nn.functional as F
 from monai.data import DataLoader
 from monai.utils import set_determinism
 from sklearn.model_selection import train_test_split
-from sksurv.util import check_array_survival
+from sksurv.util import Surv, check_array_survival
 from torch import nn
 from tqdm import tqdm
 
-from helpers.data.outcomes import horizon_labels
+from helpers.data.outcomes import horizon_label_frame
 from helpers.evaluation.binary import binary_metrics
+from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import (
     atomic_csv,
     atomic_save,
@@ -34,15 +35,9 @@ from helpers.models.deep.checkpoint import (
 from helpers.models.deep.config import SELECTION, DeepConfig, Observer, json_digest, resolve_device
 from helpers.models.deep.network import SeparateHorizonNets, build_model
 from helpers.models.deep.transforms import LabelledCases, cache_cases, cached_dataset
-from helpers.vocabulary import HORIZONS_MONTHS, PREDICTION_COLUMNS, LabelPolicy, Metric
+from helpers.vocabulary import PREDICTION_COLUMNS, LabelPolicy, Metric
 
 # ----------------------------------------------------------------------------- labels and loss
-
-
-def horizon_label_frame(time: pd.Series, event: pd.Series, policy: LabelPolicy,
-                        horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
-    """Patients x horizons table of 1 (died by it), 0 (alive at it), NaN (unknown under ``policy``)."""
-    return pd.DataFrame({h: horizon_labels(time, event, h, policy).to_numpy() for h in horizons}, index=time.index)
 
 
 def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -391,6 +386,16 @@ def densenet_chain(config: DeepConfig, label_policy: LabelPolicy, cache_dir: Pat
                    observer: Observer | None = None) -> DenseNetChain:
     """A ``fit_predict`` for ``helpers.models.crossfit.out_of_fold_predictions`` (cases indexed by patient_id as X)."""
     return DenseNetChain(config, label_policy, Path(cache_dir), work_dir, val_fraction, seed, progress, observer)
+
+
+def densenet_out_of_fold(cases: pd.DataFrame, config: DeepConfig, label_policy: LabelPolicy, cache_dir: Path, *,
+                         n_folds: int, val_fraction: float, seed: int) -> pd.DataFrame:
+    """Cross-fitted predictions for the training split of ``cases`` (index patient_id), which the rigorous
+    protocol stacks on: each fold's network never saw the patients it predicts (columns of PREDICTION_COLUMNS)."""
+    train = cases[cases["split"] == "train"]
+    y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
+    chain = densenet_chain(config, label_policy, cache_dir, val_fraction=val_fraction, seed=seed)
+    return out_of_fold_predictions(train, y_train, chain, n_folds=n_folds, random_state=seed)
 
 
 def fit_for_protocol(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, protocol: str, *,
