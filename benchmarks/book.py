@@ -33,16 +33,30 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def machine() -> dict:
     """The machine the numbers were measured on."""
-    return {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "processor": platform.processor() or platform.machine(), "python": platform.python_version()}
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+    }
 
 
 def summarise(manifest: dict) -> dict:
     """Per-notebook status, wall seconds and peak MB of one run, with the totals."""
-    notebooks = [{"notebook": r["notebook"], "status": r["status"], "wall_seconds": r["wall_seconds"],
-                  "peak_memory_mb": r["peak_memory_mb"]} for r in manifest["notebooks"]]
-    return {"notebooks": notebooks, "total_wall_seconds": round(sum(r["wall_seconds"] for r in notebooks), 1),
-            "peak_memory_mb": max(r["peak_memory_mb"] for r in notebooks)}
+    notebooks = [
+        {
+            "notebook": r["notebook"],
+            "status": r["status"],
+            "wall_seconds": r["wall_seconds"],
+            "peak_memory_mb": r["peak_memory_mb"],
+        }
+        for r in manifest["notebooks"]
+    ]
+    return {
+        "notebooks": notebooks,
+        "total_wall_seconds": round(sum(r["wall_seconds"] for r in notebooks), 1),
+        "peak_memory_mb": max(r["peak_memory_mb"] for r in notebooks),
+    }
 
 
 def scaling(sizes: list[int], profile_path: Path) -> None:
@@ -52,8 +66,12 @@ def scaling(sizes: list[int], profile_path: Path) -> None:
     earlier = json.loads(out.read_text(encoding="utf-8"))["sizes"] if out.exists() else {}
     report = {"machine": machine(), "profile": str(profile_path.relative_to(ROOT)), "sizes": earlier}
     for size in sizes:
-        sized = {**profile, "name": f"scaling_{size}", "n_patients": size,
-                 "n_reader2": max(2, round(profile["n_reader2"] * size / profile["n_patients"]))}
+        sized = {
+            **profile,
+            "name": f"scaling_{size}",
+            "n_patients": size,
+            "n_reader2": max(2, round(profile["n_reader2"] * size / profile["n_patients"])),
+        }
         run_dir = ROOT / "runs" / "scaling" / str(size)
         shutil.rmtree(run_dir, ignore_errors=True)  # cold start: caches would make a size look cheap
         sized_profile = run_dir.with_suffix(".yaml")  # kept beside the run, named in its run_manifest.json
@@ -70,8 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, help="run_manifest.json of a finished run to record")
     parser.add_argument("--sizes", type=int, nargs="+", help="cohort sizes to run afresh")
-    parser.add_argument("--as", dest="record_as", help="with --record: save as book_<name>.json (default: the "
-                        "run's profile name), e.g. 'default' for the 880-patient run of a sweep")
+    parser.add_argument(
+        "--as",
+        dest="record_as",
+        help="with --record: save as book_<name>.json (default: the "
+        "run's profile name), e.g. 'default' for the 880-patient run of a sweep",
+    )
     parser.add_argument("--profile", type=Path, default=ROOT / "params" / "default.yaml")
     args = parser.parse_args()
     if args.record:

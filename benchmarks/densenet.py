@@ -71,8 +71,9 @@ def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: 
         torch.cuda.reset_peak_memory_stats()
 
     model.train()
-    train_steps, train_seconds = _timed(lambda: train_step(model, image, roi, labels, optimizer, scaler, amp),
-                                        device, iterations, seconds)
+    train_steps, train_seconds = _timed(
+        lambda: train_step(model, image, roi, labels, optimizer, scaler, amp), device, iterations, seconds
+    )
 
     def forward() -> None:
         with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
@@ -82,25 +83,40 @@ def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: 
     eval_steps, eval_seconds = _timed(forward, device, iterations, seconds)
     summary = architecture_summary(model).set_index("branch")["parameters"]
     return {
-        "input_size": config.input_size, "batch_size": config.batch_size, "block_config": list(config.block_config),
-        "growth_rate": config.growth_rate, "init_features": config.init_features,
-        "roi_channels": list(config.roi_channels), "hidden": config.hidden,
-        "parameters": int(summary["total"]), "trunk_parameters": int(summary.iloc[0]),
-        "train_steps": train_steps, "train_samples_per_s": round(train_steps * config.batch_size / train_seconds, 3),
-        "eval_steps": eval_steps, "eval_samples_per_s": round(eval_steps * config.batch_size / eval_seconds, 3),
+        "input_size": config.input_size,
+        "batch_size": config.batch_size,
+        "block_config": list(config.block_config),
+        "growth_rate": config.growth_rate,
+        "init_features": config.init_features,
+        "roi_channels": list(config.roi_channels),
+        "hidden": config.hidden,
+        "parameters": int(summary["total"]),
+        "trunk_parameters": int(summary.iloc[0]),
+        "train_steps": train_steps,
+        "train_samples_per_s": round(train_steps * config.batch_size / train_seconds, 3),
+        "eval_steps": eval_steps,
+        "eval_samples_per_s": round(eval_steps * config.batch_size / eval_seconds, 3),
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if amp else None,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", nargs="+", default=["smoke", "default", "paper"],
-                        help=f"any of {sorted(PROFILES)} or {sorted(GROUPS)}")
+    parser.add_argument(
+        "--profiles",
+        nargs="+",
+        default=["smoke", "default", "paper"],
+        help=f"any of {sorted(PROFILES)} or {sorted(GROUPS)}",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--iterations", type=int, default=20, help="timed batches per measurement (at most)")
     parser.add_argument("--seconds", type=float, default=30.0, help="time box per measurement")
-    parser.add_argument("--paper-seconds", type=float, default=None,
-                        help="time box for the paper profile (default: --seconds on CUDA, 1 batch on CPU)")
+    parser.add_argument(
+        "--paper-seconds",
+        type=float,
+        default=None,
+        help="time box for the paper profile (default: --seconds on CUDA, 1 batch on CPU)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "densenet.json")
     args = parser.parse_args()
 
@@ -111,18 +127,27 @@ def main() -> None:
         config = replace(PROFILES[name], device=str(device))
         seconds = args.seconds
         if name == "paper":
-            seconds = args.paper_seconds if args.paper_seconds is not None else (
-                args.seconds if device.type == "cuda" else 0.0)
+            seconds = (
+                args.paper_seconds
+                if args.paper_seconds is not None
+                else (args.seconds if device.type == "cuda" else 0.0)
+            )
         results[name] = measure(config, device, args.iterations, seconds)
-        print(f"{name}: {results[name]['train_samples_per_s']} train samples/s, "
-              f"{results[name]['eval_samples_per_s']} eval samples/s", flush=True)
-    machine = {"cpus": psutil.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-               "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-               "torch": torch.__version__,
-               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
-    report = {"device": str(device), "mixed_precision": device.type == "cuda", "machine": machine,
-              "profiles": results}
+        print(
+            f"{name}: {results[name]['train_samples_per_s']} train samples/s, "
+            f"{results[name]['eval_samples_per_s']} eval samples/s",
+            flush=True,
+        )
+    machine = {
+        "cpus": psutil.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
+    report = {"device": str(device), "mixed_precision": device.type == "cuda", "machine": machine, "profiles": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -31,8 +31,15 @@ from helpers.models.deep.config import DeepConfig
 from helpers.models.deep.training import fit_for_protocol, horizon_label_frame, predict_densenet
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_NETWORK = DeepConfig(block_config=(2, 2, 2), growth_rate=8, init_features=16, roi_channels=(8, 16),
-                              batch_size=8, learning_rate=1e-3, device="cpu")  # params/default.yaml's network
+CPU_NETWORK = DeepConfig(
+    block_config=(2, 2, 2),
+    growth_rate=8,
+    init_features=16,
+    roi_channels=(8, 16),
+    batch_size=8,
+    learning_rate=1e-3,
+    device="cpu",
+)  # params/default.yaml's network
 SETTINGS: dict[str, DeepConfig] = {
     "fov120_e15": replace(CPU_NETWORK, input_size=32, field_of_view_mm=120.0, epochs=15),  # the default profile
     "fov80_e15": replace(CPU_NETWORK, input_size=32, field_of_view_mm=80.0, epochs=15),
@@ -41,24 +48,37 @@ SETTINGS: dict[str, DeepConfig] = {
 }
 
 
-def evaluate_setting(cases: pd.DataFrame, cohort: pd.DataFrame, config: DeepConfig, label_policy: str,
-                     cache_dir: Path, seed: int) -> dict:
+def evaluate_setting(
+    cases: pd.DataFrame, cohort: pd.DataFrame, config: DeepConfig, label_policy: str, cache_dir: Path, seed: int
+) -> dict:
     """Train one setting under the rigorous checkpoint rule; validation and test AUC per horizon, timings."""
     labels = horizon_label_frame(cases["time_months"], cases["event"], label_policy)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        result, _ = fit_for_protocol(cases, labels, config, "rigorous", cache_dir=cache_dir,
-                                          history_path=Path(scratch) / "history.csv",
-                                          checkpoint_path=Path(scratch) / "densenet.pt", val_fraction=0.2, seed=seed)
+        result, _ = fit_for_protocol(
+            cases,
+            labels,
+            config,
+            "rigorous",
+            cache_dir=cache_dir,
+            history_path=Path(scratch) / "history.csv",
+            checkpoint_path=Path(scratch) / "densenet.pt",
+            val_fraction=0.2,
+            seed=seed,
+        )
     test = cases[cases["split"] == "test"]
     labelled = with_labels(predict_densenet(result.model, test, config, cache_dir), cohort, label_policy)
     best = result.history.set_index("epoch").loc[next(iter(result.best_epochs.values()))]
     return {
-        "input_size": config.input_size, "field_of_view_mm": config.field_of_view_mm, "epochs": config.epochs,
+        "input_size": config.input_size,
+        "field_of_view_mm": config.field_of_view_mm,
+        "epochs": config.epochs,
         "best_epoch": int(next(iter(result.best_epochs.values()))),
         "val_auc": {h: round(float(best[f"val_auc_{h}m"]), 4) for h in config.horizons},
-        "test_auc": {int(h): round(auc_known(part["label"], part["probability"]), 4)
-                     for h, part in labelled.groupby("horizon_months")},
+        "test_auc": {
+            int(h): round(auc_known(part["label"], part["probability"]), 4)
+            for h, part in labelled.groupby("horizon_months")
+        },
         "train_samples_per_s": round(result.samples_per_s, 2),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
@@ -76,14 +96,23 @@ def main() -> None:
     cohort = pd.read_parquet(args.run_dir / "cohort.parquet")
     cases = cohort.set_index("patient_id")
     report = json.loads(args.out.read_text()) if args.out.exists() else {"settings": {}}
-    report["machine"] = {"cpus": psutil.cpu_count(), "torch_threads": torch.get_num_threads(),
-                         "processor": platform.processor() or platform.machine(), "torch": torch.__version__}
-    report["cohort"] = {"run_dir": str(args.run_dir), "patients": len(cases),
-                        "train": int((cases["split"] == "train").sum()), "test": int((cases["split"] == "test").sum())}
+    report["machine"] = {
+        "cpus": psutil.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
+    report["cohort"] = {
+        "run_dir": str(args.run_dir),
+        "patients": len(cases),
+        "train": int((cases["split"] == "train").sum()),
+        "test": int((cases["split"] == "test").sum()),
+    }
     for name in args.settings:
         print(f"[densenet_settings] {name} ...", flush=True)
-        report["settings"][name] = evaluate_setting(cases, cohort, SETTINGS[name], args.label_policy,
-                                                    args.run_dir / "cache" / "densenet", args.seed)
+        report["settings"][name] = evaluate_setting(
+            cases, cohort, SETTINGS[name], args.label_policy, args.run_dir / "cache" / "densenet", args.seed
+        )
         print(json.dumps({name: report["settings"][name]}), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

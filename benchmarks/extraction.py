@@ -76,13 +76,19 @@ def main() -> None:
     }
     result = {
         "cases": len(jobs),
-        "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                    "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "cases_per_second": {k: round(len(jobs) / v, 3) for k, v in seconds.items()},
         "speedup_2_processes": round(seconds["helpers_1_process"] / seconds["helpers_2_processes"], 2),
         "speedup_dask_2_workers": round(seconds["helpers_1_process"] / seconds["helpers_dask_2_workers"], 2),
-        "overhead_vs_bare_pct": round(100 * (seconds["helpers_1_process"] / seconds["bare_pyradiomics_1_process"] - 1), 1),
+        "overhead_vs_bare_pct": round(
+            100 * (seconds["helpers_1_process"] / seconds["bare_pyradiomics_1_process"] - 1), 1
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

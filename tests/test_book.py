@@ -47,10 +47,19 @@ def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
     manifest = tcga_paad_manifest(shared_data / "tcga_paad" / "tcga_paad_patients.csv", tmp_path / "manifest.csv")
     run_dir = tmp_path / "run"
     papermill.execute_notebook(
-        str(ROOT / "notebooks" / "01_cohort.ipynb"), str(tmp_path / "01_cohort.ipynb"),
-        parameters={"run_dir": str(run_dir), "cohort_source": "manifest", "manifest": str(manifest),
-                    "check_images": False, "allow_missing_clinical": ["T", "N", "M"], "seed": 3},
-        kernel_name="python3", progress_bar=False, cwd=str(tmp_path),
+        str(ROOT / "notebooks" / "01_cohort.ipynb"),
+        str(tmp_path / "01_cohort.ipynb"),
+        parameters={
+            "run_dir": str(run_dir),
+            "cohort_source": "manifest",
+            "manifest": str(manifest),
+            "check_images": False,
+            "allow_missing_clinical": ["T", "N", "M"],
+            "seed": 3,
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
     )
     cohort = pd.read_parquet(run_dir / "cohort.parquet")
     assert len(cohort) == 185 and cohort["event"].sum() == 100

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 # A valid 1x1 PNG.
 PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def check_book():
     """tools/check_book.py as a module (tools/ is not a package)."""
     spec = importlib.util.spec_from_file_location("check_book", ROOT / "tools" / "check_book.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module   # dataclasses look their module up while the class is made
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
@@ -38,8 +39,8 @@ def test_every_page_of_the_smoke_book_in_chromium(check_book, smoke_book):
     assert {f"book/notebooks/{name}.html" for name in notebooks} <= set(report.pages)
     assert {"index.html", "book/intro.html", "search.html"} <= set(report.pages)
     written = sum((smoke_book / page).read_text(encoding="utf-8").count("<img") for page in report.pages)
-    assert written > 0 and report.images >= written   # every figure the HTML holds was looked at
-    assert report.links > 10 * len(report.pages)       # the navigation alone links every page
+    assert written > 0 and report.images >= written  # every figure the HTML holds was looked at
+    assert report.links > 10 * len(report.pages)  # the navigation alone links every page
     assert not report.problems, report.summary()
     shots = [Path(path) for path in report.screenshots]
     assert len(shots) == len(report.pages)
@@ -55,12 +56,15 @@ def _broken_book(folder: Path) -> Path:
         '<a href="bad.html#here">ok</a> <a href="#top">ok</a> <a href="./">ok</a> '
         '<a href="https://example.org/">external link, not followed</a>'
         '<img src="https://example.invalid/badge.png" alt=""><script src="https://example.invalid/lib.js"></script>',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (folder / "index.html").write_text('<p><a href="good.html">good</a></p>', encoding="utf-8")
     (folder / "bad.html").write_text(
         '<h1 id="here">Bad</h1><img src="missing.png" alt="">'
         '<a href="nowhere.html">broken file</a> <a href="good.html#nope">broken anchor</a>'
-        "<script>throw new Error('deliberate failure')</script>", encoding="utf-8")
+        "<script>throw new Error('deliberate failure')</script>",
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -73,7 +77,9 @@ def test_the_checker_reports_each_kind_of_problem(check_book, tmp_path):
     assert report["images"] == 3 and report["links"] == 6
     assert [p["detail"] for p in report["broken_images"]] == ["missing.png failed to load"]
     assert sorted(p["detail"] for p in report["broken_links"]) == [
-        "good.html#nope: no id 'nope' in good.html", "nowhere.html: no file nowhere.html"]
+        "good.html#nope: no id 'nope' in good.html",
+        "nowhere.html: no file nowhere.html",
+    ]
     errors = sorted((p["page"], p["detail"]) for p in report["js_errors"])
     assert len(errors) == 2 and errors[1] == ("bad.html", "uncaught Error: deliberate failure")
     assert errors[0][0] == "bad.html" and "404" in errors[0][1] and "/missing.png" in errors[0][1]

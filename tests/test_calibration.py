@@ -55,7 +55,7 @@ def test_intercept_and_slope_match_statsmodels() -> None:
     sm = pytest.importorskip("statsmodels.api")
     rng = np.random.default_rng(1)
     probability = rng.uniform(0.05, 0.95, 300)
-    labels = (rng.uniform(size=300) < probability ** 1.5).astype(int)
+    labels = (rng.uniform(size=300) < probability**1.5).astype(int)
     offset = logit(probability)
     citl = sm.GLM(labels, np.ones((300, 1)), family=sm.families.Binomial(), offset=offset).fit().params[0]
     slope = sm.Logit(labels, sm.add_constant(offset)).fit(disp=0).params[1]
@@ -82,10 +82,14 @@ def test_net_benefit_by_hand() -> None:
 
 def _cohort_and_predictions() -> tuple[pd.DataFrame, pd.DataFrame]:
     """8 test and 2 training patients, one horizon; p08 is censored before it (unknown status)."""
-    cohort = pd.DataFrame({"patient_id": [f"p{i:02d}" for i in range(10)],
-                           "split": ["test"] * 8 + ["train"] * 2,
-                           "time_months": [3, 5, 8, 30, 40, 50, 60, 6, 4, 50],
-                           "event": [1, 1, 1, 0, 1, 0, 0, 0, 1, 0]})
+    cohort = pd.DataFrame(
+        {
+            "patient_id": [f"p{i:02d}" for i in range(10)],
+            "split": ["test"] * 8 + ["train"] * 2,
+            "time_months": [3, 5, 8, 30, 40, 50, 60, 6, 4, 50],
+            "event": [1, 1, 1, 0, 1, 0, 0, 0, 1, 0],
+        }
+    )
     probability = [0.9, 0.8, 0.3, 0.6, 0.2, 0.1, 0.4, 0.7, 0.9, 0.1]
     predictions = pd.DataFrame({"patient_id": cohort["patient_id"], "horizon_months": 12, "probability": probability})
     return cohort, predictions
@@ -116,9 +120,12 @@ def test_calibration_table_and_curves_use_known_test_labels(true_model) -> None:
     assert table["expected"] == pytest.approx(np.mean([0.9, 0.8, 0.3, 0.6, 0.2, 0.1, 0.4]))
     probability, labels = true_model
     n = len(labels)
-    big_cohort = pd.DataFrame({"patient_id": np.arange(n), "split": "test", "time_months": np.where(labels, 6.0, 20.0),
-                               "event": labels})
+    big_cohort = pd.DataFrame(
+        {"patient_id": np.arange(n), "split": "test", "time_months": np.where(labels, 6.0, 20.0), "event": labels}
+    )
     big = pd.DataFrame({"patient_id": np.arange(n), "horizon_months": 12, "probability": probability})
     curve = calibration_curves({"lr": big}, big_cohort, "known_status", n_bins=10)
     assert len(curve) == 10
-    np.testing.assert_allclose(curve["observed"], curve["predicted"], atol=0.04)  # true probabilities lie on the diagonal
+    np.testing.assert_allclose(
+        curve["observed"], curve["predicted"], atol=0.04
+    )  # true probabilities lie on the diagonal

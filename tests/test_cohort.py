@@ -15,18 +15,20 @@ from helpers.data.split import assign_split
 
 def toy_cohort() -> pd.DataFrame:
     """Three training and four test patients with every value chosen by hand."""
-    return pd.DataFrame({
-        "patient_id": [f"P{i}" for i in range(7)],
-        "split": ["train"] * 3 + ["test"] * 4,
-        "age": [50.0, 60.0, 70.0, 55.0, 65.0, 75.0, 85.0],
-        "gender": ["male", "male", "female", "male", "female", "female", "female"],
-        "T": ["T1", "T2", None, "T2", "T2", "T3", "T4"],
-        "N": ["N0", "N1", "N0", "N2", "N0", "N1", "N0"],
-        "M": ["M0", "M0", "M1", "M0", "M0", "M0", "M1"],
-        "time_months": [10.0, 20.0, 30.0, 5.0, 15.0, 25.0, 35.0],
-        "event": [1, 0, 1, 1, 1, 0, 0],
-        "centre": ["C1"] * 7,
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(7)],
+            "split": ["train"] * 3 + ["test"] * 4,
+            "age": [50.0, 60.0, 70.0, 55.0, 65.0, 75.0, 85.0],
+            "gender": ["male", "male", "female", "male", "female", "female", "female"],
+            "T": ["T1", "T2", None, "T2", "T2", "T3", "T4"],
+            "N": ["N0", "N1", "N0", "N2", "N0", "N1", "N0"],
+            "M": ["M0", "M0", "M1", "M0", "M0", "M0", "M1"],
+            "time_months": [10.0, 20.0, 30.0, 5.0, 15.0, 25.0, 35.0],
+            "event": [1, 0, 1, 1, 1, 0, 0],
+            "centre": ["C1"] * 7,
+        }
+    )
 
 
 def cell(table: pd.DataFrame, variable: str, level: str) -> pd.Series:

@@ -59,8 +59,11 @@ def test_metrics_files_are_produced_by_the_stage_of_their_name():
 @pytest.fixture(scope="module")
 def smoke_reads(smoke_run) -> list[tuple[str, str]]:
     """(reading stage, artifact) for every contract read of the smoke run, from the stage manifests."""
-    return sorted((path.stem, name) for path in (smoke_run / "manifests").glob("*.json")
-                  for name in json.loads(path.read_text(encoding="utf-8"))["read"])
+    return sorted(
+        (path.stem, name)
+        for path in (smoke_run / "manifests").glob("*.json")
+        for name in json.loads(path.read_text(encoding="utf-8"))["read"]
+    )
 
 
 def skeleton(smoke_run: Path, folder: Path) -> Path:
@@ -74,8 +77,10 @@ def skeleton(smoke_run: Path, folder: Path) -> Path:
 
 @pytest.mark.slow
 def test_every_declared_artifact_is_read_in_the_smoke_run(smoke_reads):
-    declared = set(PRODUCERS) | {metrics_file(s) for s in ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso",
-                                                            "05_rsf", "06_densenet", "08_stratification")}
+    declared = set(PRODUCERS) | {
+        metrics_file(s)
+        for s in ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso", "05_rsf", "06_densenet", "08_stratification")
+    }
     assert {name for _, name in smoke_reads} == declared
 
 
@@ -110,6 +115,8 @@ def test_a_notebook_stops_with_the_contract_message(smoke_run, tmp_path):
     record = execute(notebook, params, run_dir / "notebooks" / notebook.path.name, run_dir)
     assert record["status"] == "failed"
     # its first read from 07 (fusion.json) checks every output 07 recorded, so the damaged file is caught there
-    assert record["error"].startswith("StaleInputError: 08_stratification needs fusion.json (an output of "
-                                      "07_fusion): predictions_fusion.parquet changed after 07_fusion wrote it")
+    assert record["error"].startswith(
+        "StaleInputError: 08_stratification needs fusion.json (an output of "
+        "07_fusion): predictions_fusion.parquet changed after 07_fusion wrote it"
+    )
     assert record["error"].endswith("re-run 07_fusion so that its manifest and artifacts agree.")

@@ -33,16 +33,27 @@ from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
 from helpers.vocabulary import PREDICTION_COLUMNS
 
-TINY = DeepConfig(input_size=16, block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8),
-                       hidden=16, dropout=0.0, epochs=2, batch_size=4, device="cpu")
+TINY = DeepConfig(
+    input_size=16,
+    block_config=(1, 1),
+    growth_rate=4,
+    init_features=8,
+    roi_channels=(4, 8),
+    hidden=16,
+    dropout=0.0,
+    epochs=2,
+    batch_size=4,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """12 in-silico patients (48 x 48 x 8 voxels), indexed by patient_id, with absolute image and mask paths."""
     folder = tmp_path_factory.mktemp("cohort")
-    manifest = generate_cohort(folder, CohortSpec(n_patients=12, matrix=48, n_slices=8, n_reader2=0), n_jobs=1,
-                               progress=False)
+    manifest = generate_cohort(
+        folder, CohortSpec(n_patients=12, matrix=48, n_slices=8, n_reader2=0), n_jobs=1, progress=False
+    )
     return read_manifest(manifest, check_images=False).set_index("patient_id")
 
 
@@ -61,8 +72,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _batch(size: int = 16, n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed random (image, roi) batch."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, size, size, size, generator=generator), torch.rand(n, 1, size, size, size,
-                                                                                generator=generator)
+    return torch.rand(n, 1, size, size, size, generator=generator), torch.rand(
+        n, 1, size, size, size, generator=generator
+    )
 
 
 def test_forward_shapes_for_both_head_layouts() -> None:
@@ -139,19 +151,32 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     assert resolve_device("auto").type == "cpu"
 
 
-def test_paper_protocol_smoke_training(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path,
-                                       tmp_path: Path) -> None:
+def test_paper_protocol_smoke_training(
+    cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, tmp_path: Path
+) -> None:
     """2 epochs on 8 patients selecting on test accuracy: history, checkpoint, probabilities for everyone."""
     train, test = cases.iloc[:8], cases.iloc[8:]
     set_on, metric = SELECTION["paper"]
-    result = train_densenet(train, labels, TINY, cache_dir=cache_dir, eval_sets={set_on: test},
-                                 select_on=set_on, select_metric=metric, history_path=tmp_path / "history.csv",
-                                 checkpoint_path=tmp_path / "densenet.pt", seed=1, progress=False)
+    result = train_densenet(
+        train,
+        labels,
+        TINY,
+        cache_dir=cache_dir,
+        eval_sets={set_on: test},
+        select_on=set_on,
+        select_metric=metric,
+        history_path=tmp_path / "history.csv",
+        checkpoint_path=tmp_path / "densenet.pt",
+        seed=1,
+        progress=False,
+    )
     history = pd.read_csv(tmp_path / "history.csv")
     assert list(history["epoch"]) == [1, 2] and history["train_loss"].gt(0).all()
     assert {f"test_{m}_{h}m" for m in ("accuracy", "auc") for h in TINY.horizons} <= set(history.columns)
-    best = int(history["test_accuracy_12m"].add(history["test_accuracy_24m"]).add(history["test_accuracy_36m"])
-               .idxmax()) + 1
+    best = (
+        int(history["test_accuracy_12m"].add(history["test_accuracy_24m"]).add(history["test_accuracy_36m"]).idxmax())
+        + 1
+    )
     assert result.best_epochs == {12: best, 24: best, 36: best}
     assert result.device == "cpu" and result.samples_per_s > 0 and result.resumed_from == 0
     predictions = predict_densenet(result.model, cases, TINY, cache_dir)
@@ -164,11 +189,19 @@ def test_paper_protocol_smoke_training(cases: pd.DataFrame, labels: pd.DataFrame
 
 
 def test_rigorous_never_evaluates_held_out_patients_before_training_ends(
-        cases: pd.DataFrame, cache_dir: Path, tmp_path: Path) -> None:
+    cases: pd.DataFrame, cache_dir: Path, tmp_path: Path
+) -> None:
     """Cross-fitted with 2 folds: before each 'train_end' only validation patients of the fold are evaluated."""
     events: list[tuple[str, list[str]]] = []
-    chain = densenet_chain(TINY, "known_status", cache_dir, work_dir=tmp_path, val_fraction=0.25, seed=0,
-                                observer=lambda event, ids: events.append((event, ids)))
+    chain = densenet_chain(
+        TINY,
+        "known_status",
+        cache_dir,
+        work_dir=tmp_path,
+        val_fraction=0.25,
+        seed=0,
+        observer=lambda event, ids: events.append((event, ids)),
+    )
     y = Surv.from_arrays(cases["event"].astype(bool), cases["time_months"])
     oof = out_of_fold_predictions(cases, y, chain, n_folds=2, random_state=0)
     assert len(oof) == 12 * 3 and oof["probability"].between(0, 1).all()
@@ -184,12 +217,22 @@ def test_rigorous_never_evaluates_held_out_patients_before_training_ends(
     assert len(list(tmp_path.glob("fit-*/densenet.pt"))) == 2
 
 
-def _train_and_predict(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, config: DeepConfig,
-                       checkpoint_path: Path | None = None) -> tuple[TrainResult, pd.DataFrame]:
+def _train_and_predict(
+    cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, config: DeepConfig, checkpoint_path: Path | None = None
+) -> tuple[TrainResult, pd.DataFrame]:
     """Seeded training on 8 patients (val = the other 4), then predictions for all 12."""
-    result = train_densenet(cases.iloc[:8], labels, config, cache_dir=cache_dir,
-                                 eval_sets={"val": cases.iloc[8:]}, select_on="val", select_metric="auc",
-                                 checkpoint_path=checkpoint_path, seed=5, progress=False)
+    result = train_densenet(
+        cases.iloc[:8],
+        labels,
+        config,
+        cache_dir=cache_dir,
+        eval_sets={"val": cases.iloc[8:]},
+        select_on="val",
+        select_metric="auc",
+        checkpoint_path=checkpoint_path,
+        seed=5,
+        progress=False,
+    )
     return result, predict_densenet(result.model, cases, config, cache_dir)
 
 
@@ -200,8 +243,9 @@ def test_cpu_training_is_deterministic(cases: pd.DataFrame, labels: pd.DataFrame
     pd.testing.assert_frame_equal(first, second, check_exact=True)
 
 
-def test_interrupted_training_resumes_to_the_same_model(cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path,
-                                                        tmp_path: Path) -> None:
+def test_interrupted_training_resumes_to_the_same_model(
+    cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, tmp_path: Path
+) -> None:
     """1 epoch, then a call with epochs=2 resuming from the last checkpoint == 2 epochs straight."""
     config = replace(TINY, dropout=0.3)
     _, straight = _train_and_predict(cases, labels, cache_dir, config)
@@ -210,8 +254,9 @@ def test_interrupted_training_resumes_to_the_same_model(cases: pd.DataFrame, lab
     assert resumed.resumed_from == 1 and list(resumed.history["epoch"]) == [1, 2]
     pd.testing.assert_frame_equal(predictions, straight, check_exact=True)
     with pytest.warns(UserWarning, match="another training"):
-        fresh, _ = _train_and_predict(cases, labels, cache_dir, replace(config, learning_rate=1e-3),
-                                      tmp_path / "densenet.pt")
+        fresh, _ = _train_and_predict(
+            cases, labels, cache_dir, replace(config, learning_rate=1e-3), tmp_path / "densenet.pt"
+        )
     assert fresh.resumed_from == 0
 
 

@@ -61,11 +61,14 @@ def test_asah_data_is_pROCs() -> None:
     assert [round(a, 4) for a in aucs] == [0.7314, 0.8237, 0.6120]
 
 
-@pytest.mark.parametrize("a, b, z, p, ci", [
-    ("wfns", "s100b", 2.20898359144091, 0.0271757822291882, (0.0104061769564846, 0.174214419249478)),
-    ("wfns", "ndka", 2.79777591868904, 0.00514557970691098, (0.0634011709339876, 0.3600405634833566)),
-    ("ndka", "s100b", -1.39077002573558, 0.164295175223054, (-0.2876917446341914, 0.0488706064228094)),
-])
+@pytest.mark.parametrize(
+    "a, b, z, p, ci",
+    [
+        ("wfns", "s100b", 2.20898359144091, 0.0271757822291882, (0.0104061769564846, 0.174214419249478)),
+        ("wfns", "ndka", 2.79777591868904, 0.00514557970691098, (0.0634011709339876, 0.3600405634833566)),
+        ("ndka", "s100b", -1.39077002573558, 0.164295175223054, (-0.2876917446341914, 0.0488706064228094)),
+    ],
+)
 def test_delong_reproduces_proc_roc_test(a: str, b: str, z: float, p: float, ci: tuple[float, float]) -> None:
     """Reference: pROC's own test suite (tests/testthat/test-roc.test.R, "roc.test statistic and p
     are as expected with defaults"): ``roc.test(r.wfns, r.s100b)`` gives Z = 2.20898359144091,

@@ -27,9 +27,19 @@ from helpers.pipeline.runner import main as run_main
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-NAMED = {"features.parquet", "table2.csv", "predictions_radiomics.parquet", "predictions_radiomics_oof.parquet",
-         "predictions_densenet.parquet", "predictions_densenet_oof.parquet", "predictions_fusion.parquet",
-         "densenet.pt", "densenet.last.pt", "history.csv", "metrics/06_densenet.json"}
+NAMED = {
+    "features.parquet",
+    "table2.csv",
+    "predictions_radiomics.parquet",
+    "predictions_radiomics_oof.parquet",
+    "predictions_densenet.parquet",
+    "predictions_densenet_oof.parquet",
+    "predictions_fusion.parquet",
+    "densenet.pt",
+    "densenet.last.pt",
+    "history.csv",
+    "metrics/06_densenet.json",
+}
 
 
 @pytest.fixture(scope="module")

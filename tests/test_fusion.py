@@ -30,17 +30,33 @@ def _long(ids: list[str], probabilities: list[float], horizon: int = 12) -> pd.D
 
 def _cohort() -> pd.DataFrame:
     """Three patients coded as helpers.data and helpers.synthetic write them."""
-    return pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "age": [61, 74, 55],
-                         "gender": ["male", "female", "male"], "T": ["T1", "T3", "T4"],
-                         "N": ["N0", "N2", "N1"], "M": ["M0", "M1", "M0"]})
+    return pd.DataFrame(
+        {
+            "patient_id": ["p1", "p2", "p3"],
+            "age": [61, 74, 55],
+            "gender": ["male", "female", "male"],
+            "T": ["T1", "T3", "T4"],
+            "N": ["N0", "N2", "N1"],
+            "M": ["M0", "M1", "M0"],
+        }
+    )
 
 
 def _training_data(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
     """Fusion inputs with a label driven by the two probabilities and T stage."""
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"radiomics": rng.random(n), "densenet": rng.random(n), "age": rng.normal(65, 9, n).round(),
-                      "gender_male": rng.integers(0, 2, n), "T": rng.integers(1, 5, n), "N": rng.integers(0, 3, n),
-                      "M": rng.integers(0, 2, n)}, index=pd.Index([f"p{i:03d}" for i in range(n)], name="patient_id"))
+    X = pd.DataFrame(
+        {
+            "radiomics": rng.random(n),
+            "densenet": rng.random(n),
+            "age": rng.normal(65, 9, n).round(),
+            "gender_male": rng.integers(0, 2, n),
+            "T": rng.integers(1, 5, n),
+            "N": rng.integers(0, 3, n),
+            "M": rng.integers(0, 2, n),
+        },
+        index=pd.Index([f"p{i:03d}" for i in range(n)], name="patient_id"),
+    )
     risk = 2.5 * X["radiomics"] + 1.5 * X["densenet"] + 0.4 * X["T"] - 3.0
     y = pd.Series((rng.random(n) < 1 / (1 + np.exp(-risk))).astype(float), index=X.index, name="label")
     return X, y
@@ -52,9 +68,18 @@ def test_fusion_features_encoding_by_hand() -> None:
     radiomics = pd.concat([_long(["p3", "p1", "p2"], [0.3, 0.1, 0.2]), _long(["p1", "p2", "p3"], [0.9] * 3, 24)])
     densenet = _long(["p1", "p2", "p3"], [0.4, 0.5, 0.6])
     X = fusion_features(_cohort(), radiomics, densenet, horizon=12)
-    expected = pd.DataFrame({"radiomics": [0.1, 0.2, 0.3], "densenet": [0.4, 0.5, 0.6], "age": [61.0, 74.0, 55.0],
-                             "gender_male": [1, 0, 1], "T": [1, 3, 4], "N": [0, 2, 1], "M": [0, 1, 0]},
-                            index=pd.Index(["p1", "p2", "p3"], name="patient_id"))
+    expected = pd.DataFrame(
+        {
+            "radiomics": [0.1, 0.2, 0.3],
+            "densenet": [0.4, 0.5, 0.6],
+            "age": [61.0, 74.0, 55.0],
+            "gender_male": [1, 0, 1],
+            "T": [1, 3, 4],
+            "N": [0, 2, 1],
+            "M": [0, 1, 0],
+        },
+        index=pd.Index(["p1", "p2", "p3"], name="patient_id"),
+    )
     pd.testing.assert_frame_equal(X, expected)
     assert tuple(X.columns) == FEATURES
 
@@ -126,15 +151,27 @@ def test_choose_best_under_both_protocols() -> None:
     """Hand table: RF has the best mean test AUC (0.80) but the worst train AUC; LR has the best
     mean cross-validated AUC (0.75). Base models are never chosen, however high their AUC."""
     rows = []
-    test_auc = {"logistic_regression": (0.70, 0.72), "random_forest": (0.79, 0.81), "svm": (0.74, 0.74),
-                "decision_tree": (0.60, 0.62), "radiomics": (0.95, 0.95)}
+    test_auc = {
+        "logistic_regression": (0.70, 0.72),
+        "random_forest": (0.79, 0.81),
+        "svm": (0.74, 0.74),
+        "decision_tree": (0.60, 0.62),
+        "radiomics": (0.95, 0.95),
+    }
     for model, aucs in test_auc.items():
         for horizon, auc in zip((12, 24), aucs):
-            rows += [{"model": model, "split": "test", "horizon_months": horizon, "auc": auc},
-                     {"model": model, "split": "train", "horizon_months": horizon, "auc": 0.9 - auc / 10}]
+            rows += [
+                {"model": model, "split": "test", "horizon_months": horizon, "auc": auc},
+                {"model": model, "split": "train", "horizon_months": horizon, "auc": 0.9 - auc / 10},
+            ]
     table = pd.DataFrame(rows)
-    cv = pd.DataFrame({"model": list(FUSION_MODELS) * 2, "horizon_months": [12] * 4 + [24] * 4,
-                       "cv_auc": [0.74, 0.70, 0.73, 0.65, 0.76, 0.72, 0.73, 0.66]})
+    cv = pd.DataFrame(
+        {
+            "model": list(FUSION_MODELS) * 2,
+            "horizon_months": [12] * 4 + [24] * 4,
+            "cv_auc": [0.74, 0.70, 0.73, 0.65, 0.76, 0.72, 0.73, 0.66],
+        }
+    )
     name, reason = choose_best(table, "paper")
     assert name == "random_forest" and "test-set selection" in reason and "0.800" in reason
     name, reason = choose_best(table, "rigorous", cv)
@@ -145,8 +182,20 @@ def test_choose_best_under_both_protocols() -> None:
 
 def _metrics(shift: float) -> pd.DataFrame:
     """A horizon_metrics-shaped table: train then test at 12, 24, 36 months."""
-    return pd.DataFrame([{"split": split, "horizon_months": h, "threshold": 0.5, "auc": 0.7 + shift + h / 1000,
-                          "accuracy": 0.6 + shift, "n": 100} for split in ("train", "test") for h in (12, 24, 36)])
+    return pd.DataFrame(
+        [
+            {
+                "split": split,
+                "horizon_months": h,
+                "threshold": 0.5,
+                "auc": 0.7 + shift + h / 1000,
+                "accuracy": 0.6 + shift,
+                "n": 100,
+            }
+            for split in ("train", "test")
+            for h in (12, 24, 36)
+        ]
+    )
 
 
 def test_table2_layout() -> None:
@@ -175,10 +224,10 @@ def test_importances() -> None:
     gini = gini_importance(models["random_forest"], list(X.columns))
     assert gini["importance"].sum() == pytest.approx(1.0)
     assert set(gini["feature"].iloc[:2]) == {"radiomics", "densenet"}
-    perm = permutation_importance_table(models["random_forest"], X.iloc[200:], y.iloc[200:], random_state=0,
-                                        n_repeats=5)
+    perm = permutation_importance_table(
+        models["random_forest"], X.iloc[200:], y.iloc[200:], random_state=0, n_repeats=5
+    )
     assert set(perm["feature"]) == set(FEATURES)
     assert perm["feature"].iloc[0] in ("radiomics", "densenet")
     with pytest.raises(TypeError, match="random forest"):
         gini_importance(models["decision_tree"], list(X.columns))
-

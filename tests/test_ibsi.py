@@ -31,8 +31,11 @@ def phantom(shared_data: Path) -> tuple[Path, Path, Path]:
     """Image, mask and reference table of the IBSI-1 digital phantom."""
     ibsi = shared_data / "ibsi"
     folder = ibsi / "ibsi_1_digital_phantom"
-    return (folder / "image.nii.gz", folder / "mask.nii.gz",
-            ibsi / "reference_values" / "ibsi_1_reference_values_digital_phantom.csv")
+    return (
+        folder / "image.nii.gz",
+        folder / "mask.nii.gz",
+        ibsi / "reference_values" / "ibsi_1_reference_values_digital_phantom.csv",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +105,13 @@ def test_pca_axes_differ_only_by_the_covariance_denominator(comparison, phantom)
 
 
 def test_exact_agreements(comparison):
-    exact = {"firstorder_Energy": 567.0, "shape_VoxelVolume": 592.0, "glszm_LargeAreaEmphasis": 550.0,
-             "gldm_LargeDependenceEmphasis": 109.0, "glszm_SizeZoneNonUniformityNormalized": 0.2}
+    exact = {
+        "firstorder_Energy": 567.0,
+        "shape_VoxelVolume": 592.0,
+        "glszm_LargeAreaEmphasis": 550.0,
+        "gldm_LargeDependenceEmphasis": 109.0,
+        "glszm_SizeZoneNonUniformityNormalized": 0.2,
+    }
     for feature, value in exact.items():
         row = _row(comparison, feature)
         assert row["pyradiomics"] == pytest.approx(value, abs=1e-12) and row["reference"] == value

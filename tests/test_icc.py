@@ -17,14 +17,41 @@ PSYCH_PRINTED = {"ICC1": 0.166, "ICC2": 0.290, "ICC3": 0.715, "ICC1k": 0.443, "I
 # pingouin 0.7.0 intraclass_corr on SF_TABLE2 with CI rounding off: (ICC, F, df2, p, CI low, CI high).
 PINGOUIN_SF = {
     "ICC1": (0.1657417684054755, 1.7946784922394683, 18, 0.16476880834463953, -0.13293232487475096, 0.722560062328121),
-    "ICC2": (0.28976377952755916, 11.027247956403299, 15, 0.000134566516484335, 0.018786513374712058, 0.7610843696489527),
+    "ICC2": (
+        0.28976377952755916,
+        11.027247956403299,
+        15,
+        0.000134566516484335,
+        0.018786513374712058,
+        0.7610843696489527,
+    ),
     "ICC3": (0.7148407148407154, 11.027247956403299, 15, 0.000134566516484335, 0.34246476503392614, 0.9458582599553597),
-    "ICC1k": (0.44279713367926876, 1.7946784922394683, 18, 0.16476880834463953, -0.8844421552381196, 0.9124154203407755),
-    "ICC2k": (0.6200505475989893, 11.027247956403299, 15, 0.000134566516484335, 0.07113681530250353, 0.9272320401677219),
+    "ICC1k": (
+        0.44279713367926876,
+        1.7946784922394683,
+        18,
+        0.16476880834463953,
+        -0.8844421552381196,
+        0.9124154203407755,
+    ),
+    "ICC2k": (
+        0.6200505475989893,
+        11.027247956403299,
+        15,
+        0.000134566516484335,
+        0.07113681530250353,
+        0.9272320401677219,
+    ),
     "ICC3k": (0.9093155423770697, 11.027247956403299, 15, 0.000134566516484335, 0.6756747138163055, 0.9858916781690623),
 }
-PINGOUIN_TYPE = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",
-                 "ICC1k": "ICC(1,k)", "ICC2k": "ICC(A,k)", "ICC3k": "ICC(C,k)"}
+PINGOUIN_TYPE = {
+    "ICC1": "ICC(1,1)",
+    "ICC2": "ICC(A,1)",
+    "ICC3": "ICC(C,1)",
+    "ICC1k": "ICC(1,k)",
+    "ICC2k": "ICC(A,k)",
+    "ICC3k": "ICC(C,k)",
+}
 
 
 def _two_readers(n_patients: int = 50, n_features: int = 8, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -44,8 +71,9 @@ def _pingouin_icc(ratings: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> pd.Da
     pg = pytest.importorskip("pingouin", reason="pingouin is the reference implementation for this cross-check")
     monkeypatch.delitem(pg.options, "round.column.CI95", raising=False)
     n, k = ratings.shape
-    long = pd.DataFrame({"target": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "score": ratings.ravel()})
+    long = pd.DataFrame(
+        {"target": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n), "score": ratings.ravel()}
+    )
     table = pg.intraclass_corr(long, targets="target", raters="rater", ratings="score").set_index("Type")
     return table.loc[[PINGOUIN_TYPE[f] for f in ICC_FORMS]].set_axis(list(ICC_FORMS))
 
@@ -82,14 +110,22 @@ def test_shrout_fleiss_table2_full_precision_vs_recorded_pingouin(form: str) -> 
 def test_scalar_matches_live_pingouin_on_random_ratings(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """All six forms, F, p and CIs equal pingouin's on random 3- and 2-rater data and on Table 2."""
     rng = np.random.default_rng(seed)
-    for ratings in (rng.normal(size=(12, 1)) + rng.normal(size=(12, 3)),
-                    rng.normal(size=(30, 1)) * 5 + rng.normal(size=(30, 2)) + [0.0, 1.0], SF_TABLE2):
+    for ratings in (
+        rng.normal(size=(12, 1)) + rng.normal(size=(12, 3)),
+        rng.normal(size=(30, 1)) * 5 + rng.normal(size=(30, 2)) + [0.0, 1.0],
+        SF_TABLE2,
+    ):
         ref = _pingouin_icc(ratings, monkeypatch)
         for form in ICC_FORMS:
             r = intraclass_correlation(ratings, form)
             expected = [ref.at[form, c] for c in ("ICC", "F", "df1", "df2", "pval")] + list(ref.at[form, "CI95"])
-            np.testing.assert_allclose([r.value, r.f_statistic, r.df1, r.df2, r.p_value, *r.ci95], expected,
-                                       rtol=1e-9, atol=1e-12, err_msg=form)
+            np.testing.assert_allclose(
+                [r.value, r.f_statistic, r.df1, r.df2, r.p_value, *r.ci95],
+                expected,
+                rtol=1e-9,
+                atol=1e-12,
+                err_msg=form,
+            )
 
 
 @pytest.mark.parametrize("form", ICC_FORMS)
@@ -113,8 +149,9 @@ def test_per_feature_icc2_equals_pingouin(monkeypatch: pytest.MonkeyPatch) -> No
     table = icc_per_feature(r1, r2).set_index("feature")
     for feature in r1.columns:
         ref = _pingouin_icc(np.column_stack([r1[feature], r2[feature]]), monkeypatch).loc["ICC2"]
-        np.testing.assert_allclose(table.loc[feature, ["icc", "ci_low", "ci_high"]].to_numpy(float),
-                                   [ref["ICC"], *ref["CI95"]], rtol=1e-9)
+        np.testing.assert_allclose(
+            table.loc[feature, ["icc", "ci_low", "ci_high"]].to_numpy(float), [ref["ICC"], *ref["CI95"]], rtol=1e-9
+        )
 
 
 def test_per_feature_aligns_reader2_by_labels() -> None:
@@ -154,8 +191,17 @@ def test_constant_feature_is_undefined_without_warnings() -> None:
 def test_koo_li_band_boundaries_belong_to_upper_band() -> None:
     """0.5, 0.75 and 0.9 fall in the upper band; NaN is 'undefined'."""
     values = [-0.3, 0.4999, 0.5, 0.7499, 0.75, 0.8999, 0.9, 1.0, np.nan]
-    assert icc_band(values).tolist() == ["poor", "poor", "moderate", "moderate", "good", "good",
-                                         "excellent", "excellent", "undefined"]
+    assert icc_band(values).tolist() == [
+        "poor",
+        "poor",
+        "moderate",
+        "moderate",
+        "good",
+        "good",
+        "excellent",
+        "excellent",
+        "undefined",
+    ]
 
 
 def test_nan_rating_raises_naming_the_row() -> None:

@@ -35,16 +35,30 @@ TIMEOUT_S = 900
 def start_runner(run_dir: Path, log: Path) -> subprocess.Popen:
     """``python -m helpers.run params/smoke.yaml --no-book`` into ``run_dir``, as a user would start it."""
     with open(log, "ab") as handle:
-        return subprocess.Popen([sys.executable, "-m", "helpers.run", str(ROOT / "params" / "smoke.yaml"), "--no-book",
-                                 "--run-dir", str(run_dir)], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "helpers.run",
+                str(ROOT / "params" / "smoke.yaml"),
+                "--no-book",
+                "--run-dir",
+                str(run_dir),
+            ],
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def kill_tree_when(runner: subprocess.Popen, condition: Callable[[], bool], log: Path) -> None:
     """Poll ``condition`` every 20 ms; when it holds, SIGKILL the runner and every process below it."""
     deadline = time.monotonic() + TIMEOUT_S
     while not condition():
-        assert runner.poll() is None, f"the runner ended (status {runner.returncode}) before the kill point:\n" \
-                                      f"{log.read_text(errors='replace')[-3000:]}"
+        assert runner.poll() is None, (
+            f"the runner ended (status {runner.returncode}) before the kill point:\n"
+            f"{log.read_text(errors='replace')[-3000:]}"
+        )
         assert time.monotonic() < deadline, "the kill point was not reached in time"
         time.sleep(0.02)
     processes = [psutil.Process(runner.pid), *psutil.Process(runner.pid).children(recursive=True)]
@@ -81,7 +95,9 @@ def interrupted(tmp_path_factory) -> dict:
     first_wave = 40  # cases in the cache when the first kill comes: notebook 02 caches 24, notebook 03 92 in all
 
     runner = start_runner(run_dir, log)
-    kill_tree_when(runner, lambda: len(cached_cases(run_dir)) >= first_wave and not stage_done(run_dir, "03_extraction"), log)
+    kill_tree_when(
+        runner, lambda: len(cached_cases(run_dir)) >= first_wave and not stage_done(run_dir, "03_extraction"), log
+    )
     before_first_rerun = cached_cases(run_dir)
 
     runner = start_runner(run_dir, log)

@@ -21,7 +21,19 @@ from helpers.pipeline.dependencies import notebook_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(helpers.__file__).parent
-LAYERS = ("vocabulary", "errors", "pipeline", "data", "evaluation", "synthetic", "features", "models", "study", "report", "run")
+LAYERS = (
+    "vocabulary",
+    "errors",
+    "pipeline",
+    "data",
+    "evaluation",
+    "synthetic",
+    "features",
+    "models",
+    "study",
+    "report",
+    "run",
+)
 PROSE = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "book").glob("*.yaml"))]
 DOTTED = re.compile(r"(?<![\w./-])helpers(?:\.[A-Za-z_]\w*)+")
 
@@ -59,8 +71,11 @@ MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or 
 def upward_imports(path: Path) -> list[str]:
     """The imports of ``path`` that reach a layer above its own."""
     own = LAYERS.index(layer_of(module_name(path)))
-    return [f"{module_name(path)}:{line} imports {target}" for line, target in helpers_imports(path)
-            if LAYERS.index(layer_of(target)) > own]
+    return [
+        f"{module_name(path)}:{line} imports {target}"
+        for line, target in helpers_imports(path)
+        if LAYERS.index(layer_of(target)) > own
+    ]
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

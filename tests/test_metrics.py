@@ -39,12 +39,28 @@ def test_horizon_metrics_apply_the_training_threshold_to_the_test_split() -> Non
     """Train a-c, test d-f; probabilities fall patient by patient, so the 12-month train cut-off is a's 0.9."""
     from helpers.evaluation.binary import horizon_metrics
 
-    cohort = pd.DataFrame({"patient_id": list("abcdef"), "split": ["train"] * 3 + ["test"] * 3,
-                           "time_months": [6, 30, 40, 5, 20, 50], "event": [1, 0, 1, 1, 1, 0]})
-    predictions = pd.DataFrame({"patient_id": np.repeat(list("abcdef"), 2), "horizon_months": [12, 24] * 6,
-                                "probability": np.linspace(0.9, 0.1, 12)})
+    cohort = pd.DataFrame(
+        {
+            "patient_id": list("abcdef"),
+            "split": ["train"] * 3 + ["test"] * 3,
+            "time_months": [6, 30, 40, 5, 20, 50],
+            "event": [1, 0, 1, 1, 1, 0],
+        }
+    )
+    predictions = pd.DataFrame(
+        {
+            "patient_id": np.repeat(list("abcdef"), 2),
+            "horizon_months": [12, 24] * 6,
+            "probability": np.linspace(0.9, 0.1, 12),
+        }
+    )
     table = horizon_metrics(predictions, cohort, "known_status")
-    assert table[["split", "horizon_months"]].values.tolist() == [["train", 12], ["train", 24], ["test", 12], ["test", 24]]
+    assert table[["split", "horizon_months"]].values.tolist() == [
+        ["train", 12],
+        ["train", 24],
+        ["test", 12],
+        ["test", 24],
+    ]
     test_12 = table.iloc[2]
     assert test_12["threshold"] == pytest.approx(0.9)
     # Test probabilities at 12 months (0.46, 0.32, 0.17) are all below 0.9: d (died at 5) is missed, e and f are right.

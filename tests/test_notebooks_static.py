@@ -13,8 +13,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED_NAMES = ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso", "05_rsf", "06_densenet",
-                  "07_fusion", "08_stratification", "09_reproduction", "10_protocols", "11_uncertainty")
+EXPECTED_NAMES = (
+    "01_cohort",
+    "02_icc",
+    "03_extraction",
+    "04_pca_lasso",
+    "05_rsf",
+    "06_densenet",
+    "07_fusion",
+    "08_stratification",
+    "09_reproduction",
+    "10_protocols",
+    "11_uncertainty",
+)
 MAX_FUNCTION_LINES = 5
 MAX_CELL_LINES = 15  # lines of code (not blank, not comment) in one code cell
 MAX_NOTEBOOK_LINES = 60  # lines of code in a notebook, its parameters cell excluded
@@ -49,7 +60,8 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(path):
         value = ast.literal_eval(statement.value)
         scalar = (str, int, float, bool)
         assert isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value)), (
-            f"parameters must be scalars or lists of scalars: {ast.unparse(statement)}")
+            f"parameters must be scalars or lists of scalars: {ast.unparse(statement)}"
+        )
     assigned = {t.id for s in tree.body for t in s.targets}
     assert "run_dir" in assigned
     assert set(papermill.inspect_notebook(str(path))) == assigned, "papermill cannot parse a parameter line"
@@ -86,8 +98,11 @@ def code_lines(source: str) -> int:
 
 
 def analysis_cells(path: Path) -> list:
-    return [c for c in nbformat.read(path, as_version=4).cells
-            if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
+    return [
+        c
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -118,12 +133,22 @@ def test_every_figure_follows_the_naming_scheme_and_has_a_caption_and_a_label(pa
         assert (calls[0]["paper"] is None) != figure["caption"].startswith(f"Paper Fig. {calls[0]['paper']}:")
         # the figure is the cell's only displayed output: MyST-NB wraps each display in the caption
         last = ast.parse(cell.source).body[-1]
-        assert "display(" not in cell.source and not (isinstance(last, ast.Expr) and not (
-            isinstance(last.value, ast.Call) and ast.unparse(last.value.func) in ("stage.save_figure", "print")))
-        assert not (isinstance(last, ast.Expr) and "save_figure" in ast.unparse(last)) or cell.source.rstrip().endswith(";")
+        assert "display(" not in cell.source and not (
+            isinstance(last, ast.Expr)
+            and not (
+                isinstance(last.value, ast.Call) and ast.unparse(last.value.func) in ("stage.save_figure", "print")
+            )
+        )
+        assert not (isinstance(last, ast.Expr) and "save_figure" in ast.unparse(last)) or cell.source.rstrip().endswith(
+            ";"
+        )
 
 
 def test_figure_names_are_unique_across_the_book():
-    labels = [c.metadata["mystnb"]["figure"]["name"] for path in NOTEBOOKS for c in analysis_cells(path)
-              if "mystnb" in c.metadata]
+    labels = [
+        c.metadata["mystnb"]["figure"]["name"]
+        for path in NOTEBOOKS
+        for c in analysis_cells(path)
+        if "mystnb" in c.metadata
+    ]
     assert len(labels) == len(set(labels)) == 19

@@ -39,5 +39,7 @@ def test_auc_by_horizon_uses_known_labels_only():
     score = pd.Series([0.9, 0.8, 0.95, 0.1, 0.2, 0.5])
     aucs = auc_by_horizon(TIME, EVENT, score, "known_status", horizons=(12,))
     assert aucs[12] == 1.0  # the censored patient with the top score is left out
-    assert auc_by_horizon(TIME, EVENT, score, "paper", horizons=(12,))[12] == pytest.approx(0.75)  # 6 of 8 pairs ordered
+    assert auc_by_horizon(TIME, EVENT, score, "paper", horizons=(12,))[12] == pytest.approx(
+        0.75
+    )  # 6 of 8 pairs ordered
     assert np.isnan(auc_by_horizon(TIME, EVENT, score, "known_status", horizons=(1,))[1])

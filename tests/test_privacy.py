@@ -27,8 +27,10 @@ IN_SILICO_KEYS = ("name", "cohort_source", "n_patients", "image_matrix", "image_
 
 def real_looking_ids() -> list[str]:
     """Ids in the shapes real exports use: name-bearing study codes and MRNs."""
-    generated = [f"PANC-{i:04d}-Patient{chr(65 + i % 26)}{i}" if i % 2 else f"MRN{90000000 + 7919 * i}"
-                 for i in range(len(NAMED_IDS) + 1, N_PATIENTS + 1)]
+    generated = [
+        f"PANC-{i:04d}-Patient{chr(65 + i % 26)}{i}" if i % 2 else f"MRN{90000000 + 7919 * i}"
+        for i in range(len(NAMED_IDS) + 1, N_PATIENTS + 1)
+    ]
     return NAMED_IDS + generated
 
 
@@ -36,16 +38,24 @@ def write_dicom_series(image: sitk.Image, folder: Path, tags: dict[str, str]) ->
     """Write a volume as a DICOM series, one file per slice, carrying the given patient tags."""
     folder.mkdir(parents=True)
     cosines = image.GetDirection()
-    orientation = "\\".join(f"{v:.6f}" for v in (cosines[0], cosines[3], cosines[6], cosines[1], cosines[4], cosines[7]))
+    orientation = "\\".join(
+        f"{v:.6f}" for v in (cosines[0], cosines[3], cosines[6], cosines[1], cosines[4], cosines[7])
+    )
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     for z in range(image.GetDepth()):
         plane = image[:, :, z]
         position = image.TransformIndexToPhysicalPoint((0, 0, z))
-        for key, value in {**tags, "0008|0060": "CT", "0020|000d": "1.2.826.0.1.3680043.2.1125.7.1",
-                           "0020|000e": "1.2.826.0.1.3680043.2.1125.7.2", "0020|0013": str(z + 1),
-                           "0020|0032": "\\".join(f"{v:.6f}" for v in position), "0020|0037": orientation,
-                           "0018|0050": f"{image.GetSpacing()[2]:.6f}"}.items():
+        for key, value in {
+            **tags,
+            "0008|0060": "CT",
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.7.1",
+            "0020|000e": "1.2.826.0.1.3680043.2.1125.7.2",
+            "0020|0013": str(z + 1),
+            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
+            "0020|0037": orientation,
+            "0018|0050": f"{image.GetSpacing()[2]:.6f}",
+        }.items():
             plane.SetMetaData(key, value)
         writer.SetFileName(str(folder / f"slice_{z:03d}.dcm"))
         writer.Execute(plane)
@@ -78,8 +88,11 @@ def private_run(tmp_path_factory) -> tuple[Path, Path, Path]:
     """The export's manifest, the run directory and the built HTML of a run on the export."""
     base = tmp_path_factory.mktemp("privacy")
     source = generate_cohort(
-        base / "insilico", CohortSpec(n_patients=N_PATIENTS, matrix=96, n_slices=12, n_reader2=12, seed=7),
-        n_jobs=2, progress=False).parent
+        base / "insilico",
+        CohortSpec(n_patients=N_PATIENTS, matrix=96, n_slices=12, n_reader2=12, seed=7),
+        n_jobs=2,
+        progress=False,
+    ).parent
     manifest = hospital_export(source, base / "St-Elsewhere_PANC-0001-JohnDoe_export")
     smoke = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text(encoding="utf-8"))
     profile = {key: value for key, value in smoke.items() if key not in IN_SILICO_KEYS}
@@ -105,7 +118,9 @@ def test_the_run_read_the_real_looking_cohort(private_run):
 @pytest.mark.slow
 def test_no_identifier_path_or_dicom_tag_reaches_the_built_book(private_run):
     manifest, _, html = private_run
-    secrets = [s.lower() for s in (*real_looking_ids(), *DICOM_TAGS.values(), str(manifest.parent), manifest.parent.name)]
+    secrets = [
+        s.lower() for s in (*real_looking_ids(), *DICOM_TAGS.values(), str(manifest.parent), manifest.parent.name)
+    ]
     files = [p for p in html.rglob("*") if p.is_file()]
     assert any(p.suffix == ".ipynb" for p in files) and (html / "searchindex.js").exists()
     leaks = []
@@ -119,10 +134,23 @@ def test_no_identifier_path_or_dicom_tag_reaches_the_built_book(private_run):
 
 def test_extraction_failures_are_shown_without_file_paths():
     export = "/data/St Elsewhere/PANC-0001-JohnDoe"
-    failures = pd.DataFrame([{
-        "patient_id": "PT-0a1b2c3d", "reader": "reader1", "image": f"{export}/dicom", "mask": f"{export}/seg.nii.gz",
-        "error": f"ValueError: {export}/seg.nii.gz: the mask is empty; {export}/dicom/slice_003.dcm unreadable"}])
+    failures = pd.DataFrame(
+        [
+            {
+                "patient_id": "PT-0a1b2c3d",
+                "reader": "reader1",
+                "image": f"{export}/dicom",
+                "mask": f"{export}/seg.nii.gz",
+                "error": f"ValueError: {export}/seg.nii.gz: the mask is empty; {export}/dicom/slice_003.dcm unreadable",
+            }
+        ]
+    )
     shown = radiomics.failures_without_paths(failures)
-    assert shown.to_dict("records") == [{"patient_id": "PT-0a1b2c3d", "reader": "reader1",
-                                         "error": "ValueError: <mask>: the mask is empty; <image> unreadable"}]
+    assert shown.to_dict("records") == [
+        {
+            "patient_id": "PT-0a1b2c3d",
+            "reader": "reader1",
+            "error": "ValueError: <mask>: the mask is empty; <image> unreadable",
+        }
+    ]
     assert list(radiomics.failures_without_paths(failures.iloc[:0]).columns) == ["patient_id", "reader", "error"]

@@ -6,6 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sklearn.metrics import roc_auc_score
+
+from helpers.data.outcomes import horizon_labels
+from helpers.evaluation import stratify
 from helpers.models.fusion import FUSION_MODELS
 from helpers.study import protocols
 from helpers.synthetic.spec import CohortSpec
@@ -18,18 +22,35 @@ def _cohort(n: int = 300, seed: int = 0) -> pd.DataFrame:
     risk = rng.normal(size=n)
     time = rng.exponential(20 * np.exp(-risk))
     censor = rng.uniform(30, 60, n)
-    return pd.DataFrame({"patient_id": [f"P{i:03d}" for i in range(n)], "risk": risk,
-                         "time_months": np.minimum(time, censor), "event": (time <= censor).astype(int),
-                         "split": np.array(["train", "test", "external"])[np.arange(n) % 3],
-                         "centre": np.where(np.arange(n) % 2 == 0, "C1", "C2")})
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(n)],
+            "risk": risk,
+            "time_months": np.minimum(time, censor),
+            "event": (time <= censor).astype(int),
+            "split": np.array(["train", "test", "external"])[np.arange(n) % 3],
+            "centre": np.where(np.arange(n) % 2 == 0, "C1", "C2"),
+        }
+    )
 
 
 def _long(cohort: pd.DataFrame, score: np.ndarray) -> pd.DataFrame:
     """Long predictions (a logistic of ``score``, the same at every horizon) with the split column."""
     probability = 1 / (1 + np.exp(-score))
-    return pd.concat([pd.DataFrame({"patient_id": cohort["patient_id"], "horizon_months": h,
-                                    "probability": probability, "split": cohort["split"]}) for h in (12, 24, 36)],
-                     ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "patient_id": cohort["patient_id"],
+                    "horizon_months": h,
+                    "probability": probability,
+                    "split": cohort["split"],
+                }
+            )
+            for h in (12, 24, 36)
+        ],
+        ignore_index=True,
+    )
 
 
 def test_stacking_inputs_take_training_rows_out_of_fold_and_the_rest_from_the_final_model():
@@ -56,7 +77,17 @@ def test_optimism_is_reported_test_auc_minus_external_auc():
     oracle = pd.DataFrame({"score": "full", "horizon_months": [12, 24, 36], "auc": [0.9, 0.9, 0.9]})
     table = protocols.optimism_table([arm], base, cohort, oracle, "known_status")
     assert len(table) == 6 * 3 and table["reported"].sum() == 3
-    assert np.allclose(table["optimism"], table["test_auc"] - table["external_auc"])
+    # each AUC recomputed independently: scikit-learn on the patients whose 24-month status is known
+    labels = horizon_labels(cohort["time_months"], cohort["event"], 24, "known_status")
+    expected = {}
+    for split in ("test", "external"):
+        known = (cohort["split"] == split) & labels.notna()
+        expected[split] = roc_auc_score(labels[known], score[known.to_numpy()])
+    row = table[(table["model"] == "Fusion RF") & (table["horizon_months"] == 24)].iloc[0]
+    assert row["test_auc"] == pytest.approx(expected["test"]) and row["external_auc"] == pytest.approx(
+        expected["external"]
+    )
+    assert row["optimism"] == pytest.approx(expected["test"] - expected["external"]) and row["optimism"] > 0.2
     assert (table["test_auc"] > 0.7).all() and (table["external_auc"].between(0.35, 0.65)).all()
     assert (table["oracle_external_auc"] == 0.9).all()
 
@@ -80,13 +111,26 @@ def test_hazard_ratio_recovers_a_known_ratio():
 
 def test_the_paper_cutoff_is_searched_on_train_and_test_and_the_rigorous_one_on_train_only():
     cohort = _cohort(600)
-    score = cohort["risk"].to_numpy() * 2
+    # the test split's scores are shifted up, so a search that includes them finds another cut-off
+    score = cohort["risk"].to_numpy() * 2 + np.where(cohort["split"] == "test", 3.0, 0.0)
     fused = pd.concat([_long(cohort, score).assign(model=m) for m in FUSION_MODELS], ignore_index=True)
     arms = [protocols.ArmResult(name, fused, "logistic_regression", "") for name in ("paper", "rigorous")]
     table = protocols.cutoff_comparison(arms, cohort, 36)
+    risk = pd.Series(1 / (1 + np.exp(-score)), index=cohort.index)
+
+    def searched(splits: list[str]) -> float:
+        part = cohort["split"].isin(splits)
+        return stratify.optimal_cutpoint(
+            cohort.loc[part, "time_months"], cohort.loc[part, "event"], risk[part]
+        ).cutpoint
+
+    cutpoints = table.groupby("arm")["cutpoint"].first()
+    assert cutpoints["paper"] == searched(["train", "test"]) and cutpoints["rigorous"] == searched(["train"])
+    assert cutpoints["paper"] != cutpoints["rigorous"]
     assert list(table["searched_on"].unique()) == ["train + test", "train"]
     assert set(table["split"]) == {"test", "external"}
-    assert (table["hazard_ratio"] > 1.5).all() and (table["p_value"] < 0.01).all()
+    external = table[table["split"] == "external"]
+    assert (external["hazard_ratio"] > 1.5).all() and (external["p_value"] < 0.01).all()
 
 
 def test_centre_transfer_fits_on_the_source_centre_only():

@@ -23,9 +23,13 @@ PARAMS = ROOT / "params" / "pyradiomics_paper.yaml"
 def lung_jobs(shared_data: Path, copies: int = 1) -> list[radiomics.CaseJob]:
     """Jobs over the two real lung CT cases, repeated under distinct patient ids."""
     folder = shared_data / "pyradiomics_testcases"
-    return [radiomics.CaseJob(f"{case}-{i}", "reader1", str(folder / f"{case}_image_crop.nrrd"),
-                              str(folder / f"{case}_label_crop.nrrd"))
-            for i in range(copies) for case in ("lung1", "lung2")]
+    return [
+        radiomics.CaseJob(
+            f"{case}-{i}", "reader1", str(folder / f"{case}_image_crop.nrrd"), str(folder / f"{case}_label_crop.nrrd")
+        )
+        for i in range(copies)
+        for case in ("lung1", "lung2")
+    ]
 
 
 def test_paper_configuration_gives_1037_features(shared_data, tmp_path):
@@ -68,7 +72,9 @@ def test_failures_name_patient_file_and_reason(shared_data, tmp_path):
     tiny[76, 77, 11] = 1  # a single voxel: nothing survives 3 mm resampling
     sitk.WriteImage(tiny, str(tmp_path / "tiny.nrrd"))
     jobs = [
-        radiomics.CaseJob("P-geom", "reader1", str(folder / "lung1_image_crop.nrrd"), str(folder / "lung2_label_crop.nrrd")),
+        radiomics.CaseJob(
+            "P-geom", "reader1", str(folder / "lung1_image_crop.nrrd"), str(folder / "lung2_label_crop.nrrd")
+        ),
         radiomics.CaseJob("P-tiny", "reader1", str(folder / "lung1_image_crop.nrrd"), str(tmp_path / "tiny.nrrd")),
         *lung_jobs(shared_data)[:1],
     ]
@@ -94,8 +100,9 @@ def test_killed_run_resumes_without_losing_or_repeating_a_case(shared_data, tmp_
         "radiomics.extract_cohort(jobs, Path(sys.argv[2]), Path(sys.argv[3]), n_jobs=2, progress=False)\n"
     )
     pd.to_pickle(jobs, tmp_path / "jobs.pkl")
-    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "jobs.pkl"), str(PARAMS), str(cache)],
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "jobs.pkl"), str(PARAMS), str(cache)], start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while len(list(cache.glob("*.json"))) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -114,15 +121,27 @@ def test_dask_cluster_gives_the_same_table_as_processes(shared_data, tmp_path):
     jobs = lung_jobs(shared_data)
     local = radiomics.extract_cohort(jobs, PARAMS, tmp_path / "local", n_jobs=2, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        on_dask = radiomics.extract_cohort(jobs, PARAMS, tmp_path / "dask", scheduler_address=cluster.scheduler_address,
-                                           progress=False)
+        on_dask = radiomics.extract_cohort(
+            jobs, PARAMS, tmp_path / "dask", scheduler_address=cluster.scheduler_address, progress=False
+        )
     assert on_dask.cached == 0
     pd.testing.assert_frame_equal(local.features, on_dask.features, check_exact=True)
 
 
 def test_jobs_from_cohort_adds_reader2_only_where_given(tmp_path):
-    cohort = pd.DataFrame({"patient_id": ["A", "B"], "image": ["a.nii", "b.nii"], "mask": ["am.nii", "bm.nii"],
-                           "mask_reader2": ["am2.nii", None], "mask_label": [pd.NA, 2], "segment": [None, None]})
+    cohort = pd.DataFrame(
+        {
+            "patient_id": ["A", "B"],
+            "image": ["a.nii", "b.nii"],
+            "mask": ["am.nii", "bm.nii"],
+            "mask_reader2": ["am2.nii", None],
+            "mask_label": [pd.NA, 2],
+            "segment": [None, None],
+        }
+    )
     jobs = radiomics.jobs_from_cohort(cohort)
     assert [(j.patient_id, j.reader, j.mask, j.label) for j in jobs] == [
-        ("A", "reader1", "am.nii", None), ("B", "reader1", "bm.nii", 2), ("A", "reader2", "am2.nii", None)]
+        ("A", "reader1", "am.nii", None),
+        ("B", "reader1", "bm.nii", 2),
+        ("A", "reader2", "am2.nii", None),
+    ]

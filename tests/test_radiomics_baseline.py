@@ -14,8 +14,10 @@ CLASSES = ("firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm", "shape")
 
 def baseline(shared_data, case: str) -> tuple[dict, pd.Series]:
     """The baseline column of ``case``: its settings and its 107 original-feature values."""
-    frames = [pd.read_csv(shared_data / "pyradiomics_testcases" / "baseline" / f"baseline_{c}.csv", index_col=0)
-              for c in CLASSES]
+    frames = [
+        pd.read_csv(shared_data / "pyradiomics_testcases" / "baseline" / f"baseline_{c}.csv", index_col=0)
+        for c in CLASSES
+    ]
     settings = ast.literal_eval(frames[0].loc["diagnostics_Configuration_Settings", case])
     values = pd.concat([f.loc[f.index.str.startswith("original_"), case] for f in frames]).astype(float)
     return settings, values

@@ -33,8 +33,15 @@ def test_table1_comparison_differences(reported):
 
 
 def test_table2_marks_unknown_paper_values_and_adds_the_oracle(reported):
-    run = pd.DataFrame({"model": ["random_forest", "radiomics"], "split": "test", "horizon_months": [36, 36],
-                        "auc": [0.8, 0.7], "accuracy": [0.75, 0.65]})
+    run = pd.DataFrame(
+        {
+            "model": ["random_forest", "radiomics"],
+            "split": "test",
+            "horizon_months": [36, 36],
+            "auc": [0.8, 0.7],
+            "accuracy": [0.75, 0.65],
+        }
+    )
     oracle = pd.DataFrame({"split": ["test", "train"], "score": "full", "horizon_months": 36, "auc": [0.88, 0.9]})
     table = reproduction.table2_comparison(reported, run, oracle)
     assert (table["paper_auc"] == reproduction.NOT_ON_FILE).all()
@@ -46,8 +53,9 @@ def test_table2_marks_unknown_paper_values_and_adds_the_oracle(reported):
 
 def test_paper_values_fill_the_paper_columns(reported):
     filled = {**reported, "table2": {"Fusion RF": {"test": {36: {"auc": 0.9, "accuracy": 0.8}}}}}
-    run = pd.DataFrame({"model": ["random_forest"], "split": "test", "horizon_months": [36], "auc": [0.8],
-                        "accuracy": [0.7]})
+    run = pd.DataFrame(
+        {"model": ["random_forest"], "split": "test", "horizon_months": [36], "auc": [0.8], "accuracy": [0.7]}
+    )
     table = reproduction.table2_comparison(filled, run, None)
     assert table.loc[0, "paper_auc"] == 0.9 and table.loc[0, "paper_accuracy"] == 0.8
 

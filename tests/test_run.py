@@ -15,7 +15,7 @@ from helpers.errors import ProfileError
 from helpers.pipeline.book import UNPUBLISHED, publishable, publishable_parameters
 from helpers.pipeline.files import file_sha256
 from helpers.pipeline.notebooks import Notebook, discover_notebooks, parameters_for
-from helpers.pipeline.profile import check_types, check_unused_keys, load_profile
+from helpers.pipeline.profile import check_types, check_unused_keys, fits, load_profile
 from helpers.pipeline.runner import execute, fingerprint, notebook_source_hash, reason_to_run, run_notebooks, select
 from helpers.pipeline.runner import main as run_main
 from helpers.vocabulary import PARAMETER_CHOICES, choices
@@ -37,14 +37,19 @@ def test_profile_name_defaults_to_file_stem(tmp_path):
     assert load_profile(write(tmp_path, "seed: 1\nprotocol: paper\n"))["name"] == "profile"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("protocol: paper\n", "seed"),
-    ("seed: 1\n", "protocol"),
-    ("seed: 1\nprotocol: strict\n", "protocol must be one of paper, rigorous, not 'strict'"),
-    ("seed: 1\nprotocol: paper\nhorizons: {a: 12}\n", "scalars or lists of scalars; nested: horizons"),
-    ("seed: 1\nprotocol: paper\np_method: Lau93\nrsf_splitting: best\n",
-     "rsf_splitting must be one of exhaustive, random, not 'best'; p_method must be one of Lau92, Lau94, not 'Lau93'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("protocol: paper\n", "seed"),
+        ("seed: 1\n", "protocol"),
+        ("seed: 1\nprotocol: strict\n", "protocol must be one of paper, rigorous, not 'strict'"),
+        ("seed: 1\nprotocol: paper\nhorizons: {a: 12}\n", "scalars or lists of scalars; nested: horizons"),
+        (
+            "seed: 1\nprotocol: paper\np_method: Lau93\nrsf_splitting: best\n",
+            "rsf_splitting must be one of exhaustive, random, not 'best'; p_method must be one of Lau92, Lau94, not 'Lau93'",
+        ),
+    ],
+)
 def test_bad_profiles_are_refused(tmp_path, text, message):
     with pytest.raises(ProfileError, match=message):
         load_profile(write(tmp_path, text))
@@ -80,26 +85,44 @@ RUN_PROFILES = sorted(p for p in (ROOT / "params").glob("*.yaml") if not p.name.
 @pytest.mark.parametrize("profile", RUN_PROFILES, ids=lambda p: p.name)
 def test_committed_profiles_only_use_declared_parameters_of_the_declared_types(profile):
     notebooks = discover_notebooks(ROOT / "notebooks")
-    check_unused_keys(notebooks, load_profile(profile), profile)
-    check_types(notebooks, load_profile(profile), profile)
+    values = load_profile(profile)
+    declared = {nb.stem: nb for nb in notebooks}
+    owners = {key: [nb for nb in declared.values() if key in nb.declared] for key in values}
+    assert {k for k, nbs in owners.items() if not nbs} <= {"name", "cell_timeout_s"}
+    assert {k: nb.stem for k, nbs in owners.items() for nb in nbs if not fits(values[k], nb.default(k))} == {}
+    check_unused_keys(notebooks, values, profile)
+    check_types(notebooks, values, profile)
 
 
 def test_a_value_of_the_wrong_type_is_refused_naming_the_notebook_and_its_default():
     notebooks = discover_notebooks(ROOT / "notebooks")
-    profile = {"seed": 7, "protocol": "paper", "dl_learning_rate": "1e-4", "dl_blocks": "2,2,2", "check_images": 1,
-               "dl_field_of_view_mm": 80, "rsf_node_sizes": [3, 5], "cell_timeout_s": "1h"}
+    profile = {
+        "seed": 7,
+        "protocol": "paper",
+        "dl_learning_rate": "1e-4",
+        "dl_blocks": "2,2,2",
+        "check_images": 1,
+        "dl_field_of_view_mm": 80,
+        "rsf_node_sizes": [3, 5],
+        "cell_timeout_s": "1h",
+    }
     with pytest.raises(ProfileError) as caught:
         check_types(notebooks, profile, Path("site.yaml"))
     assert str(caught.value) == (
         "site.yaml: check_images is an int (1) but 01_cohort declares a bool (True); "
         "dl_blocks is a str ('2,2,2') but 06_densenet declares a list ([6, 12, 24, 16]); "
         "dl_learning_rate is a str ('1e-4') but 06_densenet declares a float (0.0001); "
-        "cell_timeout_s must be an int, not '1h'")
+        "cell_timeout_s must be an int, not '1h'"
+    )
 
 
 def test_every_closed_choice_default_in_the_notebooks_is_one_of_its_choices():
-    defaults = {(nb.stem, key): nb.default(key) for nb in discover_notebooks(ROOT / "notebooks")
-                for key in nb.declared if key in PARAMETER_CHOICES}
+    defaults = {
+        (nb.stem, key): nb.default(key)
+        for nb in discover_notebooks(ROOT / "notebooks")
+        for key in nb.declared
+        if key in PARAMETER_CHOICES
+    }
     assert {key for _, key in defaults} == set(PARAMETER_CHOICES)
     assert {k: v for k, v in defaults.items() if v not in choices(k[1])} == {}
 
@@ -125,8 +148,10 @@ def test_a_hung_cell_stops_the_notebook_naming_the_cell(tmp_path):
     notebook = discover_notebooks(tmp_path / "nb")[0]
     record = execute(notebook, {}, tmp_path / "run" / "01_slow.ipynb", tmp_path / "run", cell_timeout_s=2)
     assert record["status"] == "failed" and record["wall_seconds"] < 25
-    assert record["error"] == ("CellTimeoutError: 01_slow.ipynb, cell 1, ran longer than cell_timeout_s = 2 s "
-                               "(raise it in the profile if the cell is slow rather than hung)")
+    assert record["error"] == (
+        "CellTimeoutError: 01_slow.ipynb, cell 1, ran longer than cell_timeout_s = 2 s "
+        "(raise it in the profile if the cell is slow rather than hung)"
+    )
 
 
 def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
@@ -138,10 +163,16 @@ def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell("run_dir = ''")
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom: bad input')")]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('boom: bad input')"),
+    ]
     source = tmp_path / "01_failing.ipynb"
     nbformat.write(nb, source)
-    record = execute(Notebook(source, {"run_dir": {}}), {"run_dir": str(tmp_path)}, tmp_path / "out" / "01_failing.ipynb", tmp_path)
+    record = execute(
+        Notebook(source, {"run_dir": {}}), {"run_dir": str(tmp_path)}, tmp_path / "out" / "01_failing.ipynb", tmp_path
+    )
     assert record["status"] == "failed"
     assert record["error"] == "ValueError: boom: bad input"
     assert "boom" in record["traceback"] and record["cell"] >= 2
@@ -152,15 +183,23 @@ def test_a_failing_cell_is_reported_with_notebook_cell_and_traceback(tmp_path):
 
 NOTEBOOKS = {  # name -> (parameters cell, body)
     "01_a": ("seed = 0\nworkers = 1", 'stage = Stage(run_dir, "01_a")\nstage.write_json({"value": seed}, "a.json")'),
-    "02_b": ("scale = 1", 'stage = Stage(run_dir, "02_b")\nstage.require("01_a")\n'
-                          'a = json.loads(stage.path("a.json").read_text())["value"]\n'
-                          'stage.write_json({"value": a * scale}, "b.json")'),
-    "03_c": ("label = ''\nworkers = 1", 'stage = Stage(run_dir, "03_c")\nstage.require("02_b")\n'
-                                         'b = json.loads(stage.path("b.json").read_text())["value"]\n'
-                                         'stage.write_json({"value": b, "label": label}, "c.json")'),
+    "02_b": (
+        "scale = 1",
+        'stage = Stage(run_dir, "02_b")\nstage.require("01_a")\n'
+        'a = json.loads(stage.path("a.json").read_text())["value"]\n'
+        'stage.write_json({"value": a * scale}, "b.json")',
+    ),
+    "03_c": (
+        "label = ''\nworkers = 1",
+        'stage = Stage(run_dir, "03_c")\nstage.require("02_b")\n'
+        'b = json.loads(stage.path("b.json").read_text())["value"]\n'
+        'stage.write_json({"value": b, "label": label}, "c.json")',
+    ),
 }
 PROFILE = {"seed": 3, "workers": 2, "scale": 5, "label": "c"}
-PREAMBLE = "import json\nfrom pathlib import Path\nfrom helpers.pipeline.stage import Stage\nrun_dir = Path.cwd().parent"
+PREAMBLE = (
+    "import json\nfrom pathlib import Path\nfrom helpers.pipeline.stage import Stage\nrun_dir = Path.cwd().parent"
+)
 
 
 def write_notebook(folder: Path, name: str, parameters: str, body: str) -> Path:
@@ -171,8 +210,12 @@ def write_notebook(folder: Path, name: str, parameters: str, body: str) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cell = nbformat.v4.new_code_cell(parameters)
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), cell, nbformat.v4.new_code_cell(PREAMBLE),
-                nbformat.v4.new_code_cell(body + "\nstage.finish();")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {name}"),
+        cell,
+        nbformat.v4.new_code_cell(PREAMBLE),
+        nbformat.v4.new_code_cell(body + "\nstage.finish();"),
+    ]
     path = folder / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path
@@ -227,7 +270,9 @@ def test_a_second_run_skips_every_notebook_and_keeps_its_record(project, capsys)
 
 @pytest.mark.slow
 def test_editing_a_notebook_reruns_it_and_the_notebooks_reading_its_changed_outputs(project):
-    write_notebook(project / "nb", "02_b", NOTEBOOKS["02_b"][0], NOTEBOOKS["02_b"][1].replace("a * scale", "a * scale + 1"))
+    write_notebook(
+        project / "nb", "02_b", NOTEBOOKS["02_b"][0], NOTEBOOKS["02_b"][1].replace("a * scale", "a * scale + 1")
+    )
     assert run_project(project) == {"01": "skipped", "02": "ok", "03": "ok"}
     assert value(project, "c.json")["value"] == 16
 
@@ -239,12 +284,17 @@ def test_an_edit_that_leaves_the_outputs_identical_reruns_only_that_notebook(pro
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("change, expected", [
-    ({"scale": 6}, {"01": "skipped", "02": "ok", "03": "ok"}),       # declared by 02 only
-    ({"label": "d"}, {"01": "skipped", "02": "skipped", "03": "ok"}),  # declared by 03 only
-    ({"workers": 4}, {"01": "ok", "02": "skipped", "03": "ok"}),     # declared by 01 and 03; a.json unchanged
-])
-def test_a_parameter_change_reruns_the_notebooks_declaring_it_and_those_reading_changed_outputs(project, change, expected):
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"scale": 6}, {"01": "skipped", "02": "ok", "03": "ok"}),  # declared by 02 only
+        ({"label": "d"}, {"01": "skipped", "02": "skipped", "03": "ok"}),  # declared by 03 only
+        ({"workers": 4}, {"01": "ok", "02": "skipped", "03": "ok"}),  # declared by 01 and 03; a.json unchanged
+    ],
+)
+def test_a_parameter_change_reruns_the_notebooks_declaring_it_and_those_reading_changed_outputs(
+    project, change, expected
+):
     assert run_project(project, change) == expected
 
 
@@ -277,28 +327,40 @@ def test_only_keeps_the_records_of_notebooks_it_does_not_run(project):
     run_notebooks(notebooks, PROFILE, project / "run", selected=notebooks[2:], force=True)
     manifest = json.loads((project / "run" / "run_manifest.json").read_text())
     assert [(r["notebook"], r["status"]) for r in manifest["notebooks"]] == [
-        ("01_a.ipynb", "ok"), ("02_b.ipynb", "ok"), ("03_c.ipynb", "ok")]
+        ("01_a.ipynb", "ok"),
+        ("02_b.ipynb", "ok"),
+        ("03_c.ipynb", "ok"),
+    ]
 
 
 @pytest.mark.slow
 def test_fingerprint_follows_helpers_source_and_parameter_files(project, monkeypatch):
     notebook = discover_notebooks(project / "nb")[1]
-    record = next(r for r in json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
-                  if r["notebook"] == "02_b.ipynb")
+    record = next(
+        r
+        for r in json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+        if r["notebook"] == "02_b.ipynb"
+    )
     params = record["parameters"]
     assert reason_to_run(record, fingerprint(notebook, params), project / "run") is None
-    monkeypatch.setattr("helpers.pipeline.runner.helpers_source_hashes",
-                        lambda notebook: {"helpers": "frozen", "helpers.models.fusion": "edited"})
-    assert reason_to_run(record, fingerprint(notebook, params), project / "run") == \
-        "helpers source changed: helpers.models.fusion"
+    monkeypatch.setattr(
+        "helpers.pipeline.runner.helpers_source_hashes",
+        lambda notebook: {"helpers": "frozen", "helpers.models.fusion": "edited"},
+    )
+    assert (
+        reason_to_run(record, fingerprint(notebook, params), project / "run")
+        == "helpers source changed: helpers.models.fusion"
+    )
     monkeypatch.undo()
     config = project / "config.yaml"
     config.write_text("a: 1\n")
     with_file = {**record, "fingerprint": fingerprint(notebook, {**params, "config": str(config)})}
     assert with_file["fingerprint"]["parameter_files"] == {"config": file_sha256(config)}
     config.write_text("a: 2\n")
-    assert reason_to_run(with_file, fingerprint(notebook, {**params, "config": str(config)}), project / "run") \
+    assert (
+        reason_to_run(with_file, fingerprint(notebook, {**params, "config": str(config)}), project / "run")
         == "parameters changed: config"
+    )
 
 
 def test_the_source_hash_ignores_outputs_but_not_markdown(tmp_path):
@@ -318,14 +380,16 @@ def test_the_source_hash_ignores_outputs_but_not_markdown(tmp_path):
 
 # ---------------------------------------------------------------- what the book publishes
 
+
 def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_path):
     import nbformat
 
     source = write_notebook(tmp_path, "01_a", "manifest = ''\nrun_dir = ''\nseed = 0", "x = 1")
     params = {"manifest": "/data/PANC-0001-JohnDoe/manifest.csv", "run_dir": "/home/me/runs/x", "seed": 3}
     executed = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
-                               progress_bar=False, prepare_only=True)
+    papermill.execute_notebook(
+        str(source), str(executed), parameters=params, kernel_name="python3", progress_bar=False, prepare_only=True
+    )
     published = publishable(nbformat.read(executed, as_version=4))
     text = nbformat.writes(published)
     assert "JohnDoe" not in text and "/home/me" not in text and str(tmp_path) not in text

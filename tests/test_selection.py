@@ -27,8 +27,19 @@ def _cohort(n: int = 200, n_features: int = 40, beta: float = 1.0, seed: int = 1
 
 def _learned(reducer: RadiomicsReducer) -> dict[str, np.ndarray]:
     """Every learned attribute of a fitted reducer, as arrays."""
-    names = ("explained_variance_ratio_", "alphas_", "coef_path_", "cv_deviance_mean_", "cv_deviance_se_",
-             "coef_", "selected_", "n_components_", "alpha_min_", "alpha_1se_", "alpha_")
+    names = (
+        "explained_variance_ratio_",
+        "alphas_",
+        "coef_path_",
+        "cv_deviance_mean_",
+        "cv_deviance_se_",
+        "coef_",
+        "selected_",
+        "n_components_",
+        "alpha_min_",
+        "alpha_1se_",
+        "alpha_",
+    )
     return {name: np.asarray(getattr(reducer, name)) for name in names}
 
 
@@ -40,7 +51,8 @@ def fitted() -> tuple[RadiomicsReducer, pd.DataFrame, np.ndarray]:
 
 
 def test_n_components_is_smallest_k_reaching_the_variance_checked_against_svd(
-        fitted: tuple[RadiomicsReducer, pd.DataFrame, np.ndarray]) -> None:
+    fitted: tuple[RadiomicsReducer, pd.DataFrame, np.ndarray],
+) -> None:
     """3 strong factors + noise: n_components_ = fewest k with cumulative SVD variance >= 0.8."""
     reducer, X, _ = fitted
     z = (X - X.mean()) / X.std(ddof=0)
@@ -61,7 +73,8 @@ def test_n_components_rule_counts_an_exact_hit_and_caps_at_all() -> None:
 
 
 def test_cox_deviance_reproduces_scikit_survival_deviance_ratio(
-        fitted: tuple[RadiomicsReducer, pd.DataFrame, np.ndarray]) -> None:
+    fitted: tuple[RadiomicsReducer, pd.DataFrame, np.ndarray],
+) -> None:
     """1 - deviance(beta)/deviance(0) equals scikit-survival's (glmnet's) deviance_ratio_ along the whole path."""
     reducer, X, y = fitted
     scores = reducer._scores(X)
@@ -100,7 +113,8 @@ def test_cv_curve_shape_and_lambda_rules(fitted: tuple[RadiomicsReducer, pd.Data
 
 
 def test_rule_1se_uses_alpha_1se_and_keeps_no_more_pcs(
-        fitted: tuple[RadiomicsReducer, pd.DataFrame, np.ndarray]) -> None:
+    fitted: tuple[RadiomicsReducer, pd.DataFrame, np.ndarray],
+) -> None:
     """rule='1se' selects at alpha_1se (the same CV curve), a sparser or equal model."""
     reducer_min, X, y = fitted
     reducer = RadiomicsReducer(rule="1se", random_state=0).fit(X, y)
@@ -139,8 +153,9 @@ def test_learns_from_training_rows_only_and_transforms_row_by_row() -> None:
     pd.testing.assert_frame_equal(reducer_a.transform(X).loc[train], alone, rtol=1e-12)
     pd.testing.assert_frame_equal(reducer_a.transform(X_b).loc[train], alone, rtol=1e-12)
     shuffled = X.loc[test_a].sample(frac=1.0, random_state=3)
-    pd.testing.assert_frame_equal(reducer_a.transform(shuffled), reducer_a.transform(X.loc[test_a]).loc[shuffled.index],
-                                  rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        reducer_a.transform(shuffled), reducer_a.transform(X.loc[test_a]).loc[shuffled.index], rtol=1e-12
+    )
 
 
 def test_deterministic_given_random_state() -> None:

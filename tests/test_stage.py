@@ -67,19 +67,25 @@ def test_a_declared_artifact_is_read_through_its_producer(tmp_path):
     reader = make_stage(tmp_path, "05_rsf")
     assert reader.read_parquet("cohort.parquet")["patient_id"].tolist() == ["a"]
     assert not reader.has("oracle_auc.parquet")  # optional: 01 did not record it (a real cohort)
-    with pytest.raises(StaleInputError, match="needs oracle_auc.parquet, an output of 01_cohort, but 01_cohort did "
-                                              "not record it"):
+    with pytest.raises(
+        StaleInputError, match="needs oracle_auc.parquet, an output of 01_cohort, but 01_cohort did not record it"
+    ):
         reader.input("oracle_auc.parquet")
-    with pytest.raises(StaleInputError, match=r"needs features.parquet \(an output of 03_extraction\), but "
-                                              "03_extraction has not run"):
+    with pytest.raises(
+        StaleInputError,
+        match=r"needs features.parquet \(an output of 03_extraction\), but "
+        "03_extraction has not run",
+    ):
         reader.read_parquet("features.parquet")
 
 
 def test_an_undeclared_artifact_cannot_be_read_and_a_declared_one_has_one_producer(tmp_path):
     with pytest.raises(UndeclaredArtifactError, match="table1.parquet is not a declared artifact"):
         make_stage(tmp_path, "09_reproduction").read_parquet("table1.parquet")
-    with pytest.raises(UndeclaredArtifactError, match="05_rsf wrote cohort.parquet, which the artifact contract "
-                                                      "declares as an output of 01_cohort"):
+    with pytest.raises(
+        UndeclaredArtifactError,
+        match="05_rsf wrote cohort.parquet, which the artifact contract declares as an output of 01_cohort",
+    ):
         make_stage(tmp_path, "05_rsf").write_parquet(pd.DataFrame({"a": [1]}), "cohort.parquet")
 
 

@@ -91,12 +91,20 @@ def test_cutpoint_reproduces_maxstat_on_dlbcl() -> None:
     assert round(result.cutpoint, 7) == 0.1860526
 
 
-@pytest.mark.parametrize("alpha, quantile, min_prop, max_prop", [
-    (0.1, 2.784, 0.1, 0.9), (0.05, 3.054, 0.1, 0.9), (0.01, 3.588, 0.1, 0.9),
-    (0.05, 2.829, 0.25, 0.75), (0.025, 2.828, 0.4, 0.6), (0.01, 3.442, 0.4, 0.9),
-])
-def test_lau92_reproduces_lausen_schumacher_table2(alpha: float, quantile: float, min_prop: float,
-                                                   max_prop: float) -> None:
+@pytest.mark.parametrize(
+    "alpha, quantile, min_prop, max_prop",
+    [
+        (0.1, 2.784, 0.1, 0.9),
+        (0.05, 3.054, 0.1, 0.9),
+        (0.01, 3.588, 0.1, 0.9),
+        (0.05, 2.829, 0.25, 0.75),
+        (0.025, 2.828, 0.4, 0.6),
+        (0.01, 3.442, 0.4, 0.9),
+    ],
+)
+def test_lau92_reproduces_lausen_schumacher_table2(
+    alpha: float, quantile: float, min_prop: float, max_prop: float
+) -> None:
     """Reference: Lausen & Schumacher (1992), Table 2, as stored in maxstat (data/LausenTab2.txt) and
     checked by its ``pLausen92`` example: the tabulated 3-decimal quantile has tail probability alpha
     up to the rounding of the quantile (|dp/db| <= 0.25 here, so 5e-4 in b moves p by <= 1.25e-4)."""

@@ -23,8 +23,11 @@ Split = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]  # X_train, X_
 def _cohort(n: int = 300, n_features: int = 5, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Exponential times in months with hazard exp(1.5 x1) / 18 (x1 the only signal), uniform censoring 6-60 months."""
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame(rng.normal(size=(n, n_features)), index=[f"p{i:03d}" for i in range(n)],
-                     columns=[f"x{j + 1}" for j in range(n_features)])
+    X = pd.DataFrame(
+        rng.normal(size=(n, n_features)),
+        index=[f"p{i:03d}" for i in range(n)],
+        columns=[f"x{j + 1}" for j in range(n_features)],
+    )
     death = rng.exponential(18.0 * np.exp(-1.5 * X["x1"].to_numpy()))
     censor = rng.uniform(6.0, 60.0, n)
     return X, Surv.from_arrays(death <= censor, np.minimum(death, censor))
@@ -68,9 +71,21 @@ def test_node_size_tuning_gives_the_oob_error_of_the_full_forest(split: Split) -
     X_train, _, y_train, _ = split
     for splitting, forest in (("exhaustive", RandomSurvivalForest), ("random", ExtraSurvivalTrees)):
         tuning = tune_node_size(X_train, y_train, (1, 5), splitting=splitting, **SMALL_FOREST)
-        full = [1.0 - forest(n_estimators=30, min_samples_leaf=size, min_samples_split=2 * size, bootstrap=True,
-                             oob_score=True, random_state=0, n_jobs=1).fit(X_train, y_train).oob_score_
-                for size in (1, 5)]
+        full = [
+            1.0
+            - forest(
+                n_estimators=30,
+                min_samples_leaf=size,
+                min_samples_split=2 * size,
+                bootstrap=True,
+                oob_score=True,
+                random_state=0,
+                n_jobs=1,
+            )
+            .fit(X_train, y_train)
+            .oob_score_
+            for size in (1, 5)
+        ]
         assert tuning.table["oob_error"].tolist() == full
 
 
@@ -122,13 +137,15 @@ def test_harrell_c_and_cumulative_dynamic_auc(split: Split, forest_predictions: 
     wide = forest_predictions.pivot(index="patient_id", columns="horizon_months", values="probability")
     wide = wide.loc[X_test.index]
     horizons = (*HORIZONS_MONTHS, 1000)
-    table = cumulative_dynamic_auc_at(y_train["time"], y_train["event"], y_test["time"], y_test["event"],
-                                      X_test["x1"], horizons)
+    table = cumulative_dynamic_auc_at(
+        y_train["time"], y_train["event"], y_test["time"], y_test["event"], X_test["x1"], horizons
+    )
     assert list(table["horizon_months"]) == list(horizons)
     assert (table["time"].iloc[:3] == HORIZONS_MONTHS).all() and table["time"].iloc[3] < y_test["time"].max()
     assert (table["auc"] > 0.7).all()
-    per_horizon = cumulative_dynamic_auc_at(y_train["time"], y_train["event"], y_test["time"], y_test["event"],
-                                            wide.to_numpy())
+    per_horizon = cumulative_dynamic_auc_at(
+        y_train["time"], y_train["event"], y_test["time"], y_test["event"], wide.to_numpy()
+    )
     assert (per_horizon["auc"] > 0.7).all()
 
 
@@ -168,8 +185,9 @@ def test_out_of_fold_wraps_the_whole_reducer_and_forest_chain() -> None:
     """The 04 + 05 chain (PCA-LASSO reducer, then forest) cross-fitted: probabilities for every patient."""
     rng = np.random.default_rng(4)
     latent = rng.normal(size=(150, 2))
-    X = pd.DataFrame(latent @ rng.normal(size=(2, 20)) + 0.5 * rng.normal(size=(150, 20)),
-                     index=[f"q{i}" for i in range(150)])
+    X = pd.DataFrame(
+        latent @ rng.normal(size=(2, 20)) + 0.5 * rng.normal(size=(150, 20)), index=[f"q{i}" for i in range(150)]
+    )
     X.columns = [f"f{j}" for j in range(20)]
     death, censor = rng.exponential(18.0 * np.exp(-1.5 * latent[:, 0])), rng.uniform(6.0, 60.0, 150)
     y = Surv.from_arrays(death <= censor, np.minimum(death, censor))
@@ -187,8 +205,13 @@ def test_deterministic_given_random_state(split: Split) -> None:
     """Same random_state, same predictions, for both splitting rules (also with 2 jobs)."""
     X_train, X_test, y_train, _ = split
     for splitting in ("exhaustive", "random"):
-        runs = [death_probabilities(fit_rsf(X_train, y_train, 10, n_estimators=20, splitting=splitting,
-                                            random_state=3, n_jobs=n_jobs), X_test) for n_jobs in (1, 2, 1)]
+        runs = [
+            death_probabilities(
+                fit_rsf(X_train, y_train, 10, n_estimators=20, splitting=splitting, random_state=3, n_jobs=n_jobs),
+                X_test,
+            )
+            for n_jobs in (1, 2, 1)
+        ]
         pd.testing.assert_frame_equal(runs[0], runs[1])
         pd.testing.assert_frame_equal(runs[0], runs[2])
 

@@ -23,19 +23,30 @@ HORIZONS = (12, 24, 36)
 
 def _long(ids: list[str], death: np.ndarray) -> pd.DataFrame:
     """Long predictions from a (patients x horizons) array of death probabilities."""
-    return pd.DataFrame({"patient_id": np.repeat(ids, len(HORIZONS)), "horizon_months": np.tile(HORIZONS, len(ids)),
-                         "probability": np.asarray(death, dtype=float).ravel()})
+    return pd.DataFrame(
+        {
+            "patient_id": np.repeat(ids, len(HORIZONS)),
+            "horizon_months": np.tile(HORIZONS, len(ids)),
+            "probability": np.asarray(death, dtype=float).ravel(),
+        }
+    )
 
 
 def test_uncensored_scores_by_hand() -> None:
     """No censoring in the test split and none in training before 80 months: every IPC weight is 1, so
     Brier(t) = mean((died by t - p_t)^2), and Uno's C is Harrell's C over the pairs whose first death is before tau."""
     test_time = [3, 10, 20, 30, 40, 50]
-    cohort = pd.DataFrame({"patient_id": [f"t{i}" for i in range(6)] + [f"r{i}" for i in range(8)],
-                           "split": ["test"] * 6 + ["train"] * 8,
-                           "time_months": test_time + [2, 6, 11, 18, 25, 33, 45, 80], "event": [1] * 13 + [0]})
-    death = np.array([[0.9, 0.95, 0.99], [0.7, 0.8, 0.9], [0.4, 0.6, 0.7], [0.2, 0.5, 0.8], [0.1, 0.3, 0.4],
-                      [0.3, 0.4, 0.5]])
+    cohort = pd.DataFrame(
+        {
+            "patient_id": [f"t{i}" for i in range(6)] + [f"r{i}" for i in range(8)],
+            "split": ["test"] * 6 + ["train"] * 8,
+            "time_months": test_time + [2, 6, 11, 18, 25, 33, 45, 80],
+            "event": [1] * 13 + [0],
+        }
+    )
+    death = np.array(
+        [[0.9, 0.95, 0.99], [0.7, 0.8, 0.9], [0.4, 0.6, 0.7], [0.2, 0.5, 0.8], [0.1, 0.3, 0.4], [0.3, 0.4, 0.5]]
+    )
     predictions = _long(list(cohort["patient_id"][:6]), death)
     scores = survival_scores(predictions, cohort)
     died = np.array([[t <= h for h in HORIZONS] for t in test_time], dtype=float)
@@ -54,8 +65,14 @@ def tcga(shared_data) -> tuple[pd.DataFrame, pd.DataFrame]:
     """TCGA-PAAD overall survival in months, a seeded 2:1 split, and a toy risk model (older + later stage = riskier)."""
     table = pd.read_csv(shared_data / "tcga_paad" / "tcga_paad_patients.csv").dropna(subset=["os_days", "os_event"])
     split = np.random.default_rng(0).permutation(np.resize(["train", "train", "test"], len(table)))
-    cohort = pd.DataFrame({"patient_id": table["patient_id"], "time_months": table["os_days"] / 30.4375,
-                           "event": table["os_event"].astype(int), "split": split})
+    cohort = pd.DataFrame(
+        {
+            "patient_id": table["patient_id"],
+            "time_months": table["os_days"] / 30.4375,
+            "event": table["os_event"].astype(int),
+            "split": split,
+        }
+    )
     stage = table["ajcc_stage_group"].map({"I": 0, "II": 1, "III": 2, "IV": 3}).fillna(1).to_numpy()
     linear = 0.03 * (table["age_years"].to_numpy() - 65) + 0.5 * stage
     death = 1 - np.exp(-np.outer(np.exp(linear), HORIZONS) / 20)
@@ -92,9 +109,14 @@ def test_perfect_information_beats_the_kaplan_meier_reference() -> None:
     n = 400
     death_time, censor_time = rng.exponential(24, n), rng.uniform(6, 80, n)
     ids = [f"p{i}" for i in range(n)]
-    cohort = pd.DataFrame({"patient_id": ids, "split": np.where(np.arange(n) % 3 == 0, "test", "train"),
-                           "time_months": np.minimum(death_time, censor_time),
-                           "event": (death_time <= censor_time).astype(int)})
+    cohort = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "split": np.where(np.arange(n) % 3 == 0, "test", "train"),
+            "time_months": np.minimum(death_time, censor_time),
+            "event": (death_time <= censor_time).astype(int),
+        }
+    )
     knows = np.column_stack([death_time <= h for h in HORIZONS]).astype(float)
     table = survival_score_table({"oracle": _long(ids, knows), "km": kaplan_meier_predictions(cohort)}, cohort)
     oracle, km = table.set_index("model").loc["oracle"], table.set_index("model").loc["km"]
@@ -114,8 +136,10 @@ def test_test_follow_up_beyond_the_training_split_is_cut_without_changing_the_sc
     last_train = cohort.loc[cohort["split"] == "train", "time_months"].max()
     longest = cohort.loc[cohort["split"] == "test", "time_months"].idxmax()
     beyond = cohort.assign(time_months=cohort["time_months"].where(cohort.index != longest, last_train + 100))
-    cut = cohort.assign(time_months=cohort["time_months"].where(cohort.index != longest, last_train),
-                        event=cohort["event"].where(cohort.index != longest, 0))
+    cut = cohort.assign(
+        time_months=cohort["time_months"].where(cohort.index != longest, last_train),
+        event=cohort["event"].where(cohort.index != longest, 0),
+    )
     scores_beyond, scores_cut = survival_scores(predictions, beyond), survival_scores(predictions, cut)
     for key in ("uno_c", "auc_12m", "auc_36m", "brier_12m", "brier_36m", "ibs"):
         assert scores_beyond[key] == pytest.approx(scores_cut[key])

@@ -45,8 +45,9 @@ def _all_volumes(manifest: Path) -> dict[str, np.ndarray]:
 def test_same_spec_gives_identical_files_whatever_n_jobs(small_cohort: Path, tmp_path: Path) -> None:
     again = generate_cohort(tmp_path / "again", SMALL, n_jobs=1, progress=False)
     assert again.read_bytes() == small_cohort.read_bytes()
-    pd.testing.assert_frame_equal(pd.read_parquet(again.parent / "truth.parquet"),
-                                  pd.read_parquet(small_cohort.parent / "truth.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(again.parent / "truth.parquet"), pd.read_parquet(small_cohort.parent / "truth.parquet")
+    )
     first, second = _all_volumes(small_cohort), _all_volumes(again)
     assert first.keys() == second.keys()
     for path, voxels in first.items():
@@ -168,8 +169,17 @@ def test_marginals_match_the_paper(seed: int) -> None:
     assert len(table) == 880
     assert (table["centre"] == "C1").sum() == 520
     share = {column: table[column].value_counts(normalize=True) for column in ("gender", "T", "N", "M")}
-    targets = {("gender", "male"): 0.57, ("T", "T1"): 0.09, ("T", "T2"): 0.47, ("T", "T3"): 0.23,
-               ("T", "T4"): 0.21, ("N", "N0"): 0.43, ("N", "N1"): 0.38, ("N", "N2"): 0.18, ("M", "M1"): 0.25}
+    targets = {
+        ("gender", "male"): 0.57,
+        ("T", "T1"): 0.09,
+        ("T", "T2"): 0.47,
+        ("T", "T3"): 0.23,
+        ("T", "T4"): 0.21,
+        ("N", "N0"): 0.43,
+        ("N", "N1"): 0.38,
+        ("N", "N2"): 0.18,
+        ("M", "M1"): 0.25,
+    }
     for (column, level), target in targets.items():
         assert abs(share[column].get(level, 0.0) - target) <= 0.03, (column, level)
     assert abs(table["age"].mean() - 68) <= 2

@@ -28,8 +28,7 @@ def items() -> list[tripod.Item]:
 
 def test_committed_page_is_the_rendered_yaml(items):
     committed = (ROOT / tripod.PAGE_PATH).read_text(encoding="utf-8")
-    assert tripod.render(items) == committed, (
-        f"{tripod.PAGE_PATH} is stale: regenerate it with `{tripod.REGENERATE}`")
+    assert tripod.render(items) == committed, f"{tripod.PAGE_PATH} is stale: regenerate it with `{tripod.REGENERATE}`"
 
 
 def test_every_published_item_appears_once_in_order(items):
@@ -57,8 +56,11 @@ def test_every_where_target_is_a_page_in_the_toc(items):
 
 def test_toc_pages_reads_root_and_nested_files(tmp_path):
     toc = tmp_path / "_toc.yml"
-    toc.write_text("format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
-                   "      - file: book/a\n        sections:\n          - file: book/b\n", encoding="utf-8")
+    toc.write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
+        "      - file: book/a\n        sections:\n          - file: book/b\n",
+        encoding="utf-8",
+    )
     assert tripod.toc_pages(toc) == {"book/intro", "book/a", "book/b"}
 
 
@@ -81,14 +83,17 @@ def _broken(raw: dict, change: str) -> dict:
     return data
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ("status", "item 1: unknown status 'done'"),
-    ("field", "item 2: missing field 'note'"),
-    ("duplicate", "item 3a: duplicate id"),
-    ("section", "item 4: section must be 'Introduction', not 'Results'"),
-    ("where", "item 1: status 'addressed' needs at least one 'where' page"),
-    ("order", "items must follow the published order"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("status", "item 1: unknown status 'done'"),
+        ("field", "item 2: missing field 'note'"),
+        ("duplicate", "item 3a: duplicate id"),
+        ("section", "item 4: section must be 'Introduction', not 'Results'"),
+        ("where", "item 1: status 'addressed' needs at least one 'where' page"),
+        ("order", "items must follow the published order"),
+    ],
+)
 def test_validator_rejects_a_broken_checklist(raw, tmp_path, change, message):
     path = tmp_path / "tripod_ai.yaml"
     path.write_text(yaml.safe_dump(_broken(raw, change), sort_keys=False), encoding="utf-8")
@@ -111,10 +116,19 @@ def test_a_target_outside_the_toc_is_named(items):
 
 
 def test_row_escapes_pipes_and_links_every_page():
-    item = tripod.Item(id="7", section="Methods", topic="Data preparation", text="Checks  |  pre-processing.",
-                       status="partly", where=("book/intro", "book/notebooks/05_rsf"), note="A note\nover lines.")
-    assert tripod._row(item) == ("| 7 | **Data preparation.** Checks \\| pre-processing. | partly | "
-                                 "A note over lines. See {doc}`/book/intro`, {doc}`/book/notebooks/05_rsf`. |")
+    item = tripod.Item(
+        id="7",
+        section="Methods",
+        topic="Data preparation",
+        text="Checks  |  pre-processing.",
+        status="partly",
+        where=("book/intro", "book/notebooks/05_rsf"),
+        note="A note\nover lines.",
+    )
+    assert tripod._row(item) == (
+        "| 7 | **Data preparation.** Checks \\| pre-processing. | partly | "
+        "A note over lines. See {doc}`/book/intro`, {doc}`/book/notebooks/05_rsf`. |"
+    )
 
 
 def test_main_writes_the_page_and_check_flags_it_stale(items, tmp_path, capsys):

@@ -29,10 +29,21 @@ def _cohort_and_predictions(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, 
     rate = np.exp(x) / 20
     death, censor = rng.exponential(1 / rate), rng.uniform(6, 72, n)
     ids = [f"p{i:03d}" for i in range(n)]
-    cohort = pd.DataFrame({"patient_id": ids, "split": np.where(np.arange(n) % 3 == 0, "test", "train"),
-                           "time_months": np.minimum(death, censor), "event": (death <= censor).astype(int)})
-    predictions = pd.DataFrame([{"patient_id": pid, "horizon_months": h, "probability": 1 - np.exp(-r * h)}
-                                for pid, r in zip(ids, rate) for h in (12, 24, 36)])
+    cohort = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "split": np.where(np.arange(n) % 3 == 0, "test", "train"),
+            "time_months": np.minimum(death, censor),
+            "event": (death <= censor).astype(int),
+        }
+    )
+    predictions = pd.DataFrame(
+        [
+            {"patient_id": pid, "horizon_months": h, "probability": 1 - np.exp(-r * h)}
+            for pid, r in zip(ids, rate)
+            for h in (12, 24, 36)
+        ]
+    )
     return cohort, predictions
 
 
@@ -116,10 +127,18 @@ def test_horizon_ci_uses_the_training_threshold_and_only_known_labels() -> None:
 
 def test_table2_resamples_are_paired_and_laid_out_like_table2() -> None:
     cohort, predictions = _cohort_and_predictions()
-    noisy = predictions.assign(probability=np.clip(predictions["probability"] + np.random.default_rng(0).normal(
-        0, 0.2, len(predictions)), 0, 1))
-    long = bootstrap_table2({"radiomics": predictions, "densenet": predictions, "svm": noisy}, cohort, "known_status",
-                            n_resamples=200, seed=1)
+    noisy = predictions.assign(
+        probability=np.clip(
+            predictions["probability"] + np.random.default_rng(0).normal(0, 0.2, len(predictions)), 0, 1
+        )
+    )
+    long = bootstrap_table2(
+        {"radiomics": predictions, "densenet": predictions, "svm": noisy},
+        cohort,
+        "known_status",
+        n_resamples=200,
+        seed=1,
+    )
     by_model = long.set_index(["model", "horizon_months"])
     pd.testing.assert_frame_equal(by_model.loc["radiomics"], by_model.loc["densenet"])  # same patients, same draws
     assert (by_model.loc["svm", "auc"] < by_model.loc["radiomics", "auc"]).all()

@@ -82,8 +82,8 @@ _IDS_JS = """
 
 @dataclass
 class Problem:
-    page: str      # the page, relative to the HTML folder
-    kind: str      # "js error" | "broken image" | "broken link"
+    page: str  # the page, relative to the HTML folder
+    kind: str  # "js error" | "broken image" | "broken link"
     detail: str
 
     def __str__(self) -> str:
@@ -94,12 +94,12 @@ class Problem:
 class Report:
     html: str
     pages: list[str] = field(default_factory=list)
-    images: int = 0                 # <img> elements checked, over all pages
-    links: int = 0                  # internal <a href> checked, over all pages
+    images: int = 0  # <img> elements checked, over all pages
+    links: int = 0  # internal <a href> checked, over all pages
     js_errors: list[Problem] = field(default_factory=list)
     broken_images: list[Problem] = field(default_factory=list)
     broken_links: list[Problem] = field(default_factory=list)
-    external: list[str] = field(default_factory=list)   # requests to other hosts, unreachable by design
+    external: list[str] = field(default_factory=list)  # requests to other hosts, unreachable by design
     screenshots: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -112,10 +112,12 @@ class Report:
         return bool(self.pages) and not self.problems
 
     def summary(self) -> str:
-        lines = [f"[check_book] {self.html}: {len(self.pages)} pages, {self.images} images, "
-                 f"{self.links} internal links, {len(self.screenshots)} screenshots in {self.seconds:.1f} s",
-                 f"[check_book] {len(self.js_errors)} JS errors, {len(self.broken_images)} broken images, "
-                 f"{len(self.broken_links)} broken links"]
+        lines = [
+            f"[check_book] {self.html}: {len(self.pages)} pages, {self.images} images, "
+            f"{self.links} internal links, {len(self.screenshots)} screenshots in {self.seconds:.1f} s",
+            f"[check_book] {len(self.js_errors)} JS errors, {len(self.broken_images)} broken images, "
+            f"{len(self.broken_links)} broken links",
+        ]
         if self.external:
             lines.append(f"[check_book] not fetched (other hosts, check is offline): {', '.join(self.external)}")
         lines += [f"  {problem}" for problem in self.problems]
@@ -137,7 +139,8 @@ def find_chromium(explicit: str | os.PathLike | None = None) -> str:
             return path
     raise FileNotFoundError(
         f"no Chromium found (tried {', '.join(str(c) for c in candidates if c)}); install it with "
-        "`apt-get install chromium` or pass --chromium / set $CHROMIUM")
+        "`apt-get install chromium` or pass --chromium / set $CHROMIUM"
+    )
 
 
 def book_pages(html: Path) -> list[str]:
@@ -284,14 +287,15 @@ def _js_problems(name: str, seen: _Visit, offsite: set[str]) -> list[Problem]:
     return problems
 
 
-def _link_problems(links: list[tuple[str, str, str]], base: str, root: Path, ids: dict[Path, set[str]],
-                   report: Report) -> list[Problem]:
+def _link_problems(
+    links: list[tuple[str, str, str]], base: str, root: Path, ids: dict[Path, set[str]], report: Report
+) -> list[Problem]:
     """Internal links to a missing file, or to an ``#anchor`` that no element of the target page has."""
     problems = []
     for name, href, url in links:
         target = _local_target(url, base, root)
         if target is None:
-            continue   # another host, mailto:, javascript: ... not the book's own pages
+            continue  # another host, mailto:, javascript: ... not the book's own pages
         report.links += 1
         path, fragment = target
         shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
@@ -305,8 +309,12 @@ def _link_problems(links: list[tuple[str, str, str]], base: str, root: Path, ids
     return problems
 
 
-def check_book(html: str | os.PathLike, screenshots: str | os.PathLike | None = "",
-               chromium: str | os.PathLike | None = None, timeout_ms: int = 30_000) -> Report:
+def check_book(
+    html: str | os.PathLike,
+    screenshots: str | os.PathLike | None = "",
+    chromium: str | os.PathLike | None = None,
+    timeout_ms: int = 30_000,
+) -> Report:
     """Check every page of the built book in ``html``; see the module docstring.
 
     ``screenshots``: the folder for the screenshots (``""``: ``<html>/_screenshots``;
@@ -321,7 +329,7 @@ def check_book(html: str | os.PathLike, screenshots: str | os.PathLike | None = 
     shots = None if screenshots is None else Path(screenshots or root / "_screenshots")
     report = Report(html=str(root), pages=book_pages(root))
     executable = find_chromium(chromium)
-    links: list[tuple[str, str, str]] = []   # (page, href as written, resolved URL)
+    links: list[tuple[str, str, str]] = []  # (page, href as written, resolved URL)
     ids: dict[Path, set[str]] = {}
     external: set[str] = set()
 

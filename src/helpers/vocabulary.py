@@ -21,8 +21,14 @@ PREDICTION_COLUMNS = ["patient_id", "horizon_months", "probability"]
 Protocol = Literal["paper", "rigorous"]
 
 # Table 2 rows, in the paper's order: the two base models, then the four fusion algorithms.
-MODEL_LABELS = {"radiomics": "Radiomics", "densenet": "3D-DenseNet", "logistic_regression": "Fusion LR",
-                "random_forest": "Fusion RF", "svm": "Fusion SVM", "decision_tree": "Fusion DT"}
+MODEL_LABELS = {
+    "radiomics": "Radiomics",
+    "densenet": "3D-DenseNet",
+    "logistic_regression": "Fusion LR",
+    "random_forest": "Fusion RF",
+    "svm": "Fusion SVM",
+    "decision_tree": "Fusion DT",
+}
 
 LambdaRule = Literal["min", "1se"]
 IfEmpty = Literal["raise", "first_to_enter"]
@@ -38,9 +44,16 @@ ExtractionFailures = Literal["raise", "exclude"]
 
 # Profile keys whose value is one of a closed set, with the Literal that sets it.
 PARAMETER_CHOICES: dict[str, Any] = {
-    "protocol": Protocol, "label_policy": LabelPolicy, "cohort_source": CohortSource, "icc_form": IccForm,
-    "extraction_failures": ExtractionFailures, "lasso_rule": LambdaRule, "rsf_splitting": Splitting,
-    "dl_heads": Heads, "risk_horizon": Horizon, "p_method": PMethod,
+    "protocol": Protocol,
+    "label_policy": LabelPolicy,
+    "cohort_source": CohortSource,
+    "icc_form": IccForm,
+    "extraction_failures": ExtractionFailures,
+    "lasso_rule": LambdaRule,
+    "rsf_splitting": Splitting,
+    "dl_heads": Heads,
+    "risk_horizon": Horizon,
+    "p_method": PMethod,
 }
 
 

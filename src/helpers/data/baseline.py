@@ -24,8 +24,14 @@ CATEGORY_LEVELS: dict[str, tuple[str, ...]] = {
     "M": ("M0", "M1"),
 }
 LABELS = {
-    "age": "Age (years)", "gender": "Gender", "T": "T stage", "N": "N stage", "M": "M stage",
-    "centre": "Centre", "time_months": "Survival time (months)", "event": "Outcome",
+    "age": "Age (years)",
+    "gender": "Gender",
+    "T": "T stage",
+    "N": "N stage",
+    "M": "M stage",
+    "centre": "Centre",
+    "time_months": "Survival time (months)",
+    "event": "Outcome",
 }
 
 
@@ -80,12 +86,19 @@ def table1(cohort: pd.DataFrame, group: str = "split", groups: tuple[str, str] =
             row: dict[str, object] = {"variable": LABELS[variable], "level": "mean (median)"}
             for g, part in parts.items():
                 values = part[variable].dropna().astype(float)
-                row.update({f"mean_{g}": values.mean(), f"median_{g}": values.median(),
-                            g: f"{values.mean():.1f} ({values.median():.1f})"})
+                row.update(
+                    {
+                        f"mean_{g}": values.mean(),
+                        f"median_{g}": values.median(),
+                        g: f"{values.mean():.1f} ({values.median():.1f})",
+                    }
+                )
             rows.append(row | {"stat_test": comparison.test, "p_value": comparison.p_value})
             continue
-        series = {g: part[variable].map({0: "alive/censored", 1: "dead"}) if variable == "event" else part[variable]
-                  for g, part in parts.items()}
+        series = {
+            g: part[variable].map({0: "alive/censored", 1: "dead"}) if variable == "event" else part[variable]
+            for g, part in parts.items()
+        }
         comparison = compare_categorical(*(series[g] for g in groups))
         levels = _levels(pd.concat(series.values()), variable)
         has_missing = any(s.isna().any() for s in series.values())
@@ -96,16 +109,21 @@ def table1(cohort: pd.DataFrame, group: str = "split", groups: tuple[str, str] =
                 pct = 100.0 * count / len(values) if len(values) else float("nan")
                 row.update({f"n_{g}": count, f"pct_{g}": pct, g: f"{count} ({pct:.1f}%)"})
             first = index == 0
-            rows.append(row | {"stat_test": comparison.test if first else "",
-                               "p_value": comparison.p_value if first else np.nan})
+            rows.append(
+                row
+                | {"stat_test": comparison.test if first else "", "p_value": comparison.p_value if first else np.nan}
+            )
     return pd.DataFrame(rows)
 
 
-def format_table1(table: pd.DataFrame, groups: tuple[str, str] = ("train", "test"),
-                  sizes: dict[str, int] | None = None) -> pd.DataFrame:
+def format_table1(
+    table: pd.DataFrame, groups: tuple[str, str] = ("train", "test"), sizes: dict[str, int] | None = None
+) -> pd.DataFrame:
     """Table 1 as it is printed: variable, level, one column per group, p-value, test."""
-    names = {g: f"{'Training' if g == 'train' else 'Test' if g == 'test' else g} set"
-             + (f" (n={sizes[g]})" if sizes else "") for g in groups}
+    names = {
+        g: f"{'Training' if g == 'train' else 'Test' if g == 'test' else g} set" + (f" (n={sizes[g]})" if sizes else "")
+        for g in groups
+    }
     shown = table[["variable", "level", *groups, "p_value", "stat_test"]].rename(columns=names)
     shown["p_value"] = table["p_value"].map(lambda p: "" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}")
     shown.loc[shown["variable"].duplicated(), "variable"] = ""
@@ -122,12 +140,16 @@ def split_summary(cohort: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, part in [*cohort.groupby("split", sort=False), ("all", cohort)]:
         km = KaplanMeierFitter().fit(part["time_months"], part["event"])
-        rows.append({
-            "split": name, "patients": len(part), "deaths": int(part["event"].sum()),
-            "deaths_pct": 100.0 * part["event"].mean(),
-            "median_survival_months": float(km.median_survival_time_),
-            "median_follow_up_months": median_follow_up(part["time_months"], part["event"]),
-        })
+        rows.append(
+            {
+                "split": name,
+                "patients": len(part),
+                "deaths": int(part["event"].sum()),
+                "deaths_pct": 100.0 * part["event"].mean(),
+                "median_survival_months": float(km.median_survival_time_),
+                "median_follow_up_months": median_follow_up(part["time_months"], part["event"]),
+            }
+        )
     order = {"train": 0, "test": 1, "all": 2}
     return pd.DataFrame(rows).sort_values("split", key=lambda s: s.map(order)).reset_index(drop=True)
 
@@ -135,11 +157,13 @@ def split_summary(cohort: pd.DataFrame) -> pd.DataFrame:
 def missing_summary(cohort: pd.DataFrame) -> pd.DataFrame:
     """Per clinical column: patients with a value and without one (none are dropped)."""
     columns = [c for c in ("age", "gender", "T", "N", "M", "time_months", "event", "centre") if c in cohort]
-    return pd.DataFrame({
-        "column": columns,
-        "present": [int(cohort[c].notna().sum()) for c in columns],
-        "missing": [int(cohort[c].isna().sum()) for c in columns],
-    })
+    return pd.DataFrame(
+        {
+            "column": columns,
+            "present": [int(cohort[c].notna().sum()) for c in columns],
+            "missing": [int(cohort[c].isna().sum()) for c in columns],
+        }
+    )
 
 
 def marginals(cohort: pd.DataFrame) -> dict[str, float]:

@@ -22,7 +22,6 @@ SLICE_GAP_TOLERANCE = 0.01  # relative deviation of a DICOM slice gap from the s
 _NIFTI_FLOATS = {16: "f4", 64: "f8"}  # NIfTI datatype codes of float32 and float64 voxels
 
 
-
 def read_image(path: Path) -> sitk.Image:
     """Read a NIfTI, NRRD or MetaImage file or a DICOM series folder; errors name the file."""
     path = Path(path)
@@ -70,8 +69,7 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     if len(series) > 1:
         listed = "; ".join(_describe_series(folder, uid) for uid in series)
         raise ValueError(
-            f"{folder}: the folder holds {len(series)} DICOM series ({listed}); "
-            "keep one series per folder"
+            f"{folder}: the folder holds {len(series)} DICOM series ({listed}); keep one series per folder"
         )
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0]))

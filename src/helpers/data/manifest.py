@@ -67,7 +67,6 @@ class ManifestError(BookError, ValueError):
         return "\n".join(lines)
 
 
-
 def _parse_age(text: str) -> float:
     """Age in years, within the adult range the study covers."""
     age = _parse_number(text)
@@ -170,10 +169,16 @@ def _check_case(
             problems.append(Problem(patient_id, "image", str(error)))
         else:
             if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-                problems.append(Problem(patient_id, "image", (
-                    f"{files['image']}: expected a 3D single-channel volume, got {image.GetDimension()}D "
-                    f"with {image.GetNumberOfComponentsPerPixel()} component(s)"
-                )))
+                problems.append(
+                    Problem(
+                        patient_id,
+                        "image",
+                        (
+                            f"{files['image']}: expected a 3D single-channel volume, got {image.GetDimension()}D "
+                            f"with {image.GetNumberOfComponentsPerPixel()} component(s)"
+                        ),
+                    )
+                )
                 image = None
     for column in ("mask", "mask_reader2"):
         if column not in files:
@@ -202,8 +207,9 @@ Located = list[tuple[int, Problem]]  # (CSV line, problem): problems are reporte
 def _column_problems(table: pd.DataFrame, has_images: bool) -> Located:
     """Required columns that are missing, and a manifest without rows."""
     required = ["patient_id", *REQUIRED_CLINICAL, *(["image", "mask"] if has_images else [])]
-    problems = [(0, Problem(MANIFEST_LEVEL, column, "required column is missing"))
-                for column in required if column not in table]
+    problems = [
+        (0, Problem(MANIFEST_LEVEL, column, "required column is missing")) for column in required if column not in table
+    ]
     if table.empty:
         problems.append((0, Problem(MANIFEST_LEVEL, "rows", "the manifest has no patient rows")))
     return problems
@@ -213,13 +219,31 @@ def _parsers(folder: Path) -> dict[str, Callable[[str], object]]:
     """The parser of each known column; relative image paths are taken from the manifest's folder."""
     to_path = _path_parser(folder)
     stage = {letter: _stage_parser(letter) for letter in "TNM"}
-    return {"image": to_path, "mask": to_path, "mask_reader2": to_path, "age": _parse_age, "gender": _parse_gender,
-            "T": stage["T"], "N": stage["N"], "M": stage["M"], "time_months": _parse_time, "event": _parse_event,
-            "centre": str, "split": _parse_split, "mask_label": _parse_label, "segment": str}
+    return {
+        "image": to_path,
+        "mask": to_path,
+        "mask_reader2": to_path,
+        "age": _parse_age,
+        "gender": _parse_gender,
+        "T": stage["T"],
+        "N": stage["N"],
+        "M": stage["M"],
+        "time_months": _parse_time,
+        "event": _parse_event,
+        "centre": str,
+        "split": _parse_split,
+        "mask_label": _parse_label,
+        "segment": str,
+    }
 
 
-def _parse_row(line: int, record: dict[str, str], parsers: dict[str, Callable[[str], object]],
-               may_be_empty: set[str], extra: list[str]) -> tuple[dict[str, object], Located]:
+def _parse_row(
+    line: int,
+    record: dict[str, str],
+    parsers: dict[str, Callable[[str], object]],
+    may_be_empty: set[str],
+    extra: list[str],
+) -> tuple[dict[str, object], Located]:
     """One CSV row as typed values (NA where missing) and its problems."""
     row: dict[str, object] = {"patient_id": record.get("patient_id") or pd.NA}
     patient_id = record.get("patient_id") or f"line {line}"
@@ -253,8 +277,11 @@ def _duplicate_ids(rows: list[dict[str, object]]) -> Located:
     for line, row in enumerate(rows, start=2):
         if isinstance(row["patient_id"], str):
             lines_of.setdefault(row["patient_id"], []).append(line)
-    return [(lines[0], Problem(patient_id, "patient_id", f"duplicate id on CSV lines {', '.join(map(str, lines))}"))
-            for patient_id, lines in lines_of.items() if len(lines) > 1]
+    return [
+        (lines[0], Problem(patient_id, "patient_id", f"duplicate id on CSV lines {', '.join(map(str, lines))}"))
+        for patient_id, lines in lines_of.items()
+        if len(lines) > 1
+    ]
 
 
 def read_manifest(
@@ -294,11 +321,23 @@ def read_manifest(
         files = {c: row[c] for c in IMAGE_COLUMNS if isinstance(row.get(c), str)}
         if check_images and files:
             patient_id = record.get("patient_id") or f"line {line}"
-            cases.append((line, (patient_id, files, given_or_none(row.get("mask_label")),
-                                 given_or_none(row.get("segment")), geometry_tolerance_mm)))
+            cases.append(
+                (
+                    line,
+                    (
+                        patient_id,
+                        files,
+                        given_or_none(row.get("mask_label")),
+                        given_or_none(row.get("segment")),
+                        geometry_tolerance_mm,
+                    ),
+                )
+            )
         rows.append(row)
-    checked = Parallel(n_jobs=n_jobs)(delayed(_check_case)(*case) for _, case in tqdm(
-        cases, desc="checking images", unit="patient", disable=not cases))
+    checked = Parallel(n_jobs=n_jobs)(
+        delayed(_check_case)(*case)
+        for _, case in tqdm(cases, desc="checking images", unit="patient", disable=not cases)
+    )
     problems += [(line, problem) for (line, _), found in zip(cases, checked) for problem in found]
     problems += _duplicate_ids(rows)
     if problems:
@@ -307,9 +346,7 @@ def read_manifest(
     return _normalised_frame(rows, extra, path, allow_missing)
 
 
-def _normalised_frame(
-    rows: list[dict], extra: list[str], source: Path, allow_missing: Sequence[str]
-) -> pd.DataFrame:
+def _normalised_frame(rows: list[dict], extra: list[str], source: Path, allow_missing: Sequence[str]) -> pd.DataFrame:
     """Assemble validated rows into the documented columns and dtypes."""
     columns = ["patient_id", *IMAGE_COLUMNS, *REQUIRED_CLINICAL, *OPTIONAL_COLUMNS, *extra]
     frame = pd.DataFrame(rows).reindex(columns=columns)

@@ -25,7 +25,6 @@ class _Segment:
     layer: int
 
 
-
 def read_mask(
     path: Path,
     *,

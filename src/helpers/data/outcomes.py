@@ -34,8 +34,10 @@ def check_follow_up(time: pd.Series, horizons: tuple[int, ...] = HORIZONS_MONTHS
     """
     beyond = [h for h in horizons if time.max() < h]
     if beyond:
-        raise ValueError(f"horizon {beyond[0]:g} months is beyond the longest follow-up ({time.max():g} months): "
-                         "no patient is known to be alive at it")
+        raise ValueError(
+            f"horizon {beyond[0]:g} months is beyond the longest follow-up ({time.max():g} months): "
+            "no patient is known to be alive at it"
+        )
 
 
 def ambiguity_table(time: pd.Series, event: pd.Series, horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
@@ -45,17 +47,20 @@ def ambiguity_table(time: pd.Series, event: pd.Series, horizons: tuple[int, ...]
     rows = []
     for horizon in horizons:
         known = horizon_labels(time, event, horizon, "known_status")
-        rows.append({
-            "horizon_months": horizon,
-            "died": int((known == 1).sum()),
-            "alive": int((known == 0).sum()),
-            "censored_before": int(known.isna().sum()),
-        })
+        rows.append(
+            {
+                "horizon_months": horizon,
+                "died": int((known == 1).sum()),
+                "alive": int((known == 0).sum()),
+                "censored_before": int(known.isna().sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def horizon_label_frame(time: pd.Series, event: pd.Series, policy: LabelPolicy,
-                        horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
+def horizon_label_frame(
+    time: pd.Series, event: pd.Series, policy: LabelPolicy, horizons: tuple[int, ...] = HORIZONS_MONTHS
+) -> pd.DataFrame:
     """Patients x horizons table of 1 (died by it), 0 (alive at it), NaN (unknown under ``policy``).
 
     Index: that of ``time`` (patient_id where the caller indexes by it); one column per horizon in months.

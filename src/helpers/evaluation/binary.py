@@ -22,8 +22,13 @@ def auc_known(labels: pd.Series, score: pd.Series) -> float:
     return float(roc_auc_score(y, np.asarray(score)[mask]))
 
 
-def auc_by_horizon(time: pd.Series, event: pd.Series, score: pd.Series, policy: LabelPolicy,
-                   horizons: tuple[int, ...] = HORIZONS_MONTHS) -> dict[int, float]:
+def auc_by_horizon(
+    time: pd.Series,
+    event: pd.Series,
+    score: pd.Series,
+    policy: LabelPolicy,
+    horizons: tuple[int, ...] = HORIZONS_MONTHS,
+) -> dict[int, float]:
     """AUC of a risk score for death by each horizon (higher score = higher risk)."""
     return {h: auc_known(horizon_labels(time, event, h, policy), score) for h in horizons}
 
@@ -58,18 +63,22 @@ def youden_threshold(probability: ArrayLike, labels: ArrayLike) -> float:
 def binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, float]:
     """ROC AUC, accuracy at ``threshold`` (positive = probability >= it) and n over the known (non-NaN) labels."""
     p, y = _known(probability, labels)
-    return {"auc": auc_known(pd.Series(y), pd.Series(p)),
-            "accuracy": float(np.mean((p >= threshold) == y)) if len(y) else float("nan"),
-            "n": len(y)}
+    return {
+        "auc": auc_known(pd.Series(y), pd.Series(p)),
+        "accuracy": float(np.mean((p >= threshold) == y)) if len(y) else float("nan"),
+        "n": len(y),
+    }
 
 
 def with_labels(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
     """Long predictions (patient_id, horizon_months, probability) joined to split and horizon label."""
     merged = predictions.drop(columns=["split"], errors="ignore").merge(
-        cohort[["patient_id", "split", "time_months", "event"]], on="patient_id", how="left",
-        validate="many_to_one")
-    labels = [horizon_labels(part["time_months"], part["event"], horizon, policy)
-              for horizon, part in merged.groupby("horizon_months")]
+        cohort[["patient_id", "split", "time_months", "event"]], on="patient_id", how="left", validate="many_to_one"
+    )
+    labels = [
+        horizon_labels(part["time_months"], part["event"], horizon, policy)
+        for horizon, part in merged.groupby("horizon_months")
+    ]
     return merged.assign(label=pd.concat(labels).rename("label"))
 
 
@@ -77,15 +86,21 @@ def horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: Lab
     """AUC and accuracy per split and horizon; the accuracy threshold is the training split's Youden cut-off."""
     labelled = with_labels(predictions, cohort, policy)
     by_horizon = dict(tuple(labelled.groupby("horizon_months")))
-    thresholds = {h: youden_threshold(part.loc[part["split"] == "train", "probability"].to_numpy(),
-                                      part.loc[part["split"] == "train", "label"].to_numpy())
-                  for h, part in by_horizon.items()}
+    thresholds = {
+        h: youden_threshold(
+            part.loc[part["split"] == "train", "probability"].to_numpy(),
+            part.loc[part["split"] == "train", "label"].to_numpy(),
+        )
+        for h, part in by_horizon.items()
+    }
     rows = []
     for split in ("train", "test"):
         for horizon, part in by_horizon.items():
             subset = part[part["split"] == split]
             if len(subset):
-                values = binary_metrics(subset["probability"].to_numpy(), subset["label"].to_numpy(), thresholds[horizon])
+                values = binary_metrics(
+                    subset["probability"].to_numpy(), subset["label"].to_numpy(), thresholds[horizon]
+                )
                 rows.append({"split": split, "horizon_months": horizon, "threshold": thresholds[horizon], **values})
     return pd.DataFrame(rows)
 
@@ -104,7 +119,9 @@ def roc_curves(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPol
 def against_oracle(table: pd.DataFrame, oracle: pd.DataFrame, scores: tuple[str, ...]) -> pd.DataFrame:
     """A model's test AUC per horizon beside the oracle AUCs of the named true scores."""
     model = table[table["split"] == "test"].set_index("horizon_months")["auc"].rename("model")
-    ceilings = (oracle[(oracle["split"] == "test") & oracle["score"].isin(scores)]
-                .pivot(index="horizon_months", columns="score", values="auc")[list(scores)]
-                .add_prefix("oracle_"))
+    ceilings = (
+        oracle[(oracle["split"] == "test") & oracle["score"].isin(scores)]
+        .pivot(index="horizon_months", columns="score", values="auc")[list(scores)]
+        .add_prefix("oracle_")
+    )
     return pd.concat([model, ceilings], axis=1).reset_index()

@@ -81,34 +81,56 @@ def threshold_grid(step: float = 0.01) -> np.ndarray:
     return np.round(np.arange(step, 1 - step / 2, step), 10)
 
 
-def calibration_table(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
-                      split: str = "test") -> pd.DataFrame:
+def calibration_table(
+    predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy, split: str = "test"
+) -> pd.DataFrame:
     """Per model and horizon on ``split``: n, events, observed and mean predicted death rate, CITL, slope."""
     rows = []
     for name, frame in predictions.items():
         for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
             p, y = part["probability"].to_numpy(), part["label"].to_numpy()
-            rows.append({"model": name, "horizon_months": horizon, "n": len(y), "events": int(y.sum()),
-                         "observed": float(y.mean()), "expected": float(p.mean()),
-                         "citl": calibration_in_the_large(p, y), "slope": calibration_slope(p, y)})
+            rows.append(
+                {
+                    "model": name,
+                    "horizon_months": horizon,
+                    "n": len(y),
+                    "events": int(y.sum()),
+                    "observed": float(y.mean()),
+                    "expected": float(p.mean()),
+                    "citl": calibration_in_the_large(p, y),
+                    "slope": calibration_slope(p, y),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def calibration_curves(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
-                       n_bins: int = 10, split: str = "test") -> pd.DataFrame:
+def calibration_curves(
+    predictions: Mapping[str, pd.DataFrame],
+    cohort: pd.DataFrame,
+    policy: LabelPolicy,
+    n_bins: int = 10,
+    split: str = "test",
+) -> pd.DataFrame:
     """Calibration curve points per model and horizon: mean predicted and observed death rate in quantile bins."""
     parts = []
     for name, frame in predictions.items():
         for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
-            observed, predicted = calibration_curve(part["label"].astype(int), part["probability"], n_bins=n_bins,
-                                                    strategy="quantile")
-            parts.append(pd.DataFrame({"model": name, "horizon_months": horizon, "predicted": predicted,
-                                       "observed": observed}))
+            observed, predicted = calibration_curve(
+                part["label"].astype(int), part["probability"], n_bins=n_bins, strategy="quantile"
+            )
+            parts.append(
+                pd.DataFrame({"model": name, "horizon_months": horizon, "predicted": predicted, "observed": observed})
+            )
     return pd.concat(parts, ignore_index=True)
 
 
-def decision_curves(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
-                    thresholds: ArrayLike, split: str = "test") -> pd.DataFrame:
+def decision_curves(
+    predictions: Mapping[str, pd.DataFrame],
+    cohort: pd.DataFrame,
+    policy: LabelPolicy,
+    thresholds: ArrayLike,
+    split: str = "test",
+) -> pd.DataFrame:
     """Net benefit per horizon, strategy (each model's key, TREAT_ALL, TREAT_NONE) and threshold, on ``split``."""
     t = np.asarray(thresholds, dtype=float)
     curves, treat_all = [], {}
@@ -119,8 +141,13 @@ def decision_curves(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFram
             treat_all[horizon] = net_benefit(np.ones_like(y), y, t)  # everyone treated: probability 1 >= t
     curves += [(h, TREAT_ALL, values) for h, values in treat_all.items()]
     curves += [(h, TREAT_NONE, np.zeros_like(t)) for h in treat_all]
-    return pd.concat([pd.DataFrame({"horizon_months": h, "strategy": strategy, "threshold": t, "net_benefit": values})
-                      for h, strategy, values in curves], ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame({"horizon_months": h, "strategy": strategy, "threshold": t, "net_benefit": values})
+            for h, strategy, values in curves
+        ],
+        ignore_index=True,
+    )
 
 
 def net_benefit_at(curves: pd.DataFrame, thresholds: tuple[float, ...] = (0.25, 0.5, 0.75)) -> pd.DataFrame:

@@ -62,12 +62,18 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> De
     se = float(np.sqrt(max(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1], 0.0)))
     z = 0.0 if difference == 0 else difference / se if se > 0 else float(np.copysign(np.inf, difference))
     half_width = float(norm.ppf(0.975)) * se
-    return DeLong(auc_a=float(auc[0]), auc_b=float(auc[1]), z=float(z), p_value=float(2 * norm.sf(abs(z))),
-                  ci95=(difference - half_width, difference + half_width))
+    return DeLong(
+        auc_a=float(auc[0]),
+        auc_b=float(auc[1]),
+        z=float(z),
+        p_value=float(2 * norm.sf(abs(z))),
+        ci95=(difference - half_width, difference + half_width),
+    )
 
 
-def delong_table(predictions: dict[str, pd.DataFrame], reference: str, cohort: pd.DataFrame,
-                 policy: LabelPolicy, split: str = "test") -> pd.DataFrame:
+def delong_table(
+    predictions: dict[str, pd.DataFrame], reference: str, cohort: pd.DataFrame, policy: LabelPolicy, split: str = "test"
+) -> pd.DataFrame:
     """DeLong tests of the ``reference`` model against every other model, per horizon, on one split."""
     labelled = {}
     for name, frame in predictions.items():
@@ -81,6 +87,15 @@ def delong_table(predictions: dict[str, pd.DataFrame], reference: str, cohort: p
         joined = base[["label", "probability"]].join(frame["probability"].rename("other"), how="inner")
         for horizon, part in joined.groupby(level="horizon_months"):
             test = delong_test(part["label"].to_numpy(), part["probability"].to_numpy(), part["other"].to_numpy())
-            rows.append({"horizon_months": horizon, "reference": reference, "compared_with": name,
-                         "auc_reference": test.auc_a, "auc_other": test.auc_b, "z": test.z, "p_value": test.p_value})
+            rows.append(
+                {
+                    "horizon_months": horizon,
+                    "reference": reference,
+                    "compared_with": name,
+                    "auc_reference": test.auc_a,
+                    "auc_other": test.auc_b,
+                    "z": test.z,
+                    "p_value": test.p_value,
+                }
+            )
     return pd.DataFrame(rows)

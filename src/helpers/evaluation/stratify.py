@@ -84,7 +84,7 @@ def p_lausen94(b: float, n: int, cut_sizes: ArrayLike) -> float:
     m = np.asarray(cut_sizes, dtype=float)
     m1, m2 = m[:-1], m[1:]
     t = np.sqrt(1 - m1 * (n - m2) / ((n - m1) * m2))
-    bonferroni = np.sum(np.exp(-b**2 / 2) / np.pi * (t - (b**2 / 4 - 1) * t**3 / 6))
+    bonferroni = np.sum(np.exp(-(b**2) / 2) / np.pi * (t - (b**2 / 4 - 1) * t**3 / 6))
     return float(1 - (norm.cdf(b) - norm.cdf(-b)) + bonferroni)
 
 
@@ -95,13 +95,21 @@ def _survival_arrays(time: ArrayLike, event: ArrayLike, other: ArrayLike, name: 
         raise ValueError(f"time, event and {name} differ in length: {[len(a) for a in arrays]}")
     missing = np.isnan(arrays[0]) | np.isnan(arrays[1]) | pd.isna(arrays[2])
     if missing.any():
-        raise ValueError(f"{int(missing.sum())} patient(s) with missing time, event or {name} "
-                         f"(positions {np.flatnonzero(missing)[:20].tolist()}); drop them explicitly")
+        raise ValueError(
+            f"{int(missing.sum())} patient(s) with missing time, event or {name} "
+            f"(positions {np.flatnonzero(missing)[:20].tolist()}); drop them explicitly"
+        )
     return arrays
 
 
-def optimal_cutpoint(time: ArrayLike, event: ArrayLike, score: ArrayLike, min_prop: float = 0.1,
-                     max_prop: float = 0.9, p_method: PMethod = "Lau92") -> Cutpoint:
+def optimal_cutpoint(
+    time: ArrayLike,
+    event: ArrayLike,
+    score: ArrayLike,
+    min_prop: float = 0.1,
+    max_prop: float = 0.9,
+    p_method: PMethod = "Lau92",
+) -> Cutpoint:
     """Maximally selected log-rank cut-off of ``score`` (R maxstat, LogRank scores); high risk = score > cutpoint."""
     if not 0 < min_prop < max_prop < 1:
         raise ValueError(f"need 0 < min_prop < max_prop < 1; got {min_prop}, {max_prop}")
@@ -115,8 +123,9 @@ def optimal_cutpoint(time: ArrayLike, event: ArrayLike, score: ArrayLike, min_pr
     first = np.flatnonzero(np.r_[True, x_sorted[1:] != x_sorted[:-1]])  # patients below each distinct value
     m = first[(first >= max(1, np.floor(n * min_prop))) & (first <= np.floor(n * max_prop))]
     if len(m) == 0:
-        raise ValueError(f"no cut-point leaves between {min_prop:.0%} and {max_prop:.0%} of {n} patients "
-                         "in the low group")
+        raise ValueError(
+            f"no cut-point leaves between {min_prop:.0%} and {max_prop:.0%} of {n} patients in the low group"
+        )
     total = y.sum()
     expected = m / n * total
     variance = m * (n - m) / (n**2 * (n - 1)) * (n * np.sum(y**2) - total**2)
@@ -125,12 +134,17 @@ def optimal_cutpoint(time: ArrayLike, event: ArrayLike, score: ArrayLike, min_pr
     statistic = float(stats[best])
     p_value = p_lausen92(statistic, min_prop, max_prop) if p_method == "Lau92" else p_lausen94(statistic, n, m)
     table = pd.DataFrame({"cutpoint": x_sorted[m - 1], "n_low": m, "n_high": n - m, "statistic": stats})
-    return Cutpoint(cutpoint=float(x_sorted[m[best] - 1]), statistic=statistic, p_value=float(p_value),
-                    p_method=p_method, table=table)
+    return Cutpoint(
+        cutpoint=float(x_sorted[m[best] - 1]),
+        statistic=statistic,
+        p_value=float(p_value),
+        p_method=p_method,
+        table=table,
+    )
 
 
 def assign_groups(score: pd.Series, cutpoint: float) -> pd.Series:
-    """"high" where score > cutpoint, "low" otherwise (maxstat: the cut-point belongs to the low group)."""
+    """ "high" where score > cutpoint, "low" otherwise (maxstat: the cut-point belongs to the low group)."""
     if score.isna().any():
         raise ValueError(f"missing scores for {score.index[score.isna()].tolist()[:20]}")
     return pd.Series(np.where(score > cutpoint, "high", "low"), index=score.index, name="risk_group")
@@ -140,8 +154,9 @@ def logrank(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank:
     """Log-rank chi-square across the groups, with k - 1 degrees of freedom (same statistic as ``survdiff``)."""
     t, e, labels = _survival_arrays(time, event, group, "group")
     result = multivariate_logrank_test(t, labels, e)
-    return LogRank(statistic=float(result.test_statistic), df=int(result.degrees_of_freedom),
-                   p_value=float(result.p_value))
+    return LogRank(
+        statistic=float(result.test_statistic), df=int(result.degrees_of_freedom), p_value=float(result.p_value)
+    )
 
 
 def km_by_group(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> dict[str, KaplanMeierFitter]:
@@ -160,8 +175,13 @@ def group_tests(patients: pd.DataFrame) -> pd.DataFrame:
         part = patients[patients["split"] == split]
         test = logrank(part["time_months"], part["event"], part["risk_group"])
         curves = km_by_group(part["time_months"], part["event"], part["risk_group"])
-        rows.append({"split": split,
-                     **{f"n_{g}": int((part["risk_group"] == g).sum()) for g in GROUP_ORDER},
-                     **{f"median_months_{g}": float(curves[g].median_survival_time_) for g in GROUP_ORDER if g in curves},
-                     "chi_square": test.statistic, "p_value": test.p_value})
+        rows.append(
+            {
+                "split": split,
+                **{f"n_{g}": int((part["risk_group"] == g).sum()) for g in GROUP_ORDER},
+                **{f"median_months_{g}": float(curves[g].median_survival_time_) for g in GROUP_ORDER if g in curves},
+                "chi_square": test.statistic,
+                "p_value": test.p_value,
+            }
+        )
     return pd.DataFrame(rows)

@@ -40,13 +40,21 @@ from helpers.vocabulary import HORIZONS_MONTHS
 
 def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> float:
     """Harrell's concordance index of a risk score (higher = earlier death)."""
-    return float(concordance_index_censored(np.asarray(event, dtype=bool), np.asarray(time, dtype=float),
-                                            np.asarray(risk, dtype=float))[0])
+    return float(
+        concordance_index_censored(
+            np.asarray(event, dtype=bool), np.asarray(time, dtype=float), np.asarray(risk, dtype=float)
+        )[0]
+    )
 
 
-def cumulative_dynamic_auc_at(train_time: ArrayLike, train_event: ArrayLike, test_time: ArrayLike,
-                              test_event: ArrayLike, risk: ArrayLike,
-                              horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
+def cumulative_dynamic_auc_at(
+    train_time: ArrayLike,
+    train_event: ArrayLike,
+    test_time: ArrayLike,
+    test_event: ArrayLike,
+    risk: ArrayLike,
+    horizons: tuple[int, ...] = HORIZONS_MONTHS,
+) -> pd.DataFrame:
     """Uno's IPCW cumulative/dynamic AUC per horizon (censoring weights from the training split).
 
     ``risk``: one score per patient, or one column per horizon (e.g. death probability by
@@ -79,10 +87,21 @@ def survival_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame) -> pd.Data
     rows = []
     for split in ("train", "test"):
         part = frame[frame["split"] == split]
-        uno = cumulative_dynamic_auc_at(train["time_months"], train["event"], part["time_months"], part["event"],
-                                        part[list(wide.columns)].to_numpy(), horizons)
-        rows.append({"split": split, "harrell_c": harrell_c(part["time_months"], part["event"], part[wide.columns[-1]]),
-                     **{f"uno_auc_{h}m": a for h, a in zip(uno["horizon_months"], uno["auc"])}})
+        uno = cumulative_dynamic_auc_at(
+            train["time_months"],
+            train["event"],
+            part["time_months"],
+            part["event"],
+            part[list(wide.columns)].to_numpy(),
+            horizons,
+        )
+        rows.append(
+            {
+                "split": split,
+                "harrell_c": harrell_c(part["time_months"], part["event"], part[wide.columns[-1]]),
+                **{f"uno_auc_{h}m": a for h, a in zip(uno["horizon_months"], uno["auc"])},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -129,26 +148,38 @@ def survival_scores(predictions: pd.DataFrame, cohort: pd.DataFrame, split: str 
     horizons = tuple(int(h) for h in frame.columns.drop(["split", "time_months", "event"]))
     test, train = frame[frame["split"] == split], cohort[cohort["split"] == "train"]
     y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
-    test_time, test_event = administrative_cut(test["time_months"].to_numpy(dtype=float), test["event"].to_numpy(),
-                                               float(train["time_months"].max()))
+    test_time, test_event = administrative_cut(
+        test["time_months"].to_numpy(dtype=float), test["event"].to_numpy(), float(train["time_months"].max())
+    )
     y_test = Surv.from_arrays(test_event, test_time)
     death = test[list(horizons)].to_numpy(dtype=float)
     risk, tau = death[:, -1], float(horizons[-1])
     times = evaluation_times(test_time, horizons)
     briers = [float(brier_score(y_train, y_test, 1.0 - death[:, i], t)[1][0]) for i, t in enumerate(times)]
     distinct = np.unique(times, return_index=True)[1]
-    ibs = (float(integrated_brier_score(y_train, y_test, 1.0 - death[:, distinct], times[distinct]))
-           if len(distinct) > 1 else float("nan"))
+    ibs = (
+        float(integrated_brier_score(y_train, y_test, 1.0 - death[:, distinct], times[distinct]))
+        if len(distinct) > 1
+        else float("nan")
+    )
     dynamic = cumulative_dynamic_auc_at(train["time_months"], train["event"], test_time, test_event, death, horizons)
     harrell = concordance_index_censored(test["event"].astype(bool), test["time_months"], risk)[0]
-    return {"n": len(test), "events": int(test["event"].sum()), "harrell_c": float(harrell),
-            "uno_c": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0]), "tau": tau,
-            **{f"auc_{h}m": float(a) for h, a in zip(horizons, dynamic["auc"])},
-            **{f"brier_{h}m": b for h, b in zip(horizons, briers)}, "ibs": ibs}
+    return {
+        "n": len(test),
+        "events": int(test["event"].sum()),
+        "harrell_c": float(harrell),
+        "uno_c": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0]),
+        "tau": tau,
+        **{f"auc_{h}m": float(a) for h, a in zip(horizons, dynamic["auc"])},
+        **{f"brier_{h}m": b for h, b in zip(horizons, briers)},
+        "ibs": ibs,
+    }
 
 
-def survival_score_table(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame,
-                         split: str = "test") -> pd.DataFrame:
+def survival_score_table(
+    predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, split: str = "test"
+) -> pd.DataFrame:
     """``survival_scores`` of several models, one row each (column ``model``)."""
-    return pd.DataFrame([{"model": name, **survival_scores(frame, cohort, split)}
-                         for name, frame in predictions.items()])
+    return pd.DataFrame(
+        [{"model": name, **survival_scores(frame, cohort, split)} for name, frame in predictions.items()]
+    )

@@ -74,8 +74,14 @@ def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[f
     return float(low), float(high)
 
 
-def bootstrap_binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float, n_resamples: int = 1000,
-                             seed: int = 0, confidence: float = 0.95) -> dict[str, float]:
+def bootstrap_binary_metrics(
+    probability: ArrayLike,
+    labels: ArrayLike,
+    threshold: float,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, float]:
     """AUC and accuracy with percentile CIs from stratified resamples; labels must be known (0/1).
 
     The accuracy threshold stays fixed (the training split's Youden cut-off): it is not re-learned
@@ -86,25 +92,46 @@ def bootstrap_binary_metrics(probability: ArrayLike, labels: ArrayLike, threshol
     auc_low, auc_high = percentile_interval(resampled_auc(p, y, indices), confidence)
     accuracy_low, accuracy_high = percentile_interval(resampled_accuracy(p, y, threshold, indices), confidence)
     point = binary_metrics(p, y, threshold)
-    return {"auc": point["auc"], "auc_low": auc_low, "auc_high": auc_high, "accuracy": point["accuracy"],
-            "accuracy_low": accuracy_low, "accuracy_high": accuracy_high, "n": point["n"], "events": int(y.sum())}
+    return {
+        "auc": point["auc"],
+        "auc_low": auc_low,
+        "auc_high": auc_high,
+        "accuracy": point["accuracy"],
+        "accuracy_low": accuracy_low,
+        "accuracy_high": accuracy_high,
+        "n": point["n"],
+        "events": int(y.sum()),
+    }
 
 
-def bootstrap_horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy,
-                              n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
-                              split: str = "test") -> pd.DataFrame:
+def bootstrap_horizon_metrics(
+    predictions: pd.DataFrame,
+    cohort: pd.DataFrame,
+    policy: LabelPolicy,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    split: str = "test",
+) -> pd.DataFrame:
     """``horizon_metrics``' AUC and accuracy on ``split`` with bootstrap CIs, at the training split's Youden cut-off."""
     thresholds = horizon_metrics(predictions, cohort, policy).groupby("horizon_months")["threshold"].first()
     rows = []
     for horizon, part in known_rows(predictions, cohort, policy, split).groupby("horizon_months"):
-        values = bootstrap_binary_metrics(part["probability"], part["label"], float(thresholds[horizon]),
-                                          n_resamples, seed, confidence)
+        values = bootstrap_binary_metrics(
+            part["probability"], part["label"], float(thresholds[horizon]), n_resamples, seed, confidence
+        )
         rows.append({"horizon_months": horizon, "threshold": float(thresholds[horizon]), **values})
     return pd.DataFrame(rows)
 
 
-def bootstrap_table2(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy,
-                     n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+def bootstrap_table2(
+    predictions: Mapping[str, pd.DataFrame],
+    cohort: pd.DataFrame,
+    policy: LabelPolicy,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Long table of every Table 2 test cell with its CI: one row per model (MODEL_LABELS' keys) and horizon.
 
     Every model uses the same ``seed``, hence the same resampled patients per horizon (paired).
@@ -112,8 +139,10 @@ def bootstrap_table2(predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFra
     unknown = sorted(set(predictions) - set(MODEL_LABELS))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; Table 2's models are {list(MODEL_LABELS)}")
-    parts = [bootstrap_horizon_metrics(frame, cohort, policy, n_resamples, seed, confidence).assign(model=name)
-             for name, frame in predictions.items()]
+    parts = [
+        bootstrap_horizon_metrics(frame, cohort, policy, n_resamples, seed, confidence).assign(model=name)
+        for name, frame in predictions.items()
+    ]
     table = pd.concat(parts, ignore_index=True)
     return table[["model", "horizon_months", "n", "events", "threshold", *CI_COLUMNS]]
 

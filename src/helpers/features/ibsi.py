@@ -195,14 +195,17 @@ IBSI_MAPPING: dict[str, dict[str, str]] = {
 DOCUMENTED_DEVIATIONS: dict[str, str] = {
     "firstorder_Kurtosis": (
         "PyRadiomics reports kurtosis m4/m2^2; IBSI reports excess kurtosis, m4/m2^2 - 3. "
-        "PyRadiomics - 3 equals the IBSI value."),
+        "PyRadiomics - 3 equals the IBSI value."
+    ),
     "shape_MinorAxisLength": (
         "PyRadiomics takes the PCA eigenvalues from the population covariance of the voxel-centre "
         "coordinates (divided by N); the IBSI values follow the sample covariance (N - 1). "
-        "Multiplying by sqrt(N/(N - 1)) = sqrt(74/73) gives the IBSI value."),
+        "Multiplying by sqrt(N/(N - 1)) = sqrt(74/73) gives the IBSI value."
+    ),
     "shape_LeastAxisLength": (
         "Same as Minor axis length: population (N) instead of sample (N - 1) covariance; "
-        "multiplying by sqrt(74/73) gives the IBSI value."),
+        "multiplying by sqrt(74/73) gives the IBSI value."
+    ),
 }
 UNEXPLAINED = "unexplained"
 
@@ -226,8 +229,7 @@ def extract_phantom(image: Path, mask: Path) -> dict[str, float]:
     for feature_class in FEATURE_CLASSES:
         extractor.enableFeatureClassByName(feature_class)  # its non-deprecated features, as the study extracts them
     result = extractor.execute(str(image), str(mask))
-    return {key.removeprefix("original_"): float(value) for key, value in result.items()
-            if key.startswith("original_")}
+    return {key.removeprefix("original_"): float(value) for key, value in result.items() if key.startswith("original_")}
 
 
 def read_reference(reference_csv: Path) -> pd.DataFrame:
@@ -248,11 +250,19 @@ def phantom_comparison(image: Path, mask: Path, reference_csv: Path) -> pd.DataF
             value = features[pyradiomics_feature]
             within = matches_reference(value, ref, tol)
             reason = DOCUMENTED_DEVIATIONS.get(pyradiomics_feature, "" if within else UNEXPLAINED)
-            rows.append({"ibsi_family": family, "ibsi_feature": ibsi_feature,
-                         "pyradiomics_feature": pyradiomics_feature, "reference": float(ref),
-                         "tolerance": float(tol), "pyradiomics": value,
-                         "abs_difference": abs(value - float(ref)), "within_tolerance": within,
-                         "reason": reason})
+            rows.append(
+                {
+                    "ibsi_family": family,
+                    "ibsi_feature": ibsi_feature,
+                    "pyradiomics_feature": pyradiomics_feature,
+                    "reference": float(ref),
+                    "tolerance": float(tol),
+                    "pyradiomics": value,
+                    "abs_difference": abs(value - float(ref)),
+                    "within_tolerance": within,
+                    "reason": reason,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -125,8 +125,10 @@ def _complete_ratings(ratings: pd.DataFrame, what: str) -> np.ndarray:
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         rows = ratings.index[bad].tolist()
-        raise ValueError(f"missing or non-finite ratings in {what} row(s) {rows[:20]}"
-                         f"{' ...' if len(rows) > 20 else ''}; drop or impute them explicitly")
+        raise ValueError(
+            f"missing or non-finite ratings in {what} row(s) {rows[:20]}"
+            f"{' ...' if len(rows) > 20 else ''}; drop or impute them explicitly"
+        )
     return values
 
 
@@ -137,10 +139,15 @@ def intraclass_correlation(ratings: ArrayLike, form: str = "ICC2") -> ICCResult:
     if frame.ndim != 2 or frame.shape[0] < 2 or frame.shape[1] < 2:
         raise ValueError(f"ratings must be (n targets >= 2) x (k raters >= 2); got shape {frame.shape}")
     res = _icc_arrays(_complete_ratings(frame, "ratings")[None, :, :], form)
-    return ICCResult(form=form, value=float(res.value[0]),
-                     ci95=(float(res.ci_low[0]), float(res.ci_high[0])),
-                     f_statistic=float(res.f_statistic[0]), df1=res.df1, df2=res.df2,
-                     p_value=float(res.p_value[0]))
+    return ICCResult(
+        form=form,
+        value=float(res.value[0]),
+        ci95=(float(res.ci_low[0]), float(res.ci_high[0])),
+        f_statistic=float(res.f_statistic[0]),
+        df1=res.df1,
+        df2=res.df2,
+        p_value=float(res.p_value[0]),
+    )
 
 
 def icc_band(icc: ArrayLike) -> np.ndarray:
@@ -163,24 +170,34 @@ def icc_per_feature(reader1: pd.DataFrame, reader2: pd.DataFrame, form: str = "I
         "features only in reader2": reader2.columns.difference(reader1.columns),
     }
     if any(len(labels) for labels in differences.values()):
-        raise ValueError("readers differ: " + "; ".join(
-            f"{what} {labels.tolist()[:20]}" for what, labels in differences.items() if len(labels)))
+        raise ValueError(
+            "readers differ: "
+            + "; ".join(f"{what} {labels.tolist()[:20]}" for what, labels in differences.items() if len(labels))
+        )
     if len(reader1.index) < 2:
         raise ValueError(f"need at least 2 patients; got {len(reader1.index)}")
     reader2 = reader2.loc[reader1.index, reader1.columns]
     a = _complete_ratings(reader1, "reader1")
     b = _complete_ratings(reader2, "reader2")
     res = _icc_arrays(np.stack([a.T, b.T], axis=2), form)  # (features, patients, 2 readers)
-    return pd.DataFrame({"feature": reader1.columns, "icc": res.value, "ci_low": res.ci_low,
-                         "ci_high": res.ci_high, "band": icc_band(res.value)})
+    return pd.DataFrame(
+        {
+            "feature": reader1.columns,
+            "icc": res.value,
+            "ci_low": res.ci_low,
+            "ci_high": res.ci_high,
+            "band": icc_band(res.value),
+        }
+    )
 
 
 def band_shares(table: pd.DataFrame) -> pd.DataFrame:
     """Features per Koo & Li band (excellent first) and their share of all features, in %."""
     order = [*BAND_LABELS[::-1], UNDEFINED_BAND]
     counts = table["band"].value_counts().reindex(order, fill_value=0)
-    return pd.DataFrame({"band": order, "features": counts.to_numpy(),
-                         "share_pct": 100.0 * counts.to_numpy() / max(len(table), 1)})
+    return pd.DataFrame(
+        {"band": order, "features": counts.to_numpy(), "share_pct": 100.0 * counts.to_numpy() / max(len(table), 1)}
+    )
 
 
 def stable_features(table: pd.DataFrame, threshold: float) -> list[str]:

@@ -35,9 +35,12 @@ if TYPE_CHECKING:
 IMAGE_TYPES = ("original", "log-sigma", "wavelet")
 FEATURE_CLASSES = ("shape", "firstorder", "glcm", "gldm", "glrlm", "glszm", "ngtdm")
 KEPT_DIAGNOSTICS = (  # geometry and ROI size only: hashes and versions live in the stage manifest
-    "diagnostics_Image-original_Spacing", "diagnostics_Mask-original_VoxelNum",
-    "diagnostics_Mask-interpolated_Spacing", "diagnostics_Mask-interpolated_Size",
-    "diagnostics_Mask-interpolated_VoxelNum", "diagnostics_Image-interpolated_Mean",
+    "diagnostics_Image-original_Spacing",
+    "diagnostics_Mask-original_VoxelNum",
+    "diagnostics_Mask-interpolated_Spacing",
+    "diagnostics_Mask-interpolated_Size",
+    "diagnostics_Mask-interpolated_VoxelNum",
+    "diagnostics_Image-interpolated_Mean",
 )
 
 
@@ -76,11 +79,18 @@ class CaseResult:
 
 def jobs_from_cohort(cohort: pd.DataFrame) -> list[CaseJob]:
     """Reader 1's mask for every patient, then reader 2's where the manifest gives one."""
+
     def job(row: pd.Series, reader: str, column: str) -> CaseJob:
         label = row.get("mask_label")
         segment = row.get("segment")
-        return CaseJob(row["patient_id"], reader, str(row["image"]), str(row[column]),
-                       None if pd.isna(label) else int(label), None if pd.isna(segment) else str(segment))
+        return CaseJob(
+            row["patient_id"],
+            reader,
+            str(row["image"]),
+            str(row[column]),
+            None if pd.isna(label) else int(label),
+            None if pd.isna(segment) else str(segment),
+        )
 
     rows = [row for _, row in cohort.iterrows()]
     second = [row for row in rows if "mask_reader2" in row and pd.notna(row["mask_reader2"])]
@@ -94,8 +104,13 @@ def params_hash(params_file: Path) -> str:
 
 def case_key(job: CaseJob, parameters_digest: str) -> str:
     """Cache key: what was extracted, from which bytes, with which settings."""
-    parts = [content_sha256(Path(job.image)), content_sha256(Path(job.mask)), parameters_digest,
-             str(job.label), str(job.segment)]
+    parts = [
+        content_sha256(Path(job.image)),
+        content_sha256(Path(job.mask)),
+        parameters_digest,
+        str(job.label),
+        str(job.segment),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -122,8 +137,9 @@ def _execute(extractor: RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk
             raise
         spacing = " x ".join(f"{v:g}" for v in extractor.settings["resampledPixelSpacing"])
         voxels = int(sitk.GetArrayViewFromImage(mask).sum())
-        raise ValueError(f"the ROI ({voxels} voxels) vanishes when resampled to {spacing} mm voxels: "
-                         "too small to extract") from None
+        raise ValueError(
+            f"the ROI ({voxels} voxels) vanishes when resampled to {spacing} mm voxels: too small to extract"
+        ) from None
     log = extractor.enabledImagetypes.get("LoG")
     sigmas = [] if log is None else log.get("sigma", extractor.settings.get("sigma", []))
     # PyRadiomics skips a sigma whose kernel does not fit the image around the ROI, with only a log warning.
@@ -197,8 +213,15 @@ class Extraction:
         return len(self.features) + len(self.failures)
 
 
-def extract_cohort(jobs: Iterable[CaseJob], params_file: Path, cache_dir: Path, *, n_jobs: int = 1,
-                   scheduler_address: str = "", progress: bool = True) -> Extraction:
+def extract_cohort(
+    jobs: Iterable[CaseJob],
+    params_file: Path,
+    cache_dir: Path,
+    *,
+    n_jobs: int = 1,
+    scheduler_address: str = "",
+    progress: bool = True,
+) -> Extraction:
     """Extract every case, in parallel, reusing cached cases; rows ordered as the jobs.
 
     ``n_jobs`` is the number of local processes, -1 for one per core (joblib's convention).
@@ -219,9 +242,20 @@ def extract_cohort(jobs: Iterable[CaseJob], params_file: Path, cache_dir: Path, 
     return Extraction(
         features=pd.DataFrame([r.features for r in good], index=index),
         diagnostics=pd.DataFrame([r.diagnostics for r in good], index=index),
-        failures=pd.DataFrame([{"patient_id": r.job.patient_id, "reader": r.job.reader, "image": r.job.image,
-                                "mask": r.job.mask, "error": r.error} for r in ordered if r.error is not None],
-                              columns=["patient_id", "reader", "image", "mask", "error"]),
+        failures=pd.DataFrame(
+            [
+                {
+                    "patient_id": r.job.patient_id,
+                    "reader": r.job.reader,
+                    "image": r.job.image,
+                    "mask": r.job.mask,
+                    "error": r.error,
+                }
+                for r in ordered
+                if r.error is not None
+            ],
+            columns=["patient_id", "reader", "image", "mask", "error"],
+        ),
         cached=sum(r.cached for r in ordered),
     )
 
@@ -229,17 +263,25 @@ def extract_cohort(jobs: Iterable[CaseJob], params_file: Path, cache_dir: Path, 
 RADIOMICS_CACHE = "cache/radiomics"  # per-case results inside a run folder, shared by notebooks 02, 03 and 10
 
 
-def extract_run(cohort: pd.DataFrame, params_file: str, run_dir: Path, *, n_jobs: int = 1,
-                scheduler_address: str = "") -> Extraction:
+def extract_run(
+    cohort: pd.DataFrame, params_file: str, run_dir: Path, *, n_jobs: int = 1, scheduler_address: str = ""
+) -> Extraction:
     """Extract every reader's mask of ``cohort`` with the profile's PyRadiomics file, cached in the run folder."""
-    return extract_cohort(jobs_from_cohort(cohort), resolve_path(params_file), run_dir / RADIOMICS_CACHE,
-                          n_jobs=n_jobs, scheduler_address=scheduler_address)
+    return extract_cohort(
+        jobs_from_cohort(cohort),
+        resolve_path(params_file),
+        run_dir / RADIOMICS_CACHE,
+        n_jobs=n_jobs,
+        scheduler_address=scheduler_address,
+    )
 
 
 def raise_on_failures(failures: pd.DataFrame) -> None:
     """Stop with one line per failed case: patient, reader, mask file and PyRadiomics' message."""
     if len(failures):
-        lines = [f"patient {row.patient_id} ({row.reader}), mask {row.mask}: {row.error}" for row in failures.itertuples()]
+        lines = [
+            f"patient {row.patient_id} ({row.reader}), mask {row.mask}: {row.error}" for row in failures.itertuples()
+        ]
         raise ExtractionError(f"{len(failures)} case(s) failed:\n" + "\n".join(lines))
 
 
@@ -248,6 +290,7 @@ def failures_without_paths(failures: pd.DataFrame) -> pd.DataFrame:
 
     The paths stay in ``extraction_failures.parquet`` in the run folder.
     """
+
     def scrub(row: pd.Series) -> str:
         error = row["error"]
         for column in ("image", "mask"):  # a path, or a file inside a DICOM folder

@@ -63,8 +63,9 @@ def cox_deviance(time: ArrayLike, event: ArrayLike, eta: ArrayLike) -> np.ndarra
     return 2.0 * (loglik_saturated - loglik)
 
 
-def _lasso_path(scores: np.ndarray, y: np.ndarray, n_alphas: int,
-                alphas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _lasso_path(
+    scores: np.ndarray, y: np.ndarray, n_alphas: int, alphas: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(alphas, coefficients n_scores x n_alphas on the score scale) of a Cox LASSO on unit-variance scores."""
     scale = scores.std(axis=0)  # population SD, as glmnet standardises
     model = CoxnetSurvivalAnalysis(l1_ratio=1.0, n_alphas=n_alphas, alphas=alphas, fit_baseline_model=False)
@@ -77,8 +78,7 @@ def _lasso_path(scores: np.ndarray, y: np.ndarray, n_alphas: int,
     return model.alphas_, coef
 
 
-def _fold_cv_deviance(scores: np.ndarray, y: np.ndarray, train: np.ndarray,
-                      alphas: np.ndarray) -> np.ndarray:
+def _fold_cv_deviance(scores: np.ndarray, y: np.ndarray, train: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Verweij & van Houwelingen CV partial-likelihood deviance of the fold left out of ``train``, per alpha.
 
     What: with the coefficients beta_-k fitted without fold k, deviance(all data, beta_-k) -
@@ -122,8 +122,15 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
     the chain; callers report ``fallback_``.
     """
 
-    def __init__(self, variance: float = 0.80, n_alphas: int = 100, n_folds: int = 10,
-                 rule: LambdaRule = "min", random_state: int | None = None, if_empty: IfEmpty = "raise") -> None:
+    def __init__(
+        self,
+        variance: float = 0.80,
+        n_alphas: int = 100,
+        n_folds: int = 10,
+        rule: LambdaRule = "min",
+        random_state: int | None = None,
+        if_empty: IfEmpty = "raise",
+    ) -> None:
         self.variance = variance
         self.n_alphas = n_alphas
         self.n_folds = n_folds
@@ -133,7 +140,7 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
         """Scores of the kept principal components of standardised ``X``."""
-        return self.pca_.transform(self.scaler_.transform(X))[:, :self.n_components_]
+        return self.pca_.transform(self.scaler_.transform(X))[:, : self.n_components_]
 
     def fit(self, X: ArrayLike, y: np.ndarray) -> RadiomicsReducer:
         """Learn scaler, PCA, lambda path, CV curve and selection from (X, y) only; y from ``Surv.from_arrays``."""
@@ -155,8 +162,9 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         folds = list(StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state).split(scores, event))
         fold_events = np.array([event[test].sum() for _, test in folds], dtype=float)
         if (fold_events == 0).any():
-            raise ValueError(f"a CV fold has no events ({int(event.sum())} events for {self.n_folds} folds); "
-                             "use fewer folds")
+            raise ValueError(
+                f"a CV fold has no events ({int(event.sum())} events for {self.n_folds} folds); use fewer folds"
+            )
         raw = np.array([_fold_cv_deviance(scores, y, train, self.alphas_) for train, _ in folds])
         self.cv_deviance_mean_, self.cv_deviance_se_ = _cv_summary(raw, fold_events)
 
@@ -172,9 +180,11 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         if self.fallback_ and entering.size:
             self.selected_ = np.flatnonzero(self.coef_path_[:, entering[0]] != 0)
         if not self.selected_.size:
-            raise ValueError(f"Cox-LASSO kept no principal component at the {self.rule} lambda "
-                             f"(alpha = {self.alpha_:.4g}): the {self.n_components_} PCs carry no "
-                             "cross-validated prognostic signal")
+            raise ValueError(
+                f"Cox-LASSO kept no principal component at the {self.rule} lambda "
+                f"(alpha = {self.alpha_:.4g}): the {self.n_components_} PCs carry no "
+                "cross-validated prognostic signal"
+            )
         self.selected_names_ = [f"PC{i + 1}" for i in self.selected_]
         return self
 

@@ -14,8 +14,9 @@ from helpers.vocabulary import PREDICTION_COLUMNS
 FitPredict = Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], pd.DataFrame]
 
 
-def out_of_fold_predictions(X: pd.DataFrame, y: np.ndarray, fit_predict: FitPredict, n_folds: int = 5,
-                            random_state: int | None = None) -> pd.DataFrame:
+def out_of_fold_predictions(
+    X: pd.DataFrame, y: np.ndarray, fit_predict: FitPredict, n_folds: int = 5, random_state: int | None = None
+) -> pd.DataFrame:
     """Cross-fitted long-format predictions: each patient predicted by a model fitted without its fold.
 
     Folds are stratified on the event. ``fit_predict(train_X, train_y, test_X)`` must fit

@@ -68,8 +68,9 @@ def _by_patient(predictions: pd.DataFrame, horizon: int, name: str) -> pd.Series
     return rows.set_index("patient_id")["probability"].rename(name)
 
 
-def fusion_features(cohort: pd.DataFrame, radiomics_pred: pd.DataFrame, densenet_pred: pd.DataFrame,
-                    horizon: int) -> pd.DataFrame:
+def fusion_features(
+    cohort: pd.DataFrame, radiomics_pred: pd.DataFrame, densenet_pred: pd.DataFrame, horizon: int
+) -> pd.DataFrame:
     """The cohort's fusion inputs at ``horizon``: index patient_id, columns FEATURES, coded as in the module docstring.
 
     A patient without a base-model prediction or with a missing or unrecognised clinical value
@@ -96,8 +97,10 @@ def fusion_features(cohort: pd.DataFrame, radiomics_pred: pd.DataFrame, densenet
             problems.append(f"missing {variable} for {values.index[values.isna()].tolist()[:20]}")
         unknown = values.notna() & frame[column].isna()
         if unknown.any():
-            problems.append(f"unrecognised {variable} {sorted(set(values[unknown].astype(str)))} "
-                            f"(expected {list(codes)}) for {values.index[unknown].tolist()[:20]}")
+            problems.append(
+                f"unrecognised {variable} {sorted(set(values[unknown].astype(str)))} "
+                f"(expected {list(codes)}) for {values.index[unknown].tolist()[:20]}"
+            )
     if problems:
         raise ValueError("cannot build fusion inputs: " + "; ".join(problems))
     return frame.astype({column: int for column in ("gender_male", "T", "N", "M")})[list(FEATURES)]
@@ -110,8 +113,7 @@ def make_model(name: str, protocol: Protocol, random_state: int | None) -> Class
     models = {
         "logistic_regression": lambda: Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]),
         "random_forest": lambda: RandomForestClassifier(random_state=random_state),
-        "svm": lambda: Pipeline([("scale", StandardScaler()),
-                                 ("svm", CalibratedClassifierCV(SVC(), ensemble=False))]),
+        "svm": lambda: Pipeline([("scale", StandardScaler()), ("svm", CalibratedClassifierCV(SVC(), ensemble=False))]),
         "decision_tree": lambda: DecisionTreeClassifier(random_state=random_state),
     }
     if name not in models:
@@ -122,15 +124,19 @@ def make_model(name: str, protocol: Protocol, random_state: int | None) -> Class
     return GridSearchCV(models[name](), PARAM_GRIDS[name], scoring="roc_auc", cv=folds, error_score="raise")
 
 
-def fit_fusion(train_X: pd.DataFrame, train_y: pd.Series, protocol: Protocol,
-               random_state: int | None) -> dict[str, ClassifierMixin]:
+def fit_fusion(
+    train_X: pd.DataFrame, train_y: pd.Series, protocol: Protocol, random_state: int | None
+) -> dict[str, ClassifierMixin]:
     """Every fusion model fitted on the training rows with a known label (NaN labels dropped, with a warning)."""
     if not train_y.index.equals(train_X.index):
         raise ValueError("train_y must have the same index (patient_id, same order) as train_X")
     unknown = train_y.isna()
     if unknown.any():
-        warnings.warn(f"fit_fusion: left out {int(unknown.sum())} training patient(s) whose label is unknown "
-                      f"at this horizon (censored before it): {train_y.index[unknown].tolist()[:10]}", stacklevel=2)
+        warnings.warn(
+            f"fit_fusion: left out {int(unknown.sum())} training patient(s) whose label is unknown "
+            f"at this horizon (censored before it): {train_y.index[unknown].tolist()[:10]}",
+            stacklevel=2,
+        )
     X, y = train_X.loc[~unknown], train_y.loc[~unknown].astype(int)
     if y.nunique() < 2:
         raise ValueError("fit_fusion needs both outcomes among the known training labels")
@@ -173,14 +179,18 @@ def choose_best(table: pd.DataFrame, protocol: Protocol, cv: pd.DataFrame | None
     """
     if protocol == "paper":
         name, value = _best_by_mean(table[table["split"] == "test"], "auc")
-        return name, (f"highest mean test AUC ({value:.3f}): test-set selection, as published; the test split "
-                      "that picks the model also scores it, so its test AUC is optimistic")
+        return name, (
+            f"highest mean test AUC ({value:.3f}): test-set selection, as published; the test split "
+            "that picks the model also scores it, so its test AUC is optimistic"
+        )
     if protocol == "rigorous":
         if cv is None:
             raise ValueError("the rigorous protocol chooses on cross-validated training AUC: pass cv")
         name, value = _best_by_mean(cv, "cv_auc")
-        return name, (f"highest mean {CV_FOLDS}-fold cross-validated training AUC ({value:.3f}); "
-                      "the test split plays no part in the choice")
+        return name, (
+            f"highest mean {CV_FOLDS}-fold cross-validated training AUC ({value:.3f}); "
+            "the test split plays no part in the choice"
+        )
     raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
 
 
@@ -226,14 +236,26 @@ def gini_importance(rf_model: RandomForestClassifier | GridSearchCV, feature_nam
     return table.sort_values("importance", ascending=False, ignore_index=True)
 
 
-def permutation_importance_table(model: ClassifierMixin, X_test: pd.DataFrame, y_test: pd.Series,
-                                 random_state: int | None, n_repeats: int = 30) -> pd.DataFrame:
+def permutation_importance_table(
+    model: ClassifierMixin, X_test: pd.DataFrame, y_test: pd.Series, random_state: int | None, n_repeats: int = 30
+) -> pd.DataFrame:
     """Drop in test ROC AUC when each input is shuffled (mean, SD over ``n_repeats``), largest first; NaN labels out."""
     known = y_test.notna().to_numpy()
-    result = permutation_importance(model, X_test.loc[known], y_test.loc[known].astype(int), scoring="roc_auc",
-                                    n_repeats=n_repeats, random_state=random_state)
-    table = pd.DataFrame({"feature": X_test.columns, "importance_mean": result.importances_mean,
-                          "importance_std": result.importances_std})
+    result = permutation_importance(
+        model,
+        X_test.loc[known],
+        y_test.loc[known].astype(int),
+        scoring="roc_auc",
+        n_repeats=n_repeats,
+        random_state=random_state,
+    )
+    table = pd.DataFrame(
+        {
+            "feature": X_test.columns,
+            "importance_mean": result.importances_mean,
+            "importance_std": result.importances_std,
+        }
+    )
     return table.sort_values("importance_mean", ascending=False, ignore_index=True)
 
 
@@ -244,15 +266,22 @@ def base_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None, protocol:
     if protocol == "paper":
         return final[columns]
     if out_of_fold is None:
-        raise ValueError("the rigorous protocol fuses out-of-fold training predictions; none were written "
-                         "(run notebooks 05 and 06 with protocol: rigorous)")
+        raise ValueError(
+            "the rigorous protocol fuses out-of-fold training predictions; none were written "
+            "(run notebooks 05 and 06 with protocol: rigorous)"
+        )
     test = final[final["split"] == "test"][columns]
     return pd.concat([out_of_fold[columns], test], ignore_index=True)
 
 
-def fuse(cohort: pd.DataFrame, radiomics: pd.DataFrame, densenet: pd.DataFrame, labels: pd.DataFrame,
-         protocol: Protocol, random_state: int | None) -> tuple[pd.DataFrame, dict[int, dict[str, ClassifierMixin]],
-                                                                 dict[int, pd.DataFrame], pd.DataFrame | None]:
+def fuse(
+    cohort: pd.DataFrame,
+    radiomics: pd.DataFrame,
+    densenet: pd.DataFrame,
+    labels: pd.DataFrame,
+    protocol: Protocol,
+    random_state: int | None,
+) -> tuple[pd.DataFrame, dict[int, dict[str, ClassifierMixin]], dict[int, pd.DataFrame], pd.DataFrame | None]:
     """Fit the four fusion models per horizon on the training split and predict every patient.
 
     ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Returns the
@@ -294,19 +323,32 @@ class FusionResult:
         return {model: part for model, part in self.metrics.groupby("model", sort=False)}
 
 
-def fuse_and_choose(cohort: pd.DataFrame, final: Mapping[str, pd.DataFrame], inputs: Mapping[str, pd.DataFrame],
-                    protocol: Protocol, policy: LabelPolicy, random_state: int | None) -> FusionResult:
+def fuse_and_choose(
+    cohort: pd.DataFrame,
+    final: Mapping[str, pd.DataFrame],
+    inputs: Mapping[str, pd.DataFrame],
+    protocol: Protocol,
+    policy: LabelPolicy,
+    random_state: int | None,
+) -> FusionResult:
     """Fuse the base models' ``inputs`` (see ``base_inputs``), score every model on the train and test splits
     (external patients, when present, are predicted but not scored) and choose the reported one as ``protocol``
     does. ``final``: the base models' own predictions, scored beside the fusion models."""
     cases = cohort.set_index("patient_id")
     labels = horizon_label_frame(cases["time_months"], cases["event"], policy)
-    predictions, models, features, cv = fuse(cohort, inputs["radiomics"], inputs["densenet"], labels, protocol,
-                                             random_state)
+    predictions, models, features, cv = fuse(
+        cohort, inputs["radiomics"], inputs["densenet"], labels, protocol, random_state
+    )
     scored = cohort[cohort["split"] != "external"]
-    scores = {name: horizon_metrics(frame[frame["split"] != "external"], scored, policy) for name, frame in final.items()}
-    scores |= {model: horizon_metrics(predictions[(predictions["model"] == model) & (predictions["split"] != "external")],
-                                      scored, policy) for model in FUSION_MODELS}
+    scores = {
+        name: horizon_metrics(frame[frame["split"] != "external"], scored, policy) for name, frame in final.items()
+    }
+    scores |= {
+        model: horizon_metrics(
+            predictions[(predictions["model"] == model) & (predictions["split"] != "external")], scored, policy
+        )
+        for model in FUSION_MODELS
+    }
     long = pd.concat([table.assign(model=name) for name, table in scores.items()], ignore_index=True)
     best, reason = choose_best(long, protocol, cv)
     return FusionResult(predictions, models, features, labels, cv, long, best, reason)

@@ -32,8 +32,15 @@ class NodeSizeTuning:
     best: int
 
 
-def _forest(node_size: int, n_estimators: int, splitting: Splitting, random_state: int | None,
-            n_jobs: int | None, oob_score: bool = False, low_memory: bool = False) -> Forest:
+def _forest(
+    node_size: int,
+    n_estimators: int,
+    splitting: Splitting,
+    random_state: int | None,
+    n_jobs: int | None,
+    oob_score: bool = False,
+    low_memory: bool = False,
+) -> Forest:
     """Unfitted forest whose only size limit is ``node_size`` cases per leaf."""
     # "exhaustive" searches every split point of each candidate feature (randomForestSRC's
     # nsplit = 0). "random" draws split points at random (extremely randomised trees), the
@@ -45,14 +52,28 @@ def _forest(node_size: int, n_estimators: int, splitting: Splitting, random_stat
         raise ValueError(f"splitting must be 'exhaustive' or 'random', not {splitting!r}")
     # min_samples_split = 2 x node size, the smallest node that two such leaves can come
     # from: scikit-survival's default of 6 would otherwise overrule node sizes 1 and 2.
-    return forest(n_estimators=n_estimators, min_samples_leaf=node_size, min_samples_split=2 * node_size,
-                  bootstrap=True, oob_score=oob_score, random_state=random_state, n_jobs=n_jobs,
-                  low_memory=low_memory)
+    return forest(
+        n_estimators=n_estimators,
+        min_samples_leaf=node_size,
+        min_samples_split=2 * node_size,
+        bootstrap=True,
+        oob_score=oob_score,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        low_memory=low_memory,
+    )
 
 
-def tune_node_size(X: pd.DataFrame, y: np.ndarray, node_sizes: tuple[int, ...] = (1, 3, 5, 10, 15, 20, 30), *,
-                   n_estimators: int = 345, splitting: Splitting = "exhaustive", random_state: int | None = None,
-                   n_jobs: int | None = None) -> NodeSizeTuning:
+def tune_node_size(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    node_sizes: tuple[int, ...] = (1, 3, 5, 10, 15, 20, 30),
+    *,
+    n_estimators: int = 345,
+    splitting: Splitting = "exhaustive",
+    random_state: int | None = None,
+    n_jobs: int | None = None,
+) -> NodeSizeTuning:
     """OOB error of a forest per node size; best = the minimum, ties going to the larger node size (smaller model).
 
     Every candidate uses the same ``random_state``, hence the same bootstrap samples, so the
@@ -61,16 +82,28 @@ def tune_node_size(X: pd.DataFrame, y: np.ndarray, node_sizes: tuple[int, ...] =
     every leaf's survival curve costs memory that grows with patients squared (7.6 GB for node
     size 1 at 1,232 training patients, against 0.3 GB; the same OOB score to the last bit).
     """
-    errors = [1.0 - _forest(size, n_estimators, splitting, random_state, n_jobs, oob_score=True,
-                            low_memory=True).fit(X, y).oob_score_
-              for size in node_sizes]
+    errors = [
+        1.0
+        - _forest(size, n_estimators, splitting, random_state, n_jobs, oob_score=True, low_memory=True)
+        .fit(X, y)
+        .oob_score_
+        for size in node_sizes
+    ]
     table = pd.DataFrame({"node_size": list(node_sizes), "oob_error": errors})
     best = table.loc[table["oob_error"] == table["oob_error"].min(), "node_size"].max()
     return NodeSizeTuning(table=table, best=int(best))
 
 
-def fit_rsf(X: pd.DataFrame, y: np.ndarray, node_size: int, *, n_estimators: int = 345,
-            splitting: Splitting = "exhaustive", random_state: int | None = None, n_jobs: int | None = None) -> Forest:
+def fit_rsf(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    node_size: int,
+    *,
+    n_estimators: int = 345,
+    splitting: Splitting = "exhaustive",
+    random_state: int | None = None,
+    n_jobs: int | None = None,
+) -> Forest:
     """Random survival forest (or extra survival trees) with ``node_size`` cases per leaf at least, fitted on (X, y)."""
     return _forest(node_size, n_estimators, splitting, random_state, n_jobs).fit(X, y)
 
@@ -82,15 +115,15 @@ def _survival_at(function: StepFunction, t: float) -> float:
     return float(function(min(t, function.x[-1])))
 
 
-def death_probabilities(model: Forest, X: pd.DataFrame,
-                        horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
+def death_probabilities(model: Forest, X: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
     """Long table patient_id (X's index), horizon_months, probability = 1 - S(horizon) predicted by ``model``."""
     # One thread: parallel prediction adds the trees' curves in a scheduling-dependent order,
     # so the same forest would give probabilities differing in the last bit from run to run.
     functions = copy.copy(model).set_params(n_jobs=1).predict_survival_function(X, return_array=False)
     survival = np.array([[_survival_at(function, h) for h in horizons] for function in functions])
-    wide = pd.DataFrame(1.0 - survival, index=pd.Index(X.index, name="patient_id"),
-                        columns=pd.Index(horizons, name="horizon_months"))
+    wide = pd.DataFrame(
+        1.0 - survival, index=pd.Index(X.index, name="patient_id"), columns=pd.Index(horizons, name="horizon_months")
+    )
     return wide.stack().rename("probability").reset_index()
 
 
@@ -110,12 +143,26 @@ class RadiomicsChain:
         from helpers.features.selection import RadiomicsReducer
 
         reducer = RadiomicsReducer(**self.reducer_params).fit(train_X, train_y)
-        forest = fit_rsf(reducer.transform(train_X), train_y, self.node_size, n_estimators=self.n_estimators,
-                         splitting=self.splitting, random_state=self.random_state, n_jobs=self.n_jobs)
+        forest = fit_rsf(
+            reducer.transform(train_X),
+            train_y,
+            self.node_size,
+            n_estimators=self.n_estimators,
+            splitting=self.splitting,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
         return death_probabilities(forest, reducer.transform(test_X))
 
 
-def radiomics_chain(reducer_params: dict, node_size: int, *, n_estimators: int = 345, splitting: Splitting = "random",
-                    random_state: int | None = None, n_jobs: int | None = None) -> RadiomicsChain:
+def radiomics_chain(
+    reducer_params: dict,
+    node_size: int,
+    *,
+    n_estimators: int = 345,
+    splitting: Splitting = "random",
+    random_state: int | None = None,
+    n_jobs: int | None = None,
+) -> RadiomicsChain:
     """A cross-fittable radiomics chain with fixed hyper-parameters."""
     return RadiomicsChain(reducer_params, node_size, n_estimators, splitting, random_state, n_jobs)

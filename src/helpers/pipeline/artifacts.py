@@ -46,5 +46,6 @@ def producer_of(relative: str) -> str:
     if relative not in PRODUCERS:
         raise UndeclaredArtifactError(
             f"{relative} is not a declared artifact: add it, with the stage that produces it, to "
-            "helpers.pipeline.artifacts.PRODUCERS")
+            "helpers.pipeline.artifacts.PRODUCERS"
+        )
     return PRODUCERS[relative]

@@ -33,12 +33,15 @@ def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
     shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("notebooks", ".ipynb_checkpoints"))
     (staging / "book" / "notebooks").mkdir()
     for executed in sorted((run_dir / EXECUTED).glob("*.ipynb")):
-        nbformat.write(publishable(nbformat.read(executed, as_version=4)), staging / "book" / "notebooks" / executed.name)
+        nbformat.write(
+            publishable(nbformat.read(executed, as_version=4)), staging / "book" / "notebooks" / executed.name
+        )
     return staging
 
 
 def publishable_parameters(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as the book may show them: private ones and absolute (local) paths replaced."""
+
     def hidden(key: str, value: Any) -> bool:
         return isinstance(value, str) and bool(value) and (key in PRIVATE_PARAMETERS or Path(value).is_absolute())
 
@@ -67,8 +70,18 @@ def build_book(root: Path, run_dir: Path, output: Path | None = None) -> Path:
     """
     output = (output or root).resolve()
     source = stage_book(root, run_dir, output / "_build" / "source")
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), "--builder", "html",
-               "-W", "-n", "--keep-going", "--path-output", str(output)]
+    command = [
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        str(source),
+        "--builder",
+        "html",
+        "-W",
+        "-n",
+        "--keep-going",
+        "--path-output",
+        str(output),
+    ]
     print("[run] jupyter-book " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True, cwd=source)
     return output / "_build" / "html"

@@ -50,5 +50,7 @@ def parameters_for(notebook: Notebook, profile: dict[str, Any], run_dir: Path) -
     """The subset of the profile that this notebook declares, plus its run directory."""
     chosen = {k: v for k, v in profile.items() if k in notebook.declared and k not in RESERVED_KEYS}
     if "run_dir" in notebook.declared:  # relative to the project root when inside it: no local paths in the book
-        chosen["run_dir"] = str(run_dir.relative_to(repo_root())) if run_dir.is_relative_to(repo_root()) else str(run_dir)
+        chosen["run_dir"] = (
+            str(run_dir.relative_to(repo_root())) if run_dir.is_relative_to(repo_root()) else str(run_dir)
+        )
     return chosen

@@ -27,8 +27,11 @@ def load_profile(path: Path) -> dict[str, Any]:
     profile = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(profile, dict):
         raise ProfileError(f"{path}: a profile is a mapping of parameter names to values")
-    nested = [k for k, v in profile.items() if isinstance(v, dict) or (isinstance(v, list) and any(
-        isinstance(item, (dict, list)) for item in v))]
+    nested = [
+        k
+        for k, v in profile.items()
+        if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(item, (dict, list)) for item in v))
+    ]
     if nested:
         raise ProfileError(f"{path}: parameters are scalars or lists of scalars; nested: {', '.join(nested)}")
     profile.setdefault("name", path.stem)
@@ -41,8 +44,11 @@ def load_profile(path: Path) -> dict[str, Any]:
 
 def check_choices(profile: dict[str, Any], path: Path) -> None:
     """Refuse a value outside its choices, and a CUDA device on a machine where PyTorch sees no GPU."""
-    wrong = [f"{key} must be one of {', '.join(map(str, choices(key)))}, not {profile[key]!r}"
-             for key in PARAMETER_CHOICES if key in profile and profile[key] not in choices(key)]
+    wrong = [
+        f"{key} must be one of {', '.join(map(str, choices(key)))}, not {profile[key]!r}"
+        for key in PARAMETER_CHOICES
+        if key in profile and profile[key] not in choices(key)
+    ]
     if wrong:
         raise ProfileError(f"{path}: " + "; ".join(wrong))
     device = str(profile.get("dl_device", "auto"))
@@ -50,8 +56,10 @@ def check_choices(profile: dict[str, Any], path: Path) -> None:
         import torch  # only here: importing it costs seconds and most profiles never ask for CUDA
 
         if not torch.cuda.is_available():
-            raise CudaUnavailableError(f"{path}: dl_device {device!r} but PyTorch {torch.__version__} sees no CUDA "
-                                       "GPU on this machine; use 'auto' or 'cpu'")
+            raise CudaUnavailableError(
+                f"{path}: dl_device {device!r} but PyTorch {torch.__version__} sees no CUDA "
+                "GPU on this machine; use 'auto' or 'cpu'"
+            )
 
 
 def check_unused_keys(notebooks: list[Notebook], profile: dict[str, Any], source: Path) -> None:
@@ -66,8 +74,11 @@ def check_unused_keys(notebooks: list[Notebook], profile: dict[str, Any], source
 
 
 def _type_name(value: Any) -> str:
-    return "a list" if isinstance(value, list) else f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} " \
-        f"{type(value).__name__}"
+    return (
+        "a list"
+        if isinstance(value, list)
+        else f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
+    )
 
 
 def fits(value: Any, default: Any) -> bool:
@@ -85,11 +96,17 @@ def fits(value: Any, default: Any) -> bool:
 
 def check_types(notebooks: list[Notebook], profile: dict[str, Any], source: Path) -> None:
     """Refuse a value whose type differs from the default of a notebook that declares it, naming both."""
-    wrong = [f"{key} is {_type_name(profile[key])} ({profile[key]!r}) but {nb.stem} declares "
-             f"{_type_name(nb.default(key))} ({nb.default(key)!r})"
-             for nb in notebooks for key in nb.declared
-             if key in profile and key != "run_dir" and not fits(profile[key], nb.default(key))]
-    wrong += [f"{key} must be {_type_name(kind())}, not {profile[key]!r}" for key, kind in RUNNER_TYPES.items()
-              if key in profile and not (isinstance(profile[key], kind) and not isinstance(profile[key], bool))]
+    wrong = [
+        f"{key} is {_type_name(profile[key])} ({profile[key]!r}) but {nb.stem} declares "
+        f"{_type_name(nb.default(key))} ({nb.default(key)!r})"
+        for nb in notebooks
+        for key in nb.declared
+        if key in profile and key != "run_dir" and not fits(profile[key], nb.default(key))
+    ]
+    wrong += [
+        f"{key} must be {_type_name(kind())}, not {profile[key]!r}"
+        for key, kind in RUNNER_TYPES.items()
+        if key in profile and not (isinstance(profile[key], kind) and not isinstance(profile[key], bool))
+    ]
     if wrong:
         raise ProfileError(f"{source}: " + "; ".join(dict.fromkeys(wrong)))

@@ -44,6 +44,7 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 def select(notebooks: list[Notebook], only: list[str] | None, start: str | None) -> list[Notebook]:
     """Apply --only / --from (two-digit numbers or stems)."""
+
     def matches(nb: Notebook, key: str) -> bool:
         return key in (nb.number, nb.stem, nb.path.name) or nb.number == key.zfill(2)
 
@@ -91,8 +92,13 @@ class PeakMemory:
             self._stop.wait(self.interval)
 
 
-def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: Path,
-            cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, Any]:
+def execute(
+    notebook: Notebook,
+    params: dict[str, Any],
+    output: Path,
+    run_dir: Path,
+    cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S,
+) -> dict[str, Any]:
     """Run one notebook with papermill into ``output`` (inside ``run_dir``); return status, wall time, peak memory.
 
     A cell that runs longer than ``cell_timeout_s`` (a hung Dask scheduler, a dead worker) stops the
@@ -104,19 +110,33 @@ def execute(notebook: Notebook, params: dict[str, Any], output: Path, run_dir: P
     with PeakMemory() as memory:
         try:
             papermill.execute_notebook(
-                str(notebook.path), str(output), parameters=params, kernel_name=KERNEL,
-                cwd=str(output.parent), progress_bar=False, log_output=False, execution_timeout=cell_timeout_s,
+                str(notebook.path),
+                str(output),
+                parameters=params,
+                kernel_name=KERNEL,
+                cwd=str(output.parent),
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=cell_timeout_s,
             )
             record["status"] = "ok"
         except papermill.PapermillExecutionError as error:
-            record.update(status="failed", cell=error.cell_index, error=f"{error.ename}: {error.evalue}",
-                          traceback=ANSI_ESCAPE.sub("", "\n".join(error.traceback)))
+            record.update(
+                status="failed",
+                cell=error.cell_index,
+                error=f"{error.ename}: {error.evalue}",
+                traceback=ANSI_ESCAPE.sub("", "\n".join(error.traceback)),
+            )
         except nbclient.exceptions.CellTimeoutError as error:
             cell = timed_out_cell(output)
-            record.update(status="failed", cell=cell, traceback=ANSI_ESCAPE.sub("", str(error)),
-                          error=f"{CellTimeoutError.__name__}: {notebook.path.name}, cell {cell}, ran longer than "
-                                f"cell_timeout_s = {cell_timeout_s} s (raise it in the profile if the cell is slow "
-                                "rather than hung)")
+            record.update(
+                status="failed",
+                cell=cell,
+                traceback=ANSI_ESCAPE.sub("", str(error)),
+                error=f"{CellTimeoutError.__name__}: {notebook.path.name}, cell {cell}, ran longer than "
+                f"cell_timeout_s = {cell_timeout_s} s (raise it in the profile if the cell is slow "
+                "rather than hung)",
+            )
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     record["peak_memory_mb"] = round(memory.peak_bytes / 2**20, 1)
     record["executed"] = str(output.relative_to(run_dir))
@@ -173,8 +193,9 @@ def stage_manifest(run_dir: Path, stage: str) -> dict[str, Any] | None:
 
 def changed_files(run_dir: Path, hashes: dict[str, str]) -> list[str]:
     """The artifacts among ``hashes`` that are missing or whose content differs."""
-    return [rel for rel, digest in hashes.items()
-            if not (run_dir / rel).is_file() or file_sha256(run_dir / rel) != digest]
+    return [
+        rel for rel, digest in hashes.items() if not (run_dir / rel).is_file() or file_sha256(run_dir / rel) != digest
+    ]
 
 
 def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_dir: Path) -> str | None:
@@ -185,13 +206,17 @@ def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_
     if before["source"] != current["source"]:
         return "notebook edited"
     if before["helpers"] != current["helpers"]:
-        modules = sorted(m for m in set(before["helpers"]) | set(current["helpers"])
-                         if before["helpers"].get(m) != current["helpers"].get(m))
+        modules = sorted(
+            m
+            for m in set(before["helpers"]) | set(current["helpers"])
+            if before["helpers"].get(m) != current["helpers"].get(m)
+        )
         return f"helpers source changed: {', '.join(modules)}"
     names = sorted(set(before["parameters"]) | set(current["parameters"]))
     changed = [k for k in names if before["parameters"].get(k) != current["parameters"].get(k)]
-    changed += [k for k in names if k not in changed
-                and before["parameter_files"].get(k) != current["parameter_files"].get(k)]
+    changed += [
+        k for k in names if k not in changed and before["parameter_files"].get(k) != current["parameter_files"].get(k)
+    ]
     if changed:
         return f"parameters changed: {', '.join(changed)}"
     if not (run_dir / previous["executed"]).is_file():
@@ -209,8 +234,9 @@ def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_
     return None
 
 
-def successful_record(record: dict[str, Any], current: dict[str, Any], notebook: Notebook, run_dir: Path,
-                      since: float) -> dict[str, Any]:
+def successful_record(
+    record: dict[str, Any], current: dict[str, Any], notebook: Notebook, run_dir: Path, since: float
+) -> dict[str, Any]:
     """Add the fingerprint, and the inputs and outputs of the stage manifest this execution wrote.
 
     A notebook without a fresh manifest of its own name gets no fingerprint, so it is never
@@ -220,12 +246,24 @@ def successful_record(record: dict[str, Any], current: dict[str, Any], notebook:
     if not path.exists() or path.stat().st_mtime < since:
         return record
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    return {**record, "fingerprint": current, "inputs": manifest["inputs"], "outputs": manifest["outputs"],
-            "files": manifest.get("files", {})}
+    return {
+        **record,
+        "fingerprint": current,
+        "inputs": manifest["inputs"],
+        "outputs": manifest["outputs"],
+        "files": manifest.get("files", {}),
+    }
 
 
-def run_notebooks(notebooks: list[Notebook], profile: dict[str, Any], run_dir: Path, *,
-                  selected: list[Notebook] | None = None, force: bool = False, source: str = "") -> int:
+def run_notebooks(
+    notebooks: list[Notebook],
+    profile: dict[str, Any],
+    run_dir: Path,
+    *,
+    selected: list[Notebook] | None = None,
+    force: bool = False,
+    source: str = "",
+) -> int:
     """Execute (or skip, when unchanged) the selected notebooks in order; 0 when all succeed.
 
     ``run_dir/run_manifest.json`` lists every notebook with its latest record: ``ok``,
@@ -243,24 +281,35 @@ def run_notebooks(notebooks: list[Notebook], profile: dict[str, Any], run_dir: P
         reason = "--force" if force else reason_to_run(previous, current, run_dir)
         if reason is None:
             record = {**previous, "status": "skipped"}
-            print(f"[run] {notebook.path.name}: skipped (unchanged), {record['wall_seconds']} s when last run",
-                  flush=True)
+            print(
+                f"[run] {notebook.path.name}: skipped (unchanged), {record['wall_seconds']} s when last run", flush=True
+            )
         else:
             print(f"[run] {notebook.path.name} ({reason}) ...", flush=True)
             since = time.time()
-            record = execute(notebook, params, run_dir / EXECUTED / notebook.path.name, run_dir,
-                             int(profile.get("cell_timeout_s", DEFAULT_CELL_TIMEOUT_S)))
+            record = execute(
+                notebook,
+                params,
+                run_dir / EXECUTED / notebook.path.name,
+                run_dir,
+                int(profile.get("cell_timeout_s", DEFAULT_CELL_TIMEOUT_S)),
+            )
             if record["status"] == "ok":
                 record = successful_record(record, current, notebook, run_dir, since)
-            print(f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
-                  f"peak {record['peak_memory_mb']} MB", flush=True)
+            print(
+                f"[run] {notebook.path.name}: {record['status']} in {record['wall_seconds']} s, "
+                f"peak {record['peak_memory_mb']} MB",
+                flush=True,
+            )
         records[notebook.path.name] = record
         ordered = [records[name] for name in names if name in records]
         write_json({"profile": source, "run_dir": str(run_dir), "notebooks": ordered}, manifest_path)
         if record["status"] == "failed":
-            print(f"\n[run] FAILED: {notebook.path.name}, cell {record['cell']}\n{record['error']}\n"
-                  f"{record['traceback']}\nExecuted copy with the failing cell: {run_dir / record['executed']}",
-                  file=sys.stderr)
+            print(
+                f"\n[run] FAILED: {notebook.path.name}, cell {record['cell']}\n{record['error']}\n"
+                f"{record['traceback']}\nExecuted copy with the failing cell: {run_dir / record['executed']}",
+                file=sys.stderr,
+            )
             return 1
     return 0
 
@@ -287,8 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[run] {error}", file=sys.stderr)
         return 2
     run_dir = (args.run_dir or root / "runs" / str(profile["name"])).resolve()
-    status = run_notebooks(notebooks, profile, run_dir, selected=selected,
-                           force=args.force, source=str(args.profile))
+    status = run_notebooks(notebooks, profile, run_dir, selected=selected, force=args.force, source=str(args.profile))
     if status == 0 and not args.no_book:
         html = build_book(root, run_dir)
         print(f"[run] book: {html / 'index.html'}")

@@ -37,8 +37,18 @@ from helpers.pipeline.files import (
 )
 
 TRACKED_PACKAGES = (
-    "numpy", "pandas", "scipy", "scikit-learn", "scikit-survival", "lifelines",
-    "pyradiomics", "SimpleITK", "torch", "monai", "papermill", "jupyter-book",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "scikit-survival",
+    "lifelines",
+    "pyradiomics",
+    "SimpleITK",
+    "torch",
+    "monai",
+    "papermill",
+    "jupyter-book",
 )
 
 
@@ -70,8 +80,10 @@ def figure_name(stage: str, subject: str, paper: str | None = None) -> str:
     ``figure_name("05_rsf", "rsf_roc", "4")`` is ``05_fig4_rsf_roc``; the book labels it ``fig-05-fig4-rsf-roc``.
     """
     if not FIGURE_SUBJECT.fullmatch(subject) or (paper is not None and not PAPER_FIGURE.fullmatch(paper)):
-        raise ValueError(f"figure subject {subject!r} (lower-case words joined by _) or paper figure {paper!r} "
-                         "(a number, S for supplementary: '4', 'S1') does not fit the naming scheme")
+        raise ValueError(
+            f"figure subject {subject!r} (lower-case words joined by _) or paper figure {paper!r} "
+            "(a number, S for supplementary: '4', 'S1') does not fit the naming scheme"
+        )
     return f"{stage[:2]}_" + (f"fig{paper}_" if paper else "") + subject
 
 
@@ -137,8 +149,10 @@ class Stage:
         for relative, digest in manifest["outputs"].items():
             path = self.run_dir / relative
             if not path.exists():
-                raise StaleInputError(f"{self.name} needs {wanted}: {stage_name} recorded {relative}, which is "
-                                      f"missing from {self.run_dir}; re-run {stage_name}.")
+                raise StaleInputError(
+                    f"{self.name} needs {wanted}: {stage_name} recorded {relative}, which is "
+                    f"missing from {self.run_dir}; re-run {stage_name}."
+                )
             if file_sha256(path) != digest:
                 raise StaleInputError(
                     f"{self.name} needs {wanted}: {relative} changed after {stage_name} wrote it (its hash differs "
@@ -157,8 +171,10 @@ class Stage:
         """Path of a declared artifact of an earlier stage, after checking its producer's manifest and hash."""
         producer = producer_of(relative)
         if relative not in self.require(producer, relative)["outputs"]:
-            raise StaleInputError(f"{self.name} needs {relative}, an output of {producer}, but {producer} did not "
-                                  f"record it in its last run in {self.run_dir}; re-run {producer}.")
+            raise StaleInputError(
+                f"{self.name} needs {relative}, an output of {producer}, but {producer} did not "
+                f"record it in its last run in {self.run_dir}; re-run {producer}."
+            )
         self.read.add(relative)
         return self.path(relative)
 
@@ -181,8 +197,10 @@ class Stage:
         """
         relative = path.relative_to(self.run_dir).as_posix()
         if relative in PRODUCERS and PRODUCERS[relative] != self.name:
-            raise UndeclaredArtifactError(f"{self.name} wrote {relative}, which the artifact contract declares as an "
-                                          f"output of {PRODUCERS[relative]}")
+            raise UndeclaredArtifactError(
+                f"{self.name} wrote {relative}, which the artifact contract declares as an "
+                f"output of {PRODUCERS[relative]}"
+            )
         self.outputs[relative] = ""
         return path
 

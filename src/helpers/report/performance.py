@@ -37,9 +37,14 @@ def _missing(script: str) -> str:
 def _machine(report: dict[str, Any]) -> str:
     """One line describing the machine of a result file."""
     m = report.get("machine", {})
-    parts = [f"{m['cpus']} CPU cores" if "cpus" in m else None, f"{m['memory_gb']} GiB" if "memory_gb" in m else None,
-             m.get("processor"), f"Python {m['python']}" if "python" in m else None,
-             f"torch {m['torch']}" if "torch" in m else None, m.get("gpu")]
+    parts = [
+        f"{m['cpus']} CPU cores" if "cpus" in m else None,
+        f"{m['memory_gb']} GiB" if "memory_gb" in m else None,
+        m.get("processor"),
+        f"Python {m['python']}" if "python" in m else None,
+        f"torch {m['torch']}" if "torch" in m else None,
+        m.get("gpu"),
+    ]
     return ", ".join(p for p in parts if p)
 
 
@@ -47,17 +52,23 @@ def book_section(report: dict[str, Any] | None) -> str:
     """Per-notebook wall time and peak memory of the default book, against the goals."""
     if report is None:
         return _missing("benchmarks/book.py --record runs/default/run_manifest.json")
-    rows = [[r["notebook"], r["status"], f"{r['wall_seconds']:.0f}", f"{r['peak_memory_mb']:.0f}"]
-            for r in report["notebooks"]]
+    rows = [
+        [r["notebook"], r["status"], f"{r['wall_seconds']:.0f}", f"{r['peak_memory_mb']:.0f}"]
+        for r in report["notebooks"]
+    ]
     minutes, peak_gb = report["total_wall_seconds"] / 60, report["peak_memory_mb"] / 1024
-    verdict = (f"Total **{minutes:.1f} min** of notebook execution (goal ≤ {GOALS['book_minutes']} min: "
-               f"{'met' if minutes <= GOALS['book_minutes'] else 'not met'}); peak memory **{peak_gb:.1f} GB** "
-               f"(goal ≤ {GOALS['book_peak_gb']} GB: {'met' if peak_gb <= GOALS['book_peak_gb'] else 'not met'}); "
-               f"the book build adds about half a minute. Machine: {_machine(report)}.")
+    verdict = (
+        f"Total **{minutes:.1f} min** of notebook execution (goal ≤ {GOALS['book_minutes']} min: "
+        f"{'met' if minutes <= GOALS['book_minutes'] else 'not met'}); peak memory **{peak_gb:.1f} GB** "
+        f"(goal ≤ {GOALS['book_peak_gb']} GB: {'met' if peak_gb <= GOALS['book_peak_gb'] else 'not met'}); "
+        f"the book build adds about half a minute. Machine: {_machine(report)}."
+    )
     longest = sorted(report["notebooks"], key=lambda r: r["wall_seconds"], reverse=True)[:3]
     share = sum(r["wall_seconds"] for r in longest) / report["total_wall_seconds"]
-    verdict += (f" The three longest notebooks ({', '.join(r['notebook'].split('_')[0] for r in longest)}) "
-                f"take {share:.0%} of it.")
+    verdict += (
+        f" The three longest notebooks ({', '.join(r['notebook'].split('_')[0] for r in longest)}) "
+        f"take {share:.0%} of it."
+    )
     return verdict + "\n\n" + _table(["notebook", "status", "wall (s)", "peak (MB)"], rows)
 
 
@@ -75,41 +86,68 @@ def scaling_section(report: dict[str, Any] | None) -> str:
             cells.append(f"{found[0]['wall_seconds']:.0f} s / {found[0]['peak_memory_mb']:.0f} MB" if found else "-")
         rows.append([name, *cells])
     totals = [report["sizes"][s]["total_wall_seconds"] for s in sizes]
-    rows.append(["**total**", *(f"{t / 60:.1f} min / {report['sizes'][s]['peak_memory_mb']:.0f} MB"
-                                for s, t in zip(sizes, totals))])
+    rows.append(
+        [
+            "**total**",
+            *(f"{t / 60:.1f} min / {report['sizes'][s]['peak_memory_mb']:.0f} MB" for s, t in zip(sizes, totals)),
+        ]
+    )
     rows.append(["seconds per patient", *(f"{t / int(s):.2f}" for s, t in zip(sizes, totals))])
     growth = ""
     if len(sizes) > 1:
         exponent = math.log(totals[-1] / totals[0]) / math.log(int(sizes[-1]) / int(sizes[0]))
-        growth = (f"From {sizes[0]} to {sizes[-1]} patients the total time grows as patients^{exponent:.2f} "
-                  "(1.00 would be linear; fixed costs such as notebook 10's external cohort keep it below). ")
-    notes = "".join(f"\n\n*{s} patients:* {report['sizes'][s]['note']}" for s in sizes if report["sizes"][s].get("note"))
-    return (growth + f"Machine: {_machine(report)}.\n\n"
-            + _table(["notebook", *(f"{s} patients" for s in sizes)], rows) + notes)
+        growth = (
+            f"From {sizes[0]} to {sizes[-1]} patients the total time grows as patients^{exponent:.2f} "
+            "(1.00 would be linear; fixed costs such as notebook 10's external cohort keep it below). "
+        )
+    notes = "".join(
+        f"\n\n*{s} patients:* {report['sizes'][s]['note']}" for s in sizes if report["sizes"][s].get("note")
+    )
+    return (
+        growth
+        + f"Machine: {_machine(report)}.\n\n"
+        + _table(["notebook", *(f"{s} patients" for s in sizes)], rows)
+        + notes
+    )
 
 
 def extraction_section(report: dict[str, Any] | None) -> str:
     """Extraction throughput: bare PyRadiomics, this project's wrapper at 1 and 2 processes, Dask."""
     if report is None:
         return _missing("benchmarks/extraction.py")
-    rows = [[name.replace("_", " "), f"{report['seconds'][name]:.1f}", f"{rate:.2f}"]
-            for name, rate in report["cases_per_second"].items()]
-    return (f"{report['cases']} default-cohort cases with the paper's 1,037-feature settings. Speed-up at 2 "
-            f"processes **{report['speedup_2_processes']:.2f}×** (goal ≥ {GOALS['extraction_speedup']}×), on Dask "
-            f"with 2 workers {report['speedup_dask_2_workers']:.2f}×; overhead of the wrapper against a bare "
-            f"PyRadiomics loop {report['overhead_vs_bare_pct']:.1f} %. Machine: {_machine(report)}.\n\n"
-            + _table(["run", "seconds", "cases/s"], rows))
+    rows = [
+        [name.replace("_", " "), f"{report['seconds'][name]:.1f}", f"{rate:.2f}"]
+        for name, rate in report["cases_per_second"].items()
+    ]
+    return (
+        f"{report['cases']} default-cohort cases with the paper's 1,037-feature settings. Speed-up at 2 "
+        f"processes **{report['speedup_2_processes']:.2f}×** (goal ≥ {GOALS['extraction_speedup']}×), on Dask "
+        f"with 2 workers {report['speedup_dask_2_workers']:.2f}×; overhead of the wrapper against a bare "
+        f"PyRadiomics loop {report['overhead_vs_bare_pct']:.1f} %. Machine: {_machine(report)}.\n\n"
+        + _table(["run", "seconds", "cases/s"], rows)
+    )
 
 
 def densenet_section(report: dict[str, Any] | None) -> str:
     """Training and inference samples/s of the deep model at each profile's size (random tensors, no loading)."""
     if report is None:
         return _missing("benchmarks/densenet.py")
-    rows = [[name, p["input_size"], ",".join(map(str, p["block_config"])), f"{p['parameters']:,}",
-             p["train_samples_per_s"], p["eval_samples_per_s"]] for name, p in report["profiles"].items()]
-    return (f"Device: {report['device']} (mixed precision: {'yes' if report['mixed_precision'] else 'no'}). "
-            f"Machine: {_machine(report)}.\n\n"
-            + _table(["setting", "input", "dense blocks", "parameters", "train samples/s", "eval samples/s"], rows))
+    rows = [
+        [
+            name,
+            p["input_size"],
+            ",".join(map(str, p["block_config"])),
+            f"{p['parameters']:,}",
+            p["train_samples_per_s"],
+            p["eval_samples_per_s"],
+        ]
+        for name, p in report["profiles"].items()
+    ]
+    return (
+        f"Device: {report['device']} (mixed precision: {'yes' if report['mixed_precision'] else 'no'}). "
+        f"Machine: {_machine(report)}.\n\n"
+        + _table(["setting", "input", "dense blocks", "parameters", "train samples/s", "eval samples/s"], rows)
+    )
 
 
 def settings_section(report: dict[str, Any] | None) -> str:
@@ -119,16 +157,39 @@ def settings_section(report: dict[str, Any] | None) -> str:
     rows = []
     for name, s in report["settings"].items():
         fov = "whole scan" if s["field_of_view_mm"] is None else f"{s['field_of_view_mm']:.0f} mm"
-        rows.append([name, f"{s['input_size']}³", fov, s["epochs"], s["best_epoch"],
-                     "/".join(f"{v:.3f}" for v in s["val_auc"].values()),
-                     "/".join(f"{v:.3f}" for v in s["test_auc"].values()), f"{s['train_samples_per_s']:.1f}",
-                     f"{s['wall_seconds'] / 60:.1f}"])
+        rows.append(
+            [
+                name,
+                f"{s['input_size']}³",
+                fov,
+                s["epochs"],
+                s["best_epoch"],
+                "/".join(f"{v:.3f}" for v in s["val_auc"].values()),
+                "/".join(f"{v:.3f}" for v in s["test_auc"].values()),
+                f"{s['train_samples_per_s']:.1f}",
+                f"{s['wall_seconds'] / 60:.1f}",
+            ]
+        )
     cohort = report["cohort"]
-    return (f"Each setting trained on 80 % of the {cohort['train']} training patients, its epoch chosen on the other "
-            f"20 % (validation AUC), then scored once on the {cohort['test']} test patients. Wall times include any "
-            f"other work sharing the machine; samples/s is the training throughput. Machine: {_machine(report)}.\n\n"
-            + _table(["setting", "input", "field of view", "epochs", "kept epoch", "val AUC 1/2/3 y",
-                      "test AUC 1/2/3 y", "samples/s", "minutes"], rows))
+    return (
+        f"Each setting trained on 80 % of the {cohort['train']} training patients, its epoch chosen on the other "
+        f"20 % (validation AUC), then scored once on the {cohort['test']} test patients. Wall times include any "
+        f"other work sharing the machine; samples/s is the training throughput. Machine: {_machine(report)}.\n\n"
+        + _table(
+            [
+                "setting",
+                "input",
+                "field of view",
+                "epochs",
+                "kept epoch",
+                "val AUC 1/2/3 y",
+                "test AUC 1/2/3 y",
+                "samples/s",
+                "minutes",
+            ],
+            rows,
+        )
+    )
 
 
 def _load(root: Path, name: str) -> dict[str, Any] | None:
@@ -147,9 +208,11 @@ def render(root: Path) -> str:
         ("Deep-model settings: what the CPU size costs", settings_section(_load(root, "densenet_settings.json"))),
     ]
     body = "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
-    return (f"<!-- Generated by `{REGENERATE}` from {RESULTS.as_posix()}/*.json; do not edit by hand. -->\n\n"
-            "# Performance\n\nWhat the benchmark scripts in `benchmarks/` measured, and on which machine. Numbers "
-            "are wall-clock times of one run each; rerun a script to refresh its section.\n\n" + body + "\n")
+    return (
+        f"<!-- Generated by `{REGENERATE}` from {RESULTS.as_posix()}/*.json; do not edit by hand. -->\n\n"
+        "# Performance\n\nWhat the benchmark scripts in `benchmarks/` measured, and on which machine. Numbers "
+        "are wall-clock times of one run each; rerun a script to refresh its section.\n\n" + body + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

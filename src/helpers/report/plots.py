@@ -16,8 +16,9 @@ def use_book_style() -> None:
     plt.rcParams.update({"svg.hashsalt": "pdac-fusion-book", "figure.dpi": 100})
 
 
-def kaplan_meier_figure(groups: dict[str, pd.DataFrame], title: str, xmax: float | None = None,
-                        note: str = "", ax: plt.Axes | None = None) -> plt.Figure:
+def kaplan_meier_figure(
+    groups: dict[str, pd.DataFrame], title: str, xmax: float | None = None, note: str = "", ax: plt.Axes | None = None
+) -> plt.Figure:
     """Kaplan-Meier curves with 95% CIs and an at-risk table, one curve per group.
 
     ``groups`` maps a label to a frame with ``time_months`` and ``event``; ``note`` (e.g. a
@@ -47,8 +48,12 @@ def icc_figure(icc: pd.DataFrame) -> plt.Figure:
     for edge, name in ((0.5, "moderate"), (0.75, "good"), (0.9, "excellent")):
         ax.axhline(edge, color="grey", linestyle=":", linewidth=1)
         ax.text(len(shown) * 1.01, edge, name, va="bottom", fontsize=8, color="grey")
-    ax.set(xlabel="Feature (sorted by ICC)", ylabel="ICC between readers", ylim=(min(0.0, shown["icc"].min()), 1.02),
-           title=f"Inter-reader ICC of {len(shown)} features (mean {shown['icc'].mean():.2f})")
+    ax.set(
+        xlabel="Feature (sorted by ICC)",
+        ylabel="ICC between readers",
+        ylim=(min(0.0, shown["icc"].min()), 1.02),
+        title=f"Inter-reader ICC of {len(shown)} features (mean {shown['icc'].mean():.2f})",
+    )
     ax.legend(title="Image type", loc="lower right")
     fig.tight_layout()
     return fig
@@ -69,8 +74,9 @@ def pca_variance_figure(explained_variance_ratio, n_components: int, target: flo
     return fig
 
 
-def lasso_figure(log_lambdas, coef_path, names, cv_mean, cv_se, lambda_min: float, lambda_1se: float,
-                 chosen: float) -> plt.Figure:
+def lasso_figure(
+    log_lambdas, coef_path, names, cv_mean, cv_se, lambda_min: float, lambda_1se: float, chosen: float
+) -> plt.Figure:
     """Figure 3 analogue, drawn as glmnet does: (A) coefficient paths, (B) CV deviance with SE bars."""
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -106,8 +112,14 @@ def roc_figure(curves: pd.DataFrame, title: str) -> plt.Figure:
         for (horizon, auc), part in curves[curves["split"] == split].groupby(["horizon_months", "auc"], sort=True):
             ax.plot(part["fpr"], part["tpr"], label=f"{horizon / 12:.0f}-year AUC {auc:.3f}")
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-        ax.set(xlabel="1 - specificity", ylabel="Sensitivity", title=f"{title}: {'training' if split == 'train' else 'test'} set",
-               xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
+        ax.set(
+            xlabel="1 - specificity",
+            ylabel="Sensitivity",
+            title=f"{title}: {'training' if split == 'train' else 'test'} set",
+            xlim=(0, 1),
+            ylim=(0, 1.01),
+            aspect="equal",
+        )
         ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
@@ -136,10 +148,14 @@ def risk_group_figure(patients: pd.DataFrame, tests: pd.DataFrame) -> plt.Figure
     for ax, split in zip(axes, ("train", "test")):
         part = patients[patients["split"] == split]
         p_value = tests.set_index("split").loc[split, "p_value"]
-        groups = {f"{group} risk": part[part["risk_group"] == group] for group in ("low", "high")
-                  if (part["risk_group"] == group).any()}
-        kaplan_meier_figure(groups, f"{'Training' if split == 'train' else 'Test'} set", ax=ax,
-                            note=f"log-rank p = {p_value:.2g}")
+        groups = {
+            f"{group} risk": part[part["risk_group"] == group]
+            for group in ("low", "high")
+            if (part["risk_group"] == group).any()
+        }
+        kaplan_meier_figure(
+            groups, f"{'Training' if split == 'train' else 'Test'} set", ax=ax, note=f"log-rank p = {p_value:.2g}"
+        )
     fig.tight_layout()
     return fig
 
@@ -155,8 +171,14 @@ def roc_grid(curves: dict[str, pd.DataFrame], splits: tuple[str, ...], title: st
                 part = frame[(frame["split"] == split) & (frame["horizon_months"] == horizon)]
                 ax.plot(part["fpr"], part["tpr"], label=f"{name} ({part['auc'].iloc[0]:.3f})")
             ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-            ax.set(title=f"{'Training' if split == 'train' else 'Test'} set, {horizon // 12}-year", xlim=(0, 1),
-                   ylim=(0, 1.01), xlabel="1 - specificity", ylabel="Sensitivity", aspect="equal")
+            ax.set(
+                title=f"{'Training' if split == 'train' else 'Test'} set, {horizon // 12}-year",
+                xlim=(0, 1),
+                ylim=(0, 1.01),
+                xlabel="1 - specificity",
+                ylabel="Sensitivity",
+                aspect="equal",
+            )
             ax.legend(loc="lower right", fontsize=8, title="AUC", title_fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
@@ -169,8 +191,14 @@ def importance_figure(gini: pd.DataFrame, permutation: pd.DataFrame, title: str)
     sns.barplot(data=gini, x="importance", y="feature", ax=left, color="steelblue")
     left.set(xlabel="Mean decrease in Gini (normalised)", ylabel="", title="Random forest (as the paper)")
     sns.barplot(data=permutation, x="importance_mean", y="feature", ax=right, color="darkorange")
-    right.errorbar(permutation["importance_mean"], range(len(permutation)), xerr=permutation["importance_std"],
-                   fmt="none", color="black", linewidth=1)
+    right.errorbar(
+        permutation["importance_mean"],
+        range(len(permutation)),
+        xerr=permutation["importance_std"],
+        fmt="none",
+        color="black",
+        linewidth=1,
+    )
     right.set(xlabel="Drop in test AUC when shuffled", ylabel="", title=title)
     fig.tight_layout()
     return fig
@@ -187,9 +215,17 @@ def optimism_figure(optimism: pd.DataFrame) -> plt.Figure:
         ax.scatter(x, rows["test_auc"], color=colour, label=f"{arm}: reported test AUC ({rows['model'].iloc[0]})")
         ax.scatter(x, rows["external_auc"], facecolors="white", edgecolors=colour, label=f"{arm}: external AUC")
     ceiling = reported.drop_duplicates("horizon_months")
-    ax.scatter(np.arange(len(ceiling)), ceiling["oracle_external_auc"], marker="_", s=600, color="black",
-               label="oracle (external)")
-    ax.set_xticks(np.arange(len(ceiling)), [f"{h // 12} year" + ("s" if h > 12 else "") for h in ceiling["horizon_months"]])
+    ax.scatter(
+        np.arange(len(ceiling)),
+        ceiling["oracle_external_auc"],
+        marker="_",
+        s=600,
+        color="black",
+        label="oracle (external)",
+    )
+    ax.set_xticks(
+        np.arange(len(ceiling)), [f"{h // 12} year" + ("s" if h > 12 else "") for h in ceiling["horizon_months"]]
+    )
     ax.set_ylabel("AUC")
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Reported against true (external) AUC")
@@ -236,8 +272,15 @@ def bootstrap_ci_figure(long: pd.DataFrame, labels: dict[str, str] | None = None
         for k, horizon in enumerate(horizons):
             part = long[long["horizon_months"] == horizon].set_index("model").loc[models]
             y = np.arange(len(models)) + (k - (len(horizons) - 1) / 2) * 0.22
-            ax.errorbar(part[metric], y, xerr=[part[metric] - part[f"{metric}_low"], part[f"{metric}_high"] - part[metric]],
-                        fmt="o", capsize=3, markersize=4, label=f"{horizon // 12}-year")
+            ax.errorbar(
+                part[metric],
+                y,
+                xerr=[part[metric] - part[f"{metric}_low"], part[f"{metric}_high"] - part[metric]],
+                fmt="o",
+                capsize=3,
+                markersize=4,
+                label=f"{horizon // 12}-year",
+            )
         if chance is not None:
             ax.axvline(chance, color="grey", linestyle=":", linewidth=1)
         ax.set(xlabel=f"Test {'AUC' if metric == 'auc' else 'accuracy'} (95% bootstrap CI)", xlim=(0, 1.02))
@@ -264,9 +307,13 @@ def survival_scores_figure(table: pd.DataFrame, labels: dict[str, str] | None = 
     left.legend(loc="lower left", fontsize=8)
     for name, row in zip(names, table.itertuples()):
         middle.plot(horizons, [getattr(row, f"auc_{h}m") for h in horizons], marker="o", label=name)
-        right.plot(horizons, [getattr(row, f"brier_{h}m") for h in horizons], marker="o", label=f"{name} (IBS {row.ibs:.3f})")
+        right.plot(
+            horizons, [getattr(row, f"brier_{h}m") for h in horizons], marker="o", label=f"{name} (IBS {row.ibs:.3f})"
+        )
     middle.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    middle.set(xlabel="Months", ylabel="Cumulative/dynamic AUC", xticks=horizons, ylim=(0, 1.02), title="Time-dependent AUC")
+    middle.set(
+        xlabel="Months", ylabel="Cumulative/dynamic AUC", xticks=horizons, ylim=(0, 1.02), title="Time-dependent AUC"
+    )
     right.set(xlabel="Months", ylabel="Brier score (IPCW)", xticks=horizons, title="Brier score")
     right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), title="Model (integrated Brier score)")
     fig.tight_layout()
@@ -282,11 +329,23 @@ def calibration_figure(curves: pd.DataFrame, table: pd.DataFrame, labels: dict[s
     for ax, horizon in zip(axes[0], horizons):
         for model, part in curves[curves["horizon_months"] == horizon].groupby("model", sort=False):
             row = summary.loc[(model, horizon)]
-            ax.plot(part["predicted"], part["observed"], marker="o", markersize=4, linewidth=1,
-                    label=f"{labels.get(model, model)} (slope {row['slope']:.2f}, CITL {row['citl']:.2f})")
+            ax.plot(
+                part["predicted"],
+                part["observed"],
+                marker="o",
+                markersize=4,
+                linewidth=1,
+                label=f"{labels.get(model, model)} (slope {row['slope']:.2f}, CITL {row['citl']:.2f})",
+            )
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-        ax.set(xlabel="Predicted probability of death", ylabel="Observed death rate", xlim=(0, 1), ylim=(0, 1.02),
-               aspect="equal", title=f"{horizon // 12}-year (test set)")
+        ax.set(
+            xlabel="Predicted probability of death",
+            ylabel="Observed death rate",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+            aspect="equal",
+            title=f"{horizon // 12}-year (test set)",
+        )
         ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     return fig
@@ -301,11 +360,21 @@ def decision_curve_figure(curves: pd.DataFrame, labels: dict[str, str] | None = 
     for ax, horizon in zip(axes[0], horizons):
         part = curves[curves["horizon_months"] == horizon]
         for strategy, rows in part.groupby("strategy", sort=False):
-            ax.plot(rows["threshold"], rows["net_benefit"], linewidth=1.2, label=labels.get(strategy, strategy),
-                    **defaults.get(strategy, {}))
+            ax.plot(
+                rows["threshold"],
+                rows["net_benefit"],
+                linewidth=1.2,
+                label=labels.get(strategy, strategy),
+                **defaults.get(strategy, {}),
+            )
         top = part["net_benefit"].max()
-        ax.set(xlabel="Threshold probability", ylabel="Net benefit", xlim=(0, 1), ylim=(-0.05, top + 0.05),
-               title=f"{horizon // 12}-year (test set)")
+        ax.set(
+            xlabel="Threshold probability",
+            ylabel="Net benefit",
+            xlim=(0, 1),
+            ylim=(-0.05, top + 0.05),
+            title=f"{horizon // 12}-year (test set)",
+        )
         ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     return fig

@@ -25,15 +25,68 @@ REGENERATE = ".venv/bin/python -m helpers.report.tripod"
 
 # The published (sub-)items, in checklist order, and the checklist section of each main item.
 PUBLISHED_IDS = (
-    "1", "2", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b", "6c", "7", "8a", "8b", "8c",
-    "9a", "9b", "9c", "10", "11", "12a", "12b", "12c", "12d", "12e", "12f", "12g", "13", "14",
-    "15", "16", "17", "18a", "18b", "18c", "18d", "18e", "18f", "19", "20a", "20b", "20c",
-    "21", "22", "23a", "23b", "24", "25", "26", "27a", "27b", "27c",
+    "1",
+    "2",
+    "3a",
+    "3b",
+    "3c",
+    "4",
+    "5a",
+    "5b",
+    "6a",
+    "6b",
+    "6c",
+    "7",
+    "8a",
+    "8b",
+    "8c",
+    "9a",
+    "9b",
+    "9c",
+    "10",
+    "11",
+    "12a",
+    "12b",
+    "12c",
+    "12d",
+    "12e",
+    "12f",
+    "12g",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18a",
+    "18b",
+    "18c",
+    "18d",
+    "18e",
+    "18f",
+    "19",
+    "20a",
+    "20b",
+    "20c",
+    "21",
+    "22",
+    "23a",
+    "23b",
+    "24",
+    "25",
+    "26",
+    "27a",
+    "27b",
+    "27c",
 )
 SECTIONS = {
-    "Title": range(1, 2), "Abstract": range(2, 3), "Introduction": range(3, 5), "Methods": range(5, 18),
-    "Open science": range(18, 19), "Patient and public involvement": range(19, 20),
-    "Results": range(20, 25), "Discussion": range(25, 28),
+    "Title": range(1, 2),
+    "Abstract": range(2, 3),
+    "Introduction": range(3, 5),
+    "Methods": range(5, 18),
+    "Open science": range(18, 19),
+    "Patient and public involvement": range(19, 20),
+    "Results": range(20, 25),
+    "Discussion": range(25, 28),
 }
 STATUSES = ("addressed", "partly", "not applicable", "not addressed")
 FIELDS = ("id", "section", "topic", "text", "status", "where", "note")
@@ -112,8 +165,18 @@ def parse_checklist(data: Any) -> list[Item]:
         problems.append(f"(checklist): items must follow the published order {', '.join(PUBLISHED_IDS)}")
     if problems:
         raise ChecklistError("\n".join(problems))
-    return [Item(id=str(e["id"]), section=e["section"], topic=e["topic"], text=e["text"], status=e["status"],
-                 where=tuple(e["where"]), note=e["note"]) for e in entries]
+    return [
+        Item(
+            id=str(e["id"]),
+            section=e["section"],
+            topic=e["topic"],
+            text=e["text"],
+            status=e["status"],
+            where=tuple(e["where"]),
+            note=e["note"],
+        )
+        for e in entries
+    ]
 
 
 def load_checklist(path: Path) -> list[Item]:
@@ -140,8 +203,12 @@ def toc_pages(toc: Path) -> set[str]:
 
 def check_targets(items: list[Item], pages: set[str]) -> None:
     """Raise ChecklistError naming every ``where`` target that is not a page of the table of contents."""
-    problems = [f"item {item.id}: where target {target!r} is not a page in _toc.yml"
-                for item in items for target in item.where if target not in pages]
+    problems = [
+        f"item {item.id}: where target {target!r} is not a page in _toc.yml"
+        for item in items
+        for target in item.where
+        if target not in pages
+    ]
     if problems:
         raise ChecklistError("\n".join(problems))
 

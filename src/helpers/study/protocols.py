@@ -57,8 +57,9 @@ class ExternalCohort:
     features: pd.DataFrame
 
 
-def external_cohort(folder: Path, spec: CohortSpec, n_patients: int, seed: int, params_file: str, run_dir: Path,
-                    n_jobs: int = 1) -> ExternalCohort:
+def external_cohort(
+    folder: Path, spec: CohortSpec, n_patients: int, seed: int, params_file: str, run_dir: Path, n_jobs: int = 1
+) -> ExternalCohort:
     """Draw ``n_patients`` new patients from the run's generator settings with ``seed``; extract their features.
 
     No second reader is drawn (inter-reader agreement is not re-assessed). The files are
@@ -66,10 +67,13 @@ def external_cohort(folder: Path, spec: CohortSpec, n_patients: int, seed: int, 
     run's own cohort.
     """
     if seed == spec.seed:
-        raise ValueError(f"the external cohort needs a seed other than the run's ({seed}): "
-                         "the same seed would redraw the run's own patients")
-    manifest = generate_cohort(folder, replace(spec, n_patients=n_patients, n_reader2=0, seed=seed),
-                                         n_jobs=n_jobs, progress=True)
+        raise ValueError(
+            f"the external cohort needs a seed other than the run's ({seed}): "
+            "the same seed would redraw the run's own patients"
+        )
+    manifest = generate_cohort(
+        folder, replace(spec, n_patients=n_patients, n_reader2=0, seed=seed), n_jobs=n_jobs, progress=True
+    )
     table = read_manifest(manifest, check_images=False).assign(split="external")
     truth = pd.read_parquet(manifest.parent / "truth.parquet")
     table["patient_id"] = EXTERNAL_PREFIX + table["patient_id"]
@@ -102,18 +106,31 @@ class RunInputs:
 def read_run(stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, seed: int, n_jobs: int) -> RunInputs:
     """Read the run's inputs to the comparison, each checked against its producer."""
     stable = stage.read_json("stable_features.json")["features"]
-    chain = radiomics_chain(joblib.load(stage.input("reducer.joblib")).get_params(), stage.metrics("05_rsf")["node_size"],
-                            n_estimators=rsf_trees, splitting=rsf_splitting, random_state=seed, n_jobs=n_jobs)
+    chain = radiomics_chain(
+        joblib.load(stage.input("reducer.joblib")).get_params(),
+        stage.metrics("05_rsf")["node_size"],
+        n_estimators=rsf_trees,
+        splitting=rsf_splitting,
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
     in_silico = stage.has("insilico/spec.json")
     return RunInputs(
-        cohort=stage.read_parquet("cohort.parquet"), features=stage.read_parquet("features.parquet")[stable],
-        chain=chain, densenet_protocol=stage.metrics("06_densenet")["protocol"], checkpoint=stage.input("densenet.pt"),
+        cohort=stage.read_parquet("cohort.parquet"),
+        features=stage.read_parquet("features.parquet")[stable],
+        chain=chain,
+        densenet_protocol=stage.metrics("06_densenet")["protocol"],
+        checkpoint=stage.input("densenet.pt"),
         last_weights=stage.input("densenet.last.pt"),
-        densenet_oof=(stage.read_parquet("predictions_densenet_oof.parquet")
-                      if stage.has("predictions_densenet_oof.parquet") else None),
+        densenet_oof=(
+            stage.read_parquet("predictions_densenet_oof.parquet")
+            if stage.has("predictions_densenet_oof.parquet")
+            else None
+        ),
         radiomics_metrics=stage.read_parquet("metrics_radiomics.parquet"),
         spec=CohortSpec.from_json(stage.input("insilico/spec.json")) if in_silico else None,
-        truth=stage.read_parquet("insilico/truth.parquet") if in_silico else None)
+        truth=stage.read_parquet("insilico/truth.parquet") if in_silico else None,
+    )
 
 
 def oracle_on(table: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
@@ -129,22 +146,26 @@ def oracle_on(table: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy) -> 
 def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain) -> pd.DataFrame:
     """The chain fitted on the training split, predicting every patient of ``cohort`` (with its split)."""
     train = cohort.loc[cohort["split"] == "train", "patient_id"]
-    y = Surv.from_arrays(cohort.set_index("patient_id").loc[train, "event"].astype(bool),
-                         cohort.set_index("patient_id").loc[train, "time_months"])
+    y = Surv.from_arrays(
+        cohort.set_index("patient_id").loc[train, "event"].astype(bool),
+        cohort.set_index("patient_id").loc[train, "time_months"],
+    )
     predicted = chain(features.loc[train], y, features.loc[cohort["patient_id"]])
     return predicted.merge(cohort[["patient_id", "split"]], on="patient_id")
 
 
-def radiomics_out_of_fold(features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain,
-                          n_folds: int, seed: int) -> pd.DataFrame:
+def radiomics_out_of_fold(
+    features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain, n_folds: int, seed: int
+) -> pd.DataFrame:
     """Cross-fitted training-split predictions of the whole chain (each patient by a model that never saw it)."""
     train = cohort[cohort["split"] == "train"].set_index("patient_id")
     y = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
     return out_of_fold_predictions(features.loc[train.index], y, chain, n_folds=n_folds, random_state=seed)
 
 
-def densenet_predictions(checkpoint: Path, cases: pd.DataFrame, cache_dir: Path, *, weights: Path | None = None
-                         ) -> pd.DataFrame:
+def densenet_predictions(
+    checkpoint: Path, cases: pd.DataFrame, cache_dir: Path, *, weights: Path | None = None
+) -> pd.DataFrame:
     """Predictions of notebook 06's network for ``cases`` (index patient_id): its selected checkpoint, or with
     ``weights`` (06's ``densenet.last.pt``) the weights after its last epoch (a fixed training length, chosen
     before any evaluation)."""
@@ -186,8 +207,10 @@ class BaseModels:
         if arm == "paper":
             return self.radiomics, self.selected
         densenet_oof = self.densenet_oof if self.densenet_protocol == "rigorous" else None
-        return (stacking_inputs(self.radiomics, self.radiomics_oof),
-                stacking_inputs(self.rigorous_densenet, densenet_oof))
+        return (
+            stacking_inputs(self.radiomics, self.radiomics_oof),
+            stacking_inputs(self.rigorous_densenet, densenet_oof),
+        )
 
     def by_arm(self) -> dict[str, dict[str, pd.DataFrame]]:
         """``shown`` for each arm."""
@@ -195,18 +218,23 @@ class BaseModels:
 
     def long(self) -> pd.DataFrame:
         """Every arm's shown base predictions in one table (columns of the predictions, plus arm and model)."""
-        return pd.concat([frame.assign(arm=arm, model=name) for arm in ARMS for name, frame in self.shown(arm).items()],
-                         ignore_index=True)
+        return pd.concat(
+            [frame.assign(arm=arm, model=name) for arm in ARMS for name, frame in self.shown(arm).items()],
+            ignore_index=True,
+        )
 
 
-def base_models(run: RunInputs, everyone: pd.DataFrame, all_features: pd.DataFrame, cache_dir: Path,
-                oof_folds: int, seed: int) -> BaseModels:
+def base_models(
+    run: RunInputs, everyone: pd.DataFrame, all_features: pd.DataFrame, cache_dir: Path, oof_folds: int, seed: int
+) -> BaseModels:
     """Predict every patient with the run's radiomics chain and DenseNet; cross-fit the radiomics chain."""
     radiomics = radiomics_predictions(all_features, everyone, run.chain)
     radiomics_oof = radiomics_out_of_fold(all_features, everyone, run.chain, oof_folds, seed)
     cases, splits = everyone.set_index("patient_id"), everyone[["patient_id", "split"]]
-    selected, last = (densenet_predictions(run.checkpoint, cases, cache_dir, weights=weights).merge(splits)
-                      for weights in (None, run.last_weights))
+    selected, last = (
+        densenet_predictions(run.checkpoint, cases, cache_dir, weights=weights).merge(splits)
+        for weights in (None, run.last_weights)
+    )
     return BaseModels(radiomics, radiomics_oof, selected, last, run.densenet_oof, run.densenet_protocol)
 
 
@@ -228,11 +256,19 @@ class ArmResult:
     reason: str
 
 
-def fuse_arm(arm: str, cohort: pd.DataFrame, radiomics_input: pd.DataFrame, densenet_input: pd.DataFrame,
-             base: dict[str, pd.DataFrame], policy: LabelPolicy, seed: int) -> ArmResult:
+def fuse_arm(
+    arm: str,
+    cohort: pd.DataFrame,
+    radiomics_input: pd.DataFrame,
+    densenet_input: pd.DataFrame,
+    base: dict[str, pd.DataFrame],
+    policy: LabelPolicy,
+    seed: int,
+) -> ArmResult:
     """Fit the four fusion models under ``arm`` and pick the reported one as that protocol does."""
-    result = fusion.fuse_and_choose(cohort, base, {"radiomics": radiomics_input, "densenet": densenet_input}, arm,
-                                    policy, seed)
+    result = fusion.fuse_and_choose(
+        cohort, base, {"radiomics": radiomics_input, "densenet": densenet_input}, arm, policy, seed
+    )
     return ArmResult(arm, result.predictions, result.best, result.reason)
 
 
@@ -241,23 +277,38 @@ def arm_predictions(arms: list[ArmResult]) -> pd.DataFrame:
     return pd.concat([arm.predictions.assign(arm=arm.arm) for arm in arms], ignore_index=True)
 
 
-def optimism_table(arms: list[ArmResult], base: dict[str, dict[str, pd.DataFrame]], cohort: pd.DataFrame,
-                   external_oracle: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
+def optimism_table(
+    arms: list[ArmResult],
+    base: dict[str, dict[str, pd.DataFrame]],
+    cohort: pd.DataFrame,
+    external_oracle: pd.DataFrame,
+    policy: LabelPolicy,
+) -> pd.DataFrame:
     """Per arm, model and horizon: reported test AUC, true external AUC, their difference, and the oracle."""
     rows = []
     ceiling = external_oracle[external_oracle["score"] == "full"].set_index("horizon_months")["auc"]
     for result in arms:
         models = dict(base[result.arm])
-        models |= {m: result.predictions[result.predictions["model"] == m].drop(columns="model")
-                   for m in fusion.FUSION_MODELS}
+        models |= {
+            m: result.predictions[result.predictions["model"] == m].drop(columns="model") for m in fusion.FUSION_MODELS
+        }
         for name, frame in models.items():
             labelled = with_labels(frame, cohort, policy)
             for horizon, part in labelled.groupby("horizon_months"):
                 reported = auc_known(*_split(part, "test"))
                 external = auc_known(*_split(part, "external"))
-                rows.append({"arm": result.arm, "model": MODEL_LABELS[name], "reported": name == result.best,
-                             "horizon_months": int(horizon), "test_auc": reported, "external_auc": external,
-                             "optimism": reported - external, "oracle_external_auc": float(ceiling[horizon])})
+                rows.append(
+                    {
+                        "arm": result.arm,
+                        "model": MODEL_LABELS[name],
+                        "reported": name == result.best,
+                        "horizon_months": int(horizon),
+                        "test_auc": reported,
+                        "external_auc": external,
+                        "optimism": reported - external,
+                        "oracle_external_auc": float(ceiling[horizon]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -266,9 +317,14 @@ def checkpoint_table(checkpoints: dict[str, pd.DataFrame], cohort: pd.DataFrame,
     rows = []
     for name, frame in checkpoints.items():
         for horizon, part in with_labels(frame, cohort, policy).groupby("horizon_months"):
-            rows.append({"checkpoint": name, "horizon_months": int(horizon),
-                         "test_auc": auc_known(*_split(part, "test")),
-                         "external_auc": auc_known(*_split(part, "external"))})
+            rows.append(
+                {
+                    "checkpoint": name,
+                    "horizon_months": int(horizon),
+                    "test_auc": auc_known(*_split(part, "test")),
+                    "external_auc": auc_known(*_split(part, "external")),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -278,27 +334,38 @@ def _split(part: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series]:
     return rows["label"], rows["probability"]
 
 
-def cutoff_comparison(arms: list[ArmResult], cohort: pd.DataFrame, risk_horizon: int, min_prop: float = 0.1,
-                      max_prop: float = 0.9) -> pd.DataFrame:
+def cutoff_comparison(
+    arms: list[ArmResult], cohort: pd.DataFrame, risk_horizon: int, min_prop: float = 0.1, max_prop: float = 0.9
+) -> pd.DataFrame:
     """Each arm's cut-off (paper: searched on train + test; rigorous: on train) and the risk groups' separation
     (log-rank chi-square and Cox hazard ratio high vs low) on the test split and on the external cohort."""
     rows = []
     indexed = cohort.set_index("patient_id")
     for result in arms:
-        chosen = result.predictions[(result.predictions["model"] == result.best)
-                                    & (result.predictions["horizon_months"] == risk_horizon)]
+        chosen = result.predictions[
+            (result.predictions["model"] == result.best) & (result.predictions["horizon_months"] == risk_horizon)
+        ]
         patients = indexed.join(chosen.set_index("patient_id")["probability"].rename("fusion_risk"), how="inner")
         searched = patients[patients["split"].isin(["train", "test"] if result.arm == "paper" else ["train"])]
-        cut = stratify.optimal_cutpoint(searched["time_months"], searched["event"], searched["fusion_risk"],
-                                        min_prop=min_prop, max_prop=max_prop)
+        cut = stratify.optimal_cutpoint(
+            searched["time_months"], searched["event"], searched["fusion_risk"], min_prop=min_prop, max_prop=max_prop
+        )
         for split in ("test", "external"):
             part = patients[patients["split"] == split]
             high = (part["fusion_risk"] > cut.cutpoint).astype(int)
             test = stratify.logrank(part["time_months"], part["event"], high)
-            rows.append({"arm": result.arm, "searched_on": "train + test" if result.arm == "paper" else "train",
-                         "cutpoint": cut.cutpoint, "split": split, "high_risk_share": float(high.mean()),
-                         "chi_square": test.statistic, "p_value": test.p_value,
-                         "hazard_ratio": _hazard_ratio(part["time_months"], part["event"], high)})
+            rows.append(
+                {
+                    "arm": result.arm,
+                    "searched_on": "train + test" if result.arm == "paper" else "train",
+                    "cutpoint": cut.cutpoint,
+                    "split": split,
+                    "high_risk_share": float(high.mean()),
+                    "chi_square": test.statistic,
+                    "p_value": test.p_value,
+                    "hazard_ratio": _hazard_ratio(part["time_months"], part["event"], high),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -310,24 +377,37 @@ def _hazard_ratio(time: pd.Series, event: pd.Series, group: pd.Series) -> float:
     return float(np.exp(CoxPHFitter().fit(frame, "time", "event").params_["high"]))
 
 
-def centre_transfer(features: pd.DataFrame, cohort: pd.DataFrame, truth: pd.DataFrame | None,
-                    chain: RadiomicsChain, policy: LabelPolicy, random_split_auc: pd.DataFrame,
-                    source: str = "C1", target: str = "C2") -> pd.DataFrame:
+def centre_transfer(
+    features: pd.DataFrame,
+    cohort: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    chain: RadiomicsChain,
+    policy: LabelPolicy,
+    random_split_auc: pd.DataFrame,
+    source: str = "C1",
+    target: str = "C2",
+) -> pd.DataFrame:
     """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient,
     beside the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico, the ROI-only
     oracle on the target centre."""
-    by_centre = cohort.assign(split=np.where(cohort["centre"] == source, "train",
-                                             np.where(cohort["centre"] == target, "test", "other")))
+    by_centre = cohort.assign(
+        split=np.where(cohort["centre"] == source, "train", np.where(cohort["centre"] == target, "test", "other"))
+    )
     by_centre = by_centre[by_centre["split"] != "other"]
     transfer = horizon_metrics(radiomics_predictions(features, by_centre, chain), by_centre, policy)
     random_test = random_split_auc[random_split_auc["split"] == "test"]
-    table = (transfer[transfer["split"] == "test"][["horizon_months", "auc", "n"]]
-             .rename(columns={"auc": f"AUC {source} -> {target}", "n": f"n {target}"})
-             .merge(random_test[["horizon_months", "auc"]].rename(columns={"auc": "AUC random split (test)"}),
-                    on="horizon_months"))
+    table = (
+        transfer[transfer["split"] == "test"][["horizon_months", "auc", "n"]]
+        .rename(columns={"auc": f"AUC {source} -> {target}", "n": f"n {target}"})
+        .merge(
+            random_test[["horizon_months", "auc"]].rename(columns={"auc": "AUC random split (test)"}),
+            on="horizon_months",
+        )
+    )
     if truth is not None:
         ceiling = oracle.oracle_auc_table(by_centre, truth, policy)
         roi = ceiling[(ceiling["split"] == "test") & (ceiling["score"] == "roi")]
-        table = table.merge(roi[["horizon_months", "auc"]].rename(columns={"auc": f"ROI oracle on {target}"}),
-                            on="horizon_months")
+        table = table.merge(
+            roi[["horizon_months", "auc"]].rename(columns={"auc": f"ROI oracle on {target}"}), on="horizon_months"
+        )
     return table

@@ -42,8 +42,16 @@ def load_insilico(run_dir: Path, spec: CohortSpec, n_jobs: int) -> LoadedCohort:
     return LoadedCohort(table, truth, manifest, "insilico")
 
 
-def load_cohort(run_dir: Path, cohort_source: CohortSource, *, spec: CohortSpec, manifest: str, check_images: bool,
-                allow_missing: tuple[str, ...], n_jobs: int) -> LoadedCohort:
+def load_cohort(
+    run_dir: Path,
+    cohort_source: CohortSource,
+    *,
+    spec: CohortSpec,
+    manifest: str,
+    check_images: bool,
+    allow_missing: tuple[str, ...],
+    n_jobs: int,
+) -> LoadedCohort:
     """The run's patients from the source the profile names: the in-silico cohort of ``spec`` or ``manifest``."""
     if cohort_source == "insilico":
         return load_insilico(run_dir, spec, n_jobs=n_jobs)
@@ -52,15 +60,17 @@ def load_cohort(run_dir: Path, cohort_source: CohortSource, *, spec: CohortSpec,
     raise ProfileError(f"cohort_source must be one of {', '.join(get_args(CohortSource))}, not {cohort_source!r}")
 
 
-def load_manifest(run_dir: Path, manifest: str, *, check_images: bool, allow_missing: tuple[str, ...],
-                  n_jobs: int = 1, salt: str = "") -> LoadedCohort:
+def load_manifest(
+    run_dir: Path, manifest: str, *, check_images: bool, allow_missing: tuple[str, ...], n_jobs: int = 1, salt: str = ""
+) -> LoadedCohort:
     """Read and validate a real cohort's manifest, pseudonymising its identifiers."""
     path = resolve_path(manifest)
     table = read_manifest(path, check_images=check_images, allow_missing=allow_missing, n_jobs=n_jobs)
     mapping = pseudonymise(table["patient_id"].tolist(), salt=salt or _run_salt(run_dir))
     private = run_dir / "private"
-    write_parquet(pd.DataFrame({"original_id": list(mapping), "patient_id": list(mapping.values())}),
-                  private / "id_map.parquet")
+    write_parquet(
+        pd.DataFrame({"original_id": list(mapping), "patient_id": list(mapping.values())}), private / "id_map.parquet"
+    )
     table = table.assign(patient_id=table["patient_id"].map(mapping))
     return LoadedCohort(table, None, path, "manifest")
 

@@ -41,7 +41,8 @@ def simulate_clinical(spec: CohortSpec) -> pd.DataFrame:
     table["centre"] = np.array(["C1", "C2"])[_rank_categories(rng.random(n), spec.centre_fractions)]
     table["has_reader2"] = np.isin(np.arange(n), rng.choice(n, size=min(spec.n_reader2, n), replace=False))
     table["gender"] = np.array(["female", "male"])[
-        _rank_categories(rng.random(n), (1 - spec.male_fraction, spec.male_fraction))]
+        _rank_categories(rng.random(n), (1 - spec.male_fraction, spec.male_fraction))
+    ]
     table["age"] = np.clip(np.round(rng.normal(spec.age_mean, spec.age_sd, n)), 35, 90).astype(int)
     aggressiveness = rng.standard_normal(n)
     _draw_tumour_stage(table, aggressiveness, spec, rng)
@@ -77,26 +78,38 @@ def ajcc_t_stage(diameter_mm: np.ndarray, sma_contact_deg: np.ndarray) -> np.nda
 
 def _truncated_lognormal(rng: np.random.Generator, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Diameters from the cohort's log-normal, each truncated to its own [low, high]."""
+
     def cdf(d: np.ndarray) -> np.ndarray:
         return special.ndtr((np.log(d) - np.log(DIAMETER_MEDIAN_MM)) / DIAMETER_LOG_SD)
+
     u = rng.uniform(cdf(low), cdf(high))
     return np.exp(np.log(DIAMETER_MEDIAN_MM) + DIAMETER_LOG_SD * special.ndtri(u))
 
 
-def _draw_tumour_stage(table: pd.DataFrame, aggressiveness: np.ndarray, spec: CohortSpec,
-                       rng: np.random.Generator) -> None:
+def _draw_tumour_stage(
+    table: pd.DataFrame, aggressiveness: np.ndarray, spec: CohortSpec, rng: np.random.Generator
+) -> None:
     """Arterial contact, diameter, T (AJCC rule), N and M, all driven by aggressiveness."""
     n = len(table)
     t4_share = spec.t_stage_fractions[3]
     arterial = _rank_categories(_correlated(rng, aggressiveness, 0.5), (1 - t4_share, t4_share)) == 1
-    sma = np.where(arterial, ARTERIAL_INVOLVEMENT_DEG + 1 + 179 * rng.beta(1.5, 1.5, n),
-                   np.where(rng.random(n) < 0.6, 0.0, 175 * rng.beta(1.2, 2.0, n)))
+    sma = np.where(
+        arterial,
+        ARTERIAL_INVOLVEMENT_DEG + 1 + 179 * rng.beta(1.5, 1.5, n),
+        np.where(rng.random(n) < 0.6, 0.0, 175 * rng.beta(1.2, 2.0, n)),
+    )
     size_class = np.full(n, 3)  # T4 tumours: size class 3 = "any size"
     non_t4 = ~arterial
     size_class[non_t4] = _rank_categories(_correlated(rng, aggressiveness, 0.6)[non_t4], spec.t_stage_fractions[:3])
     low_mm, high_mm = DIAMETER_RANGE_MM
-    bounds = np.array([[low_mm, T1_MAX_DIAMETER_MM], [T1_MAX_DIAMETER_MM, T2_MAX_DIAMETER_MM],
-                       [T2_MAX_DIAMETER_MM, high_mm], [12.0, high_mm]])
+    bounds = np.array(
+        [
+            [low_mm, T1_MAX_DIAMETER_MM],
+            [T1_MAX_DIAMETER_MM, T2_MAX_DIAMETER_MM],
+            [T2_MAX_DIAMETER_MM, high_mm],
+            [12.0, high_mm],
+        ]
+    )
     diameter = _truncated_lognormal(rng, bounds[size_class, 0], bounds[size_class, 1])
     t_stage = ajcc_t_stage(diameter, sma)
     log_size = (np.log(diameter) - np.log(diameter).mean()) / np.log(diameter).std()
@@ -111,8 +124,9 @@ def _draw_tumour_stage(table: pd.DataFrame, aggressiveness: np.ndarray, spec: Co
     table["M"] = [f"M{k}" for k in m1]
 
 
-def _draw_tumour_appearance(table: pd.DataFrame, aggressiveness: np.ndarray, spec: CohortSpec,
-                            rng: np.random.Generator) -> None:
+def _draw_tumour_appearance(
+    table: pd.DataFrame, aggressiveness: np.ndarray, spec: CohortSpec, rng: np.random.Generator
+) -> None:
     """What the ROI shows: attenuation, texture heterogeneity, necrosis and margin."""
     n = len(table)
     table["location"] = np.where(rng.random(n) < spec.head_fraction, "head", "body_tail")
@@ -140,18 +154,25 @@ def _add_linear_predictors(table: pd.DataFrame, spec: CohortSpec) -> None:
     """The true log hazard ratios against the reference patient, by part."""
     t_index = table["T"].str[1].astype(int).to_numpy() - 1
     n_index = table["N"].str[1].astype(int).to_numpy()
-    table["lp_clinical"] = (np.asarray(spec.log_hr_t_stage)[t_index] + np.asarray(spec.log_hr_n_stage)[n_index]
-                            + spec.log_hr_m1 * (table["M"] == "M1")
-                            + spec.log_hr_age_per_decade * (table["age"] - REFERENCE_AGE) / 10)
-    table["lp_roi"] = (spec.log_hr_size_per_doubling * np.log2(table["diameter_mm"] / REFERENCE_DIAMETER_MM)
-                       + spec.log_hr_hypoattenuation_per_10hu * (REFERENCE_ATTENUATION_HU - table["attenuation"]) / 10
-                       + spec.log_hr_heterogeneity_per_10hu * (table["heterogeneity"] - REFERENCE_HETEROGENEITY_HU) / 10
-                       + spec.log_hr_necrosis_per_10pct * table["necrosis_fraction"] * 10
-                       + spec.log_hr_margin_irregularity * table["margin_irregularity"])
-    table["lp_context"] = (spec.log_hr_sma_contact_per_90deg * table["sma_contact_deg"] / 90
-                           + spec.log_hr_smv_contact_per_90deg * table["smv_contact_deg"] / 90
-                           + spec.log_hr_stranding * table["stranding"]
-                           + spec.log_hr_liver_lesion_doubling * np.log2(1 + table["liver_lesions"]))
+    table["lp_clinical"] = (
+        np.asarray(spec.log_hr_t_stage)[t_index]
+        + np.asarray(spec.log_hr_n_stage)[n_index]
+        + spec.log_hr_m1 * (table["M"] == "M1")
+        + spec.log_hr_age_per_decade * (table["age"] - REFERENCE_AGE) / 10
+    )
+    table["lp_roi"] = (
+        spec.log_hr_size_per_doubling * np.log2(table["diameter_mm"] / REFERENCE_DIAMETER_MM)
+        + spec.log_hr_hypoattenuation_per_10hu * (REFERENCE_ATTENUATION_HU - table["attenuation"]) / 10
+        + spec.log_hr_heterogeneity_per_10hu * (table["heterogeneity"] - REFERENCE_HETEROGENEITY_HU) / 10
+        + spec.log_hr_necrosis_per_10pct * table["necrosis_fraction"] * 10
+        + spec.log_hr_margin_irregularity * table["margin_irregularity"]
+    )
+    table["lp_context"] = (
+        spec.log_hr_sma_contact_per_90deg * table["sma_contact_deg"] / 90
+        + spec.log_hr_smv_contact_per_90deg * table["smv_contact_deg"] / 90
+        + spec.log_hr_stranding * table["stranding"]
+        + spec.log_hr_liver_lesion_doubling * np.log2(1 + table["liver_lesions"])
+    )
     table["lp_total"] = table["lp_clinical"] + table["lp_roi"] + table["lp_context"]
 
 

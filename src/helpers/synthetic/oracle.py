@@ -19,12 +19,20 @@ def oracle_scores(truth: pd.DataFrame) -> pd.DataFrame:
     ``full`` is the Bayes-optimal ranking at every horizon under proportional hazards; the
     partial scores show what a model seeing only one kind of information could reach.
     """
-    return pd.DataFrame({"full": truth["lp_total"], "clinical": truth["lp_clinical"],
-                         "roi": truth["lp_roi"], "context": truth["lp_context"]}, index=truth.index)
+    return pd.DataFrame(
+        {
+            "full": truth["lp_total"],
+            "clinical": truth["lp_clinical"],
+            "roi": truth["lp_roi"],
+            "context": truth["lp_context"],
+        },
+        index=truth.index,
+    )
 
 
-def oracle_auc_table(cohort: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy,
-                     horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
+def oracle_auc_table(
+    cohort: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy, horizons: tuple[int, ...] = HORIZONS_MONTHS
+) -> pd.DataFrame:
     """AUC of the full and partial true scores per split and horizon (long format)."""
     scores = oracle_scores(truth.set_index("patient_id")).reindex(cohort["patient_id"])
     rows = []
@@ -32,7 +40,12 @@ def oracle_auc_table(cohort: pd.DataFrame, truth: pd.DataFrame, policy: LabelPol
         mask = (cohort["split"] == split).to_numpy() if split != "all" else slice(None)
         part = cohort.loc[mask]
         for component in scores.columns:
-            aucs = auc_by_horizon(part["time_months"], part["event"], scores.loc[part["patient_id"].to_numpy(), component].to_numpy(),
-                                  policy, horizons)
+            aucs = auc_by_horizon(
+                part["time_months"],
+                part["event"],
+                scores.loc[part["patient_id"].to_numpy(), component].to_numpy(),
+                policy,
+                horizons,
+            )
             rows += [{"split": split, "score": component, "horizon_months": h, "auc": a} for h, a in aucs.items()]
     return pd.DataFrame(rows)

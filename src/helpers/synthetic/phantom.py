@@ -16,18 +16,49 @@ from helpers.synthetic.spec import CohortSpec
 
 # Attenuation (portal venous, before the scanner's offset) of the background anatomy, HU.
 TISSUE_HU = {
-    "air": -1000.0, "fat": -100.0, "visceral_fat": -95.0, "muscle": 50.0, "liver": 110.0,
-    "spleen": 115.0, "kidney": 160.0, "bowel": 40.0, "fluid": 12.0, "pancreas": 100.0,
-    "cancellous_bone": 250.0, "cortical_bone": 650.0, "csf": 15.0, "aorta": 180.0,
-    "sma": 185.0, "ivc": 135.0, "portal_vein": 170.0, "liver_lesion": 45.0,
-    "necrosis": 18.0, "padding": -1024.0,
+    "air": -1000.0,
+    "fat": -100.0,
+    "visceral_fat": -95.0,
+    "muscle": 50.0,
+    "liver": 110.0,
+    "spleen": 115.0,
+    "kidney": 160.0,
+    "bowel": 40.0,
+    "fluid": 12.0,
+    "pancreas": 100.0,
+    "cancellous_bone": 250.0,
+    "cortical_bone": 650.0,
+    "csf": 15.0,
+    "aorta": 180.0,
+    "sma": 185.0,
+    "ivc": 135.0,
+    "portal_vein": 170.0,
+    "liver_lesion": 45.0,
+    "necrosis": 18.0,
+    "padding": -1024.0,
 }
-_LABELS = {name: code for code, name in enumerate(
-    ("air", "fat", "subcutaneous_fat", "muscle", "bone", "organ", "liver", "bowel", "pancreas", "tumour", "cuff",
-     "vessel", "lesion"))}
+_LABELS = {
+    name: code
+    for code, name in enumerate(
+        (
+            "air",
+            "fat",
+            "subcutaneous_fat",
+            "muscle",
+            "bone",
+            "organ",
+            "liver",
+            "bowel",
+            "pancreas",
+            "tumour",
+            "cuff",
+            "vessel",
+            "lesion",
+        )
+    )
+}
 _SOFT_TISSUE = ("fat", "subcutaneous_fat", "muscle", "organ", "liver", "bowel", "pancreas", "lesion")
 _TUMOUR_HOST = ("fat", "organ", "liver", "bowel", "pancreas", "lesion")  # it pushes muscle and bone aside
-
 
 
 @dataclass
@@ -64,8 +95,14 @@ class _Canvas:
             offsets.append((coords[lo:hi] - c).astype(np.float32).reshape(shape))
         return tuple(slices), offsets
 
-    def paint(self, where: tuple[slice, ...], mask: np.ndarray, label: str, value: float | np.ndarray,
-              over: tuple[str, ...] | None = None) -> None:
+    def paint(
+        self,
+        where: tuple[slice, ...],
+        mask: np.ndarray,
+        label: str,
+        value: float | np.ndarray,
+        over: tuple[str, ...] | None = None,
+    ) -> None:
         """Set HU and label inside ``mask`` of the box ``where``, only over the labels ``over`` if given."""
         if over is not None:
             mask = mask & _label_lookup(over)[self.label[where]]
@@ -80,8 +117,14 @@ def _label_lookup(names: tuple[str, ...]) -> np.ndarray:
     return table
 
 
-def _ellipsoid(canvas: _Canvas, centre: tuple[float, ...], semi: tuple[float, ...], label: str, value: float,
-               over: tuple[str, ...] | None = None) -> None:
+def _ellipsoid(
+    canvas: _Canvas,
+    centre: tuple[float, ...],
+    semi: tuple[float, ...],
+    label: str,
+    value: float,
+    over: tuple[str, ...] | None = None,
+) -> None:
     """Paint a solid axis-aligned ellipsoid (mm)."""
     centre_a, semi_a = np.asarray(centre, float), np.asarray(semi, float)
     region = canvas.box(centre_a, semi_a)
@@ -91,8 +134,14 @@ def _ellipsoid(canvas: _Canvas, centre: tuple[float, ...], semi: tuple[float, ..
         canvas.paint(where, inside, label, value, over)
 
 
-def _tube(canvas: _Canvas, points: list[tuple[float, float, float]], radius: float, label: str, value: float,
-          over: tuple[str, ...] | None = None) -> None:
+def _tube(
+    canvas: _Canvas,
+    points: list[tuple[float, float, float]],
+    radius: float,
+    label: str,
+    value: float,
+    over: tuple[str, ...] | None = None,
+) -> None:
     """Paint a tube of constant radius along a polyline (segment-distance capsules)."""
     for a, b in zip(points[:-1], points[1:]):
         a_, b_ = np.asarray(a, np.float32), np.asarray(b, np.float32)
@@ -128,9 +177,18 @@ class _Anatomy:
 BODY_CENTRE_Y = 8.0
 FOV_CENTRE = np.array([0.0, BODY_CENTRE_Y, -6.0])
 CUFF_MM = 4.0  # thickness of tumour-like tissue around a vessel it contacts
-_PANCREAS_NODES = np.array([  # x, y, z, in-plane radius: uncinate, head, neck, body, tail
-    (-26, 0, -26, 12), (-32, -8, -16, 15), (-22, -22, -6, 12), (-6, -26, 2, 9),
-    (18, -25, 6, 10.5), (45, -14, 9, 10), (70, 6, 12, 8.5)], float)
+_PANCREAS_NODES = np.array(
+    [  # x, y, z, in-plane radius: uncinate, head, neck, body, tail
+        (-26, 0, -26, 12),
+        (-32, -8, -16, 15),
+        (-22, -22, -6, 12),
+        (-6, -26, 2, 9),
+        (18, -25, 6, 10.5),
+        (45, -14, 9, 10),
+        (70, 6, 12, 8.5),
+    ],
+    float,
+)
 
 
 def _draw_anatomy(rng: np.random.Generator) -> _Anatomy:
@@ -143,11 +201,17 @@ def _draw_anatomy(rng: np.random.Generator) -> _Anatomy:
     centreline = np.stack([np.interp(fine, arc, nodes[:, k]) for k in range(4)], axis=1)
     centreline[:, :3] += offset
     return _Anatomy(
-        body_semi=(145 * habitus, 95 * habitus), fat_mm=rng.uniform(10, 28), offset=offset,
-        pancreas=centreline[:, :3], pancreas_radius=centreline[:, 3] * rng.uniform(0.85, 1.15),
-        vessel_xy={"sma": np.array([8.0, -3.0]) + offset[:2] + rng.normal(0, 1, 2),
-                   "smv": np.array([-8.0, -8.0]) + offset[:2] + rng.normal(0, 1, 2),
-                   "aorta": np.array([8.0, 17.0]) + offset[:2], "ivc": np.array([-20.0, 20.0]) + offset[:2]},
+        body_semi=(145 * habitus, 95 * habitus),
+        fat_mm=rng.uniform(10, 28),
+        offset=offset,
+        pancreas=centreline[:, :3],
+        pancreas_radius=centreline[:, 3] * rng.uniform(0.85, 1.15),
+        vessel_xy={
+            "sma": np.array([8.0, -3.0]) + offset[:2] + rng.normal(0, 1, 2),
+            "smv": np.array([-8.0, -8.0]) + offset[:2] + rng.normal(0, 1, 2),
+            "aorta": np.array([8.0, 17.0]) + offset[:2],
+            "ivc": np.array([-20.0, 20.0]) + offset[:2],
+        },
         vessel_radius={"sma": rng.uniform(3.5, 4.5), "smv": rng.uniform(5.0, 6.5), "aorta": 11.0, "ivc": 11.0},
         vessel_top_z={"sma": 22.0 + offset[2], "smv": 14.0 + offset[2]},
     )
@@ -171,8 +235,13 @@ class _TumourShape:
         frequencies = np.r_[rng.uniform(1.5, 3.0, 5), rng.uniform(6.0, 9.0, 3)]
         lobulation, spiculation = 0.04 + 0.22 * margin_irregularity, 0.10 * margin_irregularity
         amplitudes = np.r_[np.full(5, lobulation / np.sqrt(2.5)), np.full(3, spiculation / np.sqrt(1.5))]
-        return cls(diameter_mm / 2, directions.astype(np.float32), frequencies.astype(np.float32),
-                   rng.uniform(0, 2 * np.pi, 8).astype(np.float32), amplitudes.astype(np.float32))
+        return cls(
+            diameter_mm / 2,
+            directions.astype(np.float32),
+            frequencies.astype(np.float32),
+            rng.uniform(0, 2 * np.pi, 8).astype(np.float32),
+            amplitudes.astype(np.float32),
+        )
 
     @property
     def reach_mm(self) -> float:
@@ -189,8 +258,7 @@ class _TumourShape:
         return np.float32(self.radius_mm) * np.maximum(scale, np.float32(0.4))
 
 
-def _place_tumour(anatomy: _Anatomy, row: dict[str, Any], shape: _TumourShape,
-                  rng: np.random.Generator) -> np.ndarray:
+def _place_tumour(anatomy: _Anatomy, row: dict[str, Any], shape: _TumourShape, rng: np.random.Generator) -> np.ndarray:
     """Tumour centre near its site on the pancreas, its boundary abutting each vessel it contacts
     (through the cuff of tumour-like tissue) and a fat plane away from a vessel it does not contact.
 
@@ -233,8 +301,11 @@ def _paint_body(canvas: _Canvas, anatomy: _Anatomy) -> None:
 
     hu = np.full(inside(0).shape, TISSUE_HU["air"], np.float32)
     label = np.zeros(hu.shape, np.uint8)
-    for inset, name, tissue in ((0, "subcutaneous_fat", "fat"), (anatomy.fat_mm, "muscle", "muscle"),
-                                (anatomy.fat_mm + _WALL_MM, "fat", "visceral_fat")):
+    for inset, name, tissue in (
+        (0, "subcutaneous_fat", "fat"),
+        (anatomy.fat_mm, "muscle", "muscle"),
+        (anatomy.fat_mm + _WALL_MM, "fat", "visceral_fat"),
+    ):
         region = inside(inset)
         hu[region], label[region] = TISSUE_HU[tissue], _LABELS[name]
     canvas.hu[:] = hu
@@ -293,8 +364,11 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma_voxels
 
 def _sigma_voxels(canvas: _Canvas, sigma_mm: float) -> tuple[float, float, float]:
     """A physical smoothing length in voxels along (z, y, x)."""
-    return (sigma_mm / (canvas.z[1] - canvas.z[0]) if len(canvas.z) > 1 else 0.0,
-            sigma_mm / (canvas.y[1] - canvas.y[0]), sigma_mm / (canvas.x[1] - canvas.x[0]))
+    return (
+        sigma_mm / (canvas.z[1] - canvas.z[0]) if len(canvas.z) > 1 else 0.0,
+        sigma_mm / (canvas.y[1] - canvas.y[0]),
+        sigma_mm / (canvas.x[1] - canvas.x[0]),
+    )
 
 
 def _paint_pancreas(canvas: _Canvas, anatomy: _Anatomy, rng: np.random.Generator) -> None:
@@ -327,12 +401,19 @@ def _paint_liver_lesions(canvas: _Canvas, count: int, rng: np.random.Generator) 
     for index in rng.choice(liver, size=count):
         k, j, i = np.unravel_index(index, canvas.label.shape)
         radius = rng.uniform(4, 12)
-        _ellipsoid(canvas, (canvas.x[i], canvas.y[j], canvas.z[k]), (radius, radius, radius), "lesion",
-                   TISSUE_HU["liver_lesion"] + rng.normal(0, 6), ("liver",))
+        _ellipsoid(
+            canvas,
+            (canvas.x[i], canvas.y[j], canvas.z[k]),
+            (radius, radius, radius),
+            "lesion",
+            TISSUE_HU["liver_lesion"] + rng.normal(0, 6),
+            ("liver",),
+        )
 
 
-def _paint_tumour(canvas: _Canvas, row: dict[str, Any], shape: _TumourShape, centre: np.ndarray,
-                  rng: np.random.Generator) -> tuple[tuple[slice, ...], np.ndarray]:
+def _paint_tumour(
+    canvas: _Canvas, row: dict[str, Any], shape: _TumourShape, centre: np.ndarray, rng: np.random.Generator
+) -> tuple[tuple[slice, ...], np.ndarray]:
     """Hypo-attenuating textured tumour with a necrotic core, then the fat stranding around it.
 
     Returns the box it was drawn in and the distance (mm) of each box voxel from the true
@@ -352,8 +433,9 @@ def _paint_tumour(canvas: _Canvas, row: dict[str, Any], shape: _TumourShape, cen
     return where, level
 
 
-def _paint_stranding(canvas: _Canvas, stranding: float, radius_mm: float, centre: np.ndarray,
-                     rng: np.random.Generator) -> None:
+def _paint_stranding(
+    canvas: _Canvas, stranding: float, radius_mm: float, centre: np.ndarray, rng: np.random.Generator
+) -> None:
     """Hazy fat with radiating streaks, fading with distance from the tumour (fat voxels only)."""
     reach = 6.0 + 16.0 * stranding
     region = canvas.box(centre, np.full(3, radius_mm * 1.3 + reach))
@@ -367,8 +449,9 @@ def _paint_stranding(canvas: _Canvas, stranding: float, radius_mm: float, centre
     canvas.hu[where][shell] += haze[shell]
 
 
-def _paint_vessel_contact(canvas: _Canvas, anatomy: _Anatomy, row: dict[str, Any], radius_mm: float,
-                          centre: np.ndarray) -> None:
+def _paint_vessel_contact(
+    canvas: _Canvas, anatomy: _Anatomy, row: dict[str, Any], radius_mm: float, centre: np.ndarray
+) -> None:
     """Tumour-like soft tissue wrapped round the SMA/SMV over the contact angle (outside the ROI)."""
     for vessel in ("sma", "smv"):
         degrees = row[f"{vessel}_contact_deg"]
@@ -384,8 +467,13 @@ def _paint_vessel_contact(canvas: _Canvas, anatomy: _Anatomy, row: dict[str, Any
         towards = np.arctan2(centre[1] - axis[1], centre[0] - axis[0])
         off_axis = np.abs(np.angle(np.exp(1j * (np.arctan2(dy, dx) - towards))))
         ring = (dx**2 + dy**2 < outer**2) & (off_axis <= np.deg2rad(degrees) / 2)
-        canvas.paint(where, np.broadcast_to(ring, canvas.hu[where].shape), "cuff", row["attenuation"],
-                     ("fat", "pancreas", "bowel", "organ"))
+        canvas.paint(
+            where,
+            np.broadcast_to(ring, canvas.hu[where].shape),
+            "cuff",
+            row["attenuation"],
+            ("fat", "pancreas", "bowel", "organ"),
+        )
 
 
 def _paint_vessels(canvas: _Canvas, anatomy: _Anatomy) -> None:
@@ -398,16 +486,35 @@ def _paint_vessels(canvas: _Canvas, anatomy: _Anatomy) -> None:
     _tube(canvas, [at(8, 8, 36), at(8, -14, 40)], 3.5, "vessel", hu["sma"], over)
     (sx, sy), (vx, vy) = anatomy.vessel_xy["sma"], anatomy.vessel_xy["smv"]
     sma_top, smv_top = anatomy.vessel_top_z["sma"], anatomy.vessel_top_z["smv"]
-    _tube(canvas, [(sx, sy, -_ENDLESS), (sx, sy, sma_top), at(8, 8, sma_top + 6)], anatomy.vessel_radius["sma"],
-          "vessel", hu["sma"], over)
-    _tube(canvas, [(vx, vy, -_ENDLESS), (vx, vy, smv_top), at(-35, -5, 40)], anatomy.vessel_radius["smv"],
-          "vessel", hu["portal_vein"], over)
-    _tube(canvas, [(vx, vy, smv_top), at(20, -8, 12), at(55, 2, 12), at(78, 22, 14)], 4.5, "vessel",
-          hu["portal_vein"] - 10, over)
+    _tube(
+        canvas,
+        [(sx, sy, -_ENDLESS), (sx, sy, sma_top), at(8, 8, sma_top + 6)],
+        anatomy.vessel_radius["sma"],
+        "vessel",
+        hu["sma"],
+        over,
+    )
+    _tube(
+        canvas,
+        [(vx, vy, -_ENDLESS), (vx, vy, smv_top), at(-35, -5, 40)],
+        anatomy.vessel_radius["smv"],
+        "vessel",
+        hu["portal_vein"],
+        over,
+    )
+    _tube(
+        canvas,
+        [(vx, vy, smv_top), at(20, -8, 12), at(55, 2, 12), at(78, 22, 14)],
+        4.5,
+        "vessel",
+        hu["portal_vein"] - 10,
+        over,
+    )
 
 
-def _field_of_view(spec: CohortSpec, centre_index: int, tumour: np.ndarray,
-                   reach_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _field_of_view(
+    spec: CohortSpec, centre_index: int, tumour: np.ndarray, reach_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Origin and spacing (x, y, z) of the scan, moved from the default centre just enough to hold the tumour."""
     pixel = spec.pixel_mm * spec.centre_pixel_scale[centre_index]
     spacing = np.array([pixel, pixel, spec.slice_mm])
@@ -438,8 +545,9 @@ def _scan(canvas: _Canvas, spec: CohortSpec, centre_index: int, rng: np.random.G
     return np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
 
 
-def _reader2_mask(canvas: _Canvas, where: tuple[slice, ...], level: np.ndarray, boundary_mm: float,
-                  rng: np.random.Generator) -> np.ndarray:
+def _reader2_mask(
+    canvas: _Canvas, where: tuple[slice, ...], level: np.ndarray, boundary_mm: float, rng: np.random.Generator
+) -> np.ndarray:
     """Reader 2's outline: reader 1's boundary moved by a smooth random shift (mm) plus a bias."""
     shift = boundary_mm * (_smooth_noise(rng, level.shape, _sigma_voxels(canvas, 4.0)) + rng.normal(0, 0.5))
     outline = (level < shift) & _label_lookup((*_SOFT_TISSUE, "tumour", "cuff"))[canvas.label[where]]

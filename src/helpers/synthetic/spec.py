@@ -88,8 +88,10 @@ class CohortSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters plus the generator version (what ``spec.json`` holds)."""
-        return {**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()},
-                "generator_version": GENERATOR_VERSION}
+        return {
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()},
+            "generator_version": GENERATOR_VERSION,
+        }
 
     @classmethod
     def from_json(cls, path: Path) -> CohortSpec:

@@ -32,8 +32,9 @@ def _write_nifti(array: np.ndarray, volumes: PatientVolumes, path: Path) -> None
         sitk.WriteImage(image, str(partial), useCompression=True)
 
 
-def _write_patient(out_dir: Path, spec: CohortSpec, row: dict[str, Any],
-                   seeds: list[np.random.SeedSequence]) -> dict[str, Any]:
+def _write_patient(
+    out_dir: Path, spec: CohortSpec, row: dict[str, Any], seeds: list[np.random.SeedSequence]
+) -> dict[str, Any]:
     """Synthesise and write one patient's files; return what the images measured."""
     volumes = synthesise_patient(spec, row, seeds)
     pid = row["patient_id"]
@@ -47,13 +48,46 @@ def _write_patient(out_dir: Path, spec: CohortSpec, row: dict[str, Any],
     return {"patient_id": pid, "tumour_volume_ml": float(volumes.reader1.sum()) * voxel_ml, "reader_dice": agreement}
 
 
-MANIFEST_COLUMNS = ("patient_id", "image", "mask", "mask_reader2", "age", "gender", "T", "N", "M",
-                    "time_months", "event", "centre", "diagnosis_date")
-TRUTH_COLUMNS = ("patient_id", "centre", "location", "has_reader2", "lp_clinical", "lp_roi", "lp_context",
-                 "lp_total", "frailty", "true_event_time_months", "censor_time_months", "diameter_mm",
-                 "attenuation", "heterogeneity", "necrosis_fraction", "margin_irregularity", "sma_contact_deg",
-                 "smv_contact_deg", "vessel_encasement_deg", "stranding", "liver_lesions", "tumour_volume_ml",
-                 "reader_dice")
+MANIFEST_COLUMNS = (
+    "patient_id",
+    "image",
+    "mask",
+    "mask_reader2",
+    "age",
+    "gender",
+    "T",
+    "N",
+    "M",
+    "time_months",
+    "event",
+    "centre",
+    "diagnosis_date",
+)
+TRUTH_COLUMNS = (
+    "patient_id",
+    "centre",
+    "location",
+    "has_reader2",
+    "lp_clinical",
+    "lp_roi",
+    "lp_context",
+    "lp_total",
+    "frailty",
+    "true_event_time_months",
+    "censor_time_months",
+    "diameter_mm",
+    "attenuation",
+    "heterogeneity",
+    "necrosis_fraction",
+    "margin_irregularity",
+    "sma_contact_deg",
+    "smv_contact_deg",
+    "vessel_encasement_deg",
+    "stranding",
+    "liver_lesions",
+    "tumour_volume_ml",
+    "reader_dice",
+)
 
 
 def generate_cohort(out_dir: Path, spec: CohortSpec, n_jobs: int = -1, progress: bool = True) -> Path:
@@ -74,11 +108,13 @@ def generate_cohort(out_dir: Path, spec: CohortSpec, n_jobs: int = -1, progress:
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     table = simulate_clinical(spec)
     _, seeds = random_streams(spec)
-    jobs = (delayed(_write_patient)(out_dir, spec, row, seed.spawn(2))
-            for row, seed in zip(table.to_dict("records"), seeds))
+    jobs = (
+        delayed(_write_patient)(out_dir, spec, row, seed.spawn(2)) for row, seed in zip(table.to_dict("records"), seeds)
+    )
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    measured = pd.DataFrame(list(tqdm(results, total=len(table), disable=not progress, unit="patient",
-                                      desc="in-silico CT")))
+    measured = pd.DataFrame(
+        list(tqdm(results, total=len(table), disable=not progress, unit="patient", desc="in-silico CT"))
+    )
     table = table.merge(measured, on="patient_id", validate="one_to_one")
     _write_atomically(manifest_path, lambda p: _manifest(table).to_csv(p, index=False))
     _write_atomically(out_dir / "truth.parquet", lambda p: table[list(TRUTH_COLUMNS)].to_parquet(p, index=False))
@@ -111,10 +147,12 @@ def _write_atomically(path: Path, write: Any) -> None:
 def _manifest(table: pd.DataFrame) -> pd.DataFrame:
     """The real-cohort manifest format, paths relative to the manifest's folder."""
     ids = table["patient_id"]
-    return pd.DataFrame({
-        "patient_id": ids,
-        "image": "images/" + ids + "_ct.nii.gz",
-        "mask": "masks/" + ids + "_reader1.nii.gz",
-        "mask_reader2": np.where(table["has_reader2"], "masks/" + ids + "_reader2.nii.gz", ""),
-        **{column: table[column] for column in MANIFEST_COLUMNS[4:]},
-    })[list(MANIFEST_COLUMNS)]
+    return pd.DataFrame(
+        {
+            "patient_id": ids,
+            "image": "images/" + ids + "_ct.nii.gz",
+            "mask": "masks/" + ids + "_reader1.nii.gz",
+            "mask_reader2": np.where(table["has_reader2"], "masks/" + ids + "_reader2.nii.gz", ""),
+            **{column: table[column] for column in MANIFEST_COLUMNS[4:]},
+        }
+    )[list(MANIFEST_COLUMNS)]

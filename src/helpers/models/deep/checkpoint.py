@@ -61,12 +61,21 @@ def random_transforms(dataset: LabelledCases) -> list[Randomizable]:
 
 def rng_state(generator: torch.Generator, transforms: list[Randomizable]) -> dict[str, Any]:
     """Every random state the next epoch depends on: torch (dropout), shuffling, augmentation."""
+
     def numpy_state(t: Randomizable) -> dict[str, Any]:
         _, keys, position, has_gauss, gauss = t.R.get_state()
-        return {"keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                "has_gauss": int(has_gauss), "gauss": float(gauss)}
-    return {"torch": torch.get_rng_state(), "loader": generator.get_state(),
-            "transforms": [numpy_state(t) for t in transforms]}
+        return {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        }
+
+    return {
+        "torch": torch.get_rng_state(),
+        "loader": generator.get_state(),
+        "transforms": [numpy_state(t) for t in transforms],
+    }
 
 
 def restore_rng(state: dict[str, Any], generator: torch.Generator, transforms: list[Randomizable]) -> None:
@@ -87,12 +96,17 @@ def load_resume_state(path: Path | None, fingerprint: str, epochs: int) -> dict[
         warnings.warn(f"{path}: unreadable resume checkpoint ({error}); training starts afresh", stacklevel=3)
         return None
     if last.get("fingerprint") != fingerprint:
-        warnings.warn(f"{path}: resume checkpoint of another training (data, settings or seed); "
-                      "training starts afresh", stacklevel=3)
+        warnings.warn(
+            f"{path}: resume checkpoint of another training (data, settings or seed); training starts afresh",
+            stacklevel=3,
+        )
         return None
     if last["epoch"] > epochs:
-        warnings.warn(f"{path}: resume checkpoint at epoch {last['epoch']}, beyond the {epochs} epoch(s) asked; "
-                      "training starts afresh", stacklevel=3)
+        warnings.warn(
+            f"{path}: resume checkpoint at epoch {last['epoch']}, beyond the {epochs} epoch(s) asked; "
+            "training starts afresh",
+            stacklevel=3,
+        )
         return None
     return last
 

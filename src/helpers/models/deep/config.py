@@ -56,12 +56,14 @@ class DeepConfig:
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" -> CUDA when available else CPU; "cuda" without a GPU raises a clear error."""
+    """ "auto" -> CUDA when available else CPU; "cuda" without a GPU raises a clear error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CudaUnavailableError(f"device {device!r} requested but no CUDA GPU is available to PyTorch "
-                           f"(torch {torch.__version__}); use device 'cpu' or 'auto'")
+        raise CudaUnavailableError(
+            f"device {device!r} requested but no CUDA GPU is available to PyTorch "
+            f"(torch {torch.__version__}); use device 'cpu' or 'auto'"
+        )
     if not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:n]', not {device!r}")
     return torch.device(device)

@@ -15,32 +15,55 @@ from helpers.models.deep.config import DeepConfig
 class DualInputDenseNet(nn.Module):
     """MONAI 3D DenseNet on the whole image + a two-conv ROI branch, concatenated, FC head, 2 logits per head."""
 
-    def __init__(self, *, input_size: int = 96, block_config: Sequence[int] = (6, 12, 24, 16), growth_rate: int = 32,
-                 init_features: int = 64, roi_channels: Sequence[int] = (16, 32), hidden: int = 128,
-                 dropout: float = 0.2, n_heads: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        input_size: int = 96,
+        block_config: Sequence[int] = (6, 12, 24, 16),
+        growth_rate: int = 32,
+        init_features: int = 64,
+        roi_channels: Sequence[int] = (16, 32),
+        hidden: int = 128,
+        dropout: float = 0.2,
+        n_heads: int = 3,
+    ) -> None:
         """Build the branches; the image branch is MONAI's DenseNet with its final Linear removed."""
         super().__init__()
         self.input_size, self.n_heads = input_size, n_heads
-        densenet = DenseNet(spatial_dims=3, in_channels=1, out_channels=2, init_features=init_features,
-                            growth_rate=growth_rate, block_config=tuple(block_config))
+        densenet = DenseNet(
+            spatial_dims=3,
+            in_channels=1,
+            out_channels=2,
+            init_features=init_features,
+            growth_rate=growth_rate,
+            block_config=tuple(block_config),
+        )
         image_width = densenet.class_layers.out.in_features
         densenet.class_layers.out = nn.Identity()  # keep MONAI's ReLU + global average pooling + flatten
         self.image_branch = densenet
         first, second = roi_channels
         self.roi_branch = nn.Sequential(
-            nn.Conv3d(1, first, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool3d(2),
-            nn.Conv3d(first, second, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool3d(2),
-            nn.AdaptiveAvgPool3d(1), nn.Flatten(1))
-        self.head = nn.Sequential(nn.Linear(image_width + second, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, 2 * n_heads))
+            nn.Conv3d(1, first, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool3d(2),
+            nn.Conv3d(first, second, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool3d(2),
+            nn.AdaptiveAvgPool3d(1),
+            nn.Flatten(1),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(image_width + second, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 2 * n_heads)
+        )
 
     def forward(self, image: torch.Tensor, roi: torch.Tensor) -> torch.Tensor:
         """(B, 1, s, s, s) image and ROI -> logits (B, n_heads, 2)."""
         expected = (1, *(self.input_size,) * 3)
         for name, tensor in (("image", image), ("roi", roi)):
             if tuple(tensor.shape[1:]) != expected:
-                raise ValueError(f"{name} input must be (batch, {', '.join(map(str, expected))}); "
-                                 f"got {tuple(tensor.shape)}")
+                raise ValueError(
+                    f"{name} input must be (batch, {', '.join(map(str, expected))}); got {tuple(tensor.shape)}"
+                )
         joint = torch.cat([self.image_branch(image), self.roi_branch(roi)], dim=1)
         return self.head(joint).view(-1, self.n_heads, 2)
 
@@ -64,11 +87,19 @@ class SeparateHorizonNets(nn.Module):
 
 def build_model(config: DeepConfig) -> DualInputDenseNet | SeparateHorizonNets:
     """The untrained network(s) that ``config`` describes: one multitask net or one net per horizon."""
+
     def net(n_heads: int) -> DualInputDenseNet:
-        return DualInputDenseNet(input_size=config.input_size, block_config=config.block_config,
-                                 growth_rate=config.growth_rate, init_features=config.init_features,
-                                 roi_channels=config.roi_channels, hidden=config.hidden, dropout=config.dropout,
-                                 n_heads=n_heads)
+        return DualInputDenseNet(
+            input_size=config.input_size,
+            block_config=config.block_config,
+            growth_rate=config.growth_rate,
+            init_features=config.init_features,
+            roi_channels=config.roi_channels,
+            hidden=config.hidden,
+            dropout=config.dropout,
+            n_heads=n_heads,
+        )
+
     if config.heads == "multitask":
         return net(len(config.horizons))
     if config.heads == "separate":
@@ -89,8 +120,10 @@ def _networks(model: nn.Module) -> list[DualInputDenseNet]:
 def architecture_summary(model: nn.Module) -> pd.DataFrame:
     """Parameters per branch (summed over per-horizon networks) and in total, for the book."""
     nets = _networks(model)
-    rows = [("image: MONAI DenseNet features", sum(_count(n.image_branch.features) for n in nets)),
-            ("roi: 2 x [Conv3d, ReLU, MaxPool3d]", sum(_count(n.roi_branch) for n in nets)),
-            ("head: fully connected", sum(_count(n.head) for n in nets)),
-            ("total", _count(model))]
+    rows = [
+        ("image: MONAI DenseNet features", sum(_count(n.image_branch.features) for n in nets)),
+        ("roi: 2 x [Conv3d, ReLU, MaxPool3d]", sum(_count(n.roi_branch) for n in nets)),
+        ("head: fully connected", sum(_count(n.head) for n in nets)),
+        ("total", _count(model)),
+    ]
     return pd.DataFrame(rows, columns=["branch", "parameters"])

@@ -50,8 +50,15 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
-def train_step(model: nn.Module, image: torch.Tensor, roi: torch.Tensor, labels: torch.Tensor,
-               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, amp: bool) -> float:
+def train_step(
+    model: nn.Module,
+    image: torch.Tensor,
+    roi: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    amp: bool,
+) -> float:
     """One Adam step on one batch (mixed precision when ``amp``); returns the batch loss."""
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(device_type=image.device.type, dtype=torch.float16, enabled=amp):
@@ -64,7 +71,6 @@ def train_step(model: nn.Module, image: torch.Tensor, roi: torch.Tensor, labels:
 
 
 # ----------------------------------------------------------------------------- device and determinism
-
 
 
 @contextmanager
@@ -83,22 +89,34 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _loader(dataset: torch.utils.data.Dataset, config: DeepConfig, device: torch.device,
-            shuffle_with: torch.Generator | None = None) -> DataLoader:
+def _loader(
+    dataset: torch.utils.data.Dataset,
+    config: DeepConfig,
+    device: torch.device,
+    shuffle_with: torch.Generator | None = None,
+) -> DataLoader:
     """MONAI DataLoader, shuffled by ``shuffle_with`` if given; never touches the global torch RNG."""
     # MONAI's DataLoader seeds the random transforms from its generator and, without one,
     # re-seeds the global torch generator: always give it its own.
     generator = shuffle_with if shuffle_with is not None else torch.Generator().manual_seed(0)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle_with is not None, generator=generator,
-                      num_workers=config.num_workers, pin_memory=device.type == "cuda")
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle_with is not None,
+        generator=generator,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+    )
 
 
 def _probabilities(model: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
     """(n cases, n heads) softmax probability of class 1 (death by the horizon), in loader order."""
     model.eval()
     parts = []
-    with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.float16,
-                                                enabled=device.type == "cuda"):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"),
+    ):
         for batch in loader:
             logits = model(batch["image"].to(device), batch["roi"].to(device))
             parts.append(torch.softmax(logits.float(), dim=-1)[..., 1].cpu().numpy())
@@ -115,16 +133,21 @@ def _metrics_row(name: str, probability: np.ndarray, labels: np.ndarray, horizon
     return row
 
 
-def predict_densenet(model: nn.Module, cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, *,
-                     observer: Observer | None = None) -> pd.DataFrame:
+def predict_densenet(
+    model: nn.Module, cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, *, observer: Observer | None = None
+) -> pd.DataFrame:
     """Long table patient_id, horizon_months, probability (softmax P(death by horizon)) for every case."""
     device = next(model.parameters()).device
     if observer is not None:
         observer("predict", list(map(str, cases.index)))
-    probability = _probabilities(model, _loader(cached_dataset(cases, config, cache_dir, train=False), config, device),
-                                device)
-    wide = pd.DataFrame(probability, index=pd.Index(cases.index, name="patient_id"),
-                        columns=pd.Index(config.horizons, name="horizon_months"))
+    probability = _probabilities(
+        model, _loader(cached_dataset(cases, config, cache_dir, train=False), config, device), device
+    )
+    wide = pd.DataFrame(
+        probability,
+        index=pd.Index(cases.index, name="patient_id"),
+        columns=pd.Index(config.horizons, name="horizon_months"),
+    )
     return wide.stack().rename("probability").reset_index()[PREDICTION_COLUMNS]
 
 
@@ -185,7 +208,9 @@ def _label_array(labels: pd.DataFrame, ids: pd.Index, horizons: tuple[int, ...],
     return labels.loc[ids, list(horizons)].to_numpy(dtype=float)
 
 
-def _check_arguments(config: DeepConfig, eval_sets: dict[str, pd.DataFrame], select_on: str, select_metric: str) -> None:
+def _check_arguments(
+    config: DeepConfig, eval_sets: dict[str, pd.DataFrame], select_on: str, select_metric: str
+) -> None:
     """Refuse settings that cannot train or cannot select a checkpoint."""
     if config.epochs < 1:
         raise ValueError(f"epochs must be at least 1; got {config.epochs}")
@@ -195,14 +220,24 @@ def _check_arguments(config: DeepConfig, eval_sets: dict[str, pd.DataFrame], sel
         raise ValueError(f"select_metric must be 'accuracy' or 'auc', not {select_metric!r}")
 
 
-def _training_fingerprint(config: DeepConfig, seed: int, cases: pd.DataFrame, train_labels: np.ndarray,
-                          eval_sets: dict[str, pd.DataFrame], select: list[str]) -> str:
+def _training_fingerprint(
+    config: DeepConfig,
+    seed: int,
+    cases: pd.DataFrame,
+    train_labels: np.ndarray,
+    eval_sets: dict[str, pd.DataFrame],
+    select: list[str],
+) -> str:
     """What a resume checkpoint must match: data, labels, settings except the epoch count, seed, selection rule."""
-    return json_digest({"config": {**config.to_dict(), "epochs": None}, "seed": seed,
-                        "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1,
-                                                                        train_labels).tolist()],
-                        "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
-                        "select": select})
+    return json_digest(
+        {
+            "config": {**config.to_dict(), "epochs": None},
+            "seed": seed,
+            "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1, train_labels).tolist()],
+            "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
+            "select": select,
+        }
+    )
 
 
 @dataclass
@@ -230,21 +265,37 @@ class _Training:
 
     def resume_state(self, fingerprint: str, epoch: int) -> dict[str, Any]:
         """The per-epoch resume checkpoint's content."""
-        return {"fingerprint": fingerprint, "epoch": epoch, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in self.selections],
-                "history": self.history, "rng": rng_state(self.generator, random_transforms(self.train_set))}
+        return {
+            "fingerprint": fingerprint,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in self.selections],
+            "history": self.history,
+            "rng": rng_state(self.generator, random_transforms(self.train_set)),
+        }
 
 
-def _new_training(cases: pd.DataFrame, train_labels: np.ndarray, config: DeepConfig, cache_dir: Path,
-                  device: torch.device, amp: bool, seed: int) -> _Training:
+def _new_training(
+    cases: pd.DataFrame,
+    train_labels: np.ndarray,
+    config: DeepConfig,
+    cache_dir: Path,
+    device: torch.device,
+    amp: bool,
+    seed: int,
+) -> _Training:
     """A fresh model, optimiser and shuffling generator (call inside ``_seeded``: the weights draw from it)."""
     model = build_model(config).to(device)
-    return _Training(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
-                     scaler=torch.amp.GradScaler(device.type, enabled=amp),
-                     generator=torch.Generator().manual_seed(seed),
-                     train_set=LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels),
-                     selections=_selections(model))
+    return _Training(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp),
+        generator=torch.Generator().manual_seed(seed),
+        train_set=LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels),
+        selections=_selections(model),
+    )
 
 
 def _train_epoch(training: _Training, loader: DataLoader, device: torch.device, amp: bool) -> tuple[float, int, float]:
@@ -252,18 +303,38 @@ def _train_epoch(training: _Training, loader: DataLoader, device: torch.device, 
     training.model.train()
     began, losses, weights = time.perf_counter(), [], []
     for batch in loader:
-        losses.append(train_step(training.model, batch["image"].to(device), batch["roi"].to(device),
-                                 batch["label"].to(device), training.optimizer, training.scaler, amp))
+        losses.append(
+            train_step(
+                training.model,
+                batch["image"].to(device),
+                batch["roi"].to(device),
+                batch["label"].to(device),
+                training.optimizer,
+                training.scaler,
+                amp,
+            )
+        )
         weights.append(len(batch["label"]))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return float(np.average(losses, weights=weights)), sum(weights), time.perf_counter() - began
 
 
-def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, *, cache_dir: Path,
-                   eval_sets: dict[str, pd.DataFrame], select_on: str, select_metric: Metric = "accuracy",
-                   history_path: Path | None = None, checkpoint_path: Path | None = None, seed: int = 0,
-                   progress: bool = True, observer: Observer | None = None) -> TrainResult:
+def train_densenet(
+    cases: pd.DataFrame,
+    labels: pd.DataFrame,
+    config: DeepConfig,
+    *,
+    cache_dir: Path,
+    eval_sets: dict[str, pd.DataFrame],
+    select_on: str,
+    select_metric: Metric = "accuracy",
+    history_path: Path | None = None,
+    checkpoint_path: Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    observer: Observer | None = None,
+) -> TrainResult:
     """Train on ``cases`` (index = patient_id), evaluate ``eval_sets`` each epoch, keep the best ``select_on`` epoch.
 
     ``labels``: patients x horizons (0/1/NaN; see ``horizon_label_frame``) covering the
@@ -287,15 +358,23 @@ def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig
     with _seeded(seed, device):
         training = _new_training(cases, train_labels, config, cache_dir, device, amp, seed)
         train_loader = _loader(training.train_set, config, device, shuffle_with=training.generator)
-        eval_loaders = {name: _loader(cached_dataset(frame, config, cache_dir, train=False), config, device)
-                        for name, frame in eval_sets.items()}
+        eval_loaders = {
+            name: _loader(cached_dataset(frame, config, cache_dir, train=False), config, device)
+            for name, frame in eval_sets.items()
+        }
         last = load_resume_state(last_path, fingerprint, config.epochs)
         if last is not None:
             training.resume(last)
 
         trained_samples, trained_seconds = 0, 0.0
-        epochs = tqdm(range(training.start + 1, config.epochs + 1), desc="densenet", unit="epoch",
-                      disable=not progress, initial=training.start, total=config.epochs)
+        epochs = tqdm(
+            range(training.start + 1, config.epochs + 1),
+            desc="densenet",
+            unit="epoch",
+            disable=not progress,
+            initial=training.start,
+            total=config.epochs,
+        )
         for epoch in epochs:
             loss, samples, seconds = _train_epoch(training, train_loader, device, amp)
             trained_samples, trained_seconds = trained_samples + samples, trained_seconds + seconds
@@ -317,24 +396,54 @@ def train_densenet(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig
         epochs.close()
         if observer is not None:
             observer("train_end", [])
-    return _finish(training, config, device, checkpoint_path, history_path, [select_on, select_metric], seed,
-                   trained_samples / trained_seconds if trained_seconds else float("nan"))
+    return _finish(
+        training,
+        config,
+        device,
+        checkpoint_path,
+        history_path,
+        [select_on, select_metric],
+        seed,
+        trained_samples / trained_seconds if trained_seconds else float("nan"),
+    )
 
 
-def _finish(training: _Training, config: DeepConfig, device: torch.device, checkpoint_path: Path | None,
-            history_path: Path | None, select: list[str], seed: int, samples_per_s: float) -> TrainResult:
+def _finish(
+    training: _Training,
+    config: DeepConfig,
+    device: torch.device,
+    checkpoint_path: Path | None,
+    history_path: Path | None,
+    select: list[str],
+    seed: int,
+    samples_per_s: float,
+) -> TrainResult:
     """Load each unit's selected weights, write the best checkpoint and the history, and report."""
     for selection in training.selections:
         selection.module.load_state_dict(selection.state)
     training.model.eval()
     best_epochs = {config.horizons[c]: s.epoch for s in training.selections for c in s.columns}
     if checkpoint_path is not None:
-        atomic_save({"config": config.to_dict(), "state_dict": training.model.state_dict(), "best_epochs": best_epochs,
-                     "select": select, "seed": seed}, Path(checkpoint_path))
+        atomic_save(
+            {
+                "config": config.to_dict(),
+                "state_dict": training.model.state_dict(),
+                "best_epochs": best_epochs,
+                "select": select,
+                "seed": seed,
+            },
+            Path(checkpoint_path),
+        )
     if history_path is not None:
         atomic_csv(pd.DataFrame(training.history), Path(history_path))
-    return TrainResult(model=training.model, history=pd.DataFrame(training.history), best_epochs=best_epochs,
-                       device=str(device), samples_per_s=samples_per_s, resumed_from=training.start)
+    return TrainResult(
+        model=training.model,
+        history=pd.DataFrame(training.history),
+        best_epochs=best_epochs,
+        device=str(device),
+        samples_per_s=samples_per_s,
+        resumed_from=training.start,
+    )
 
 
 # ----------------------------------------------------------------------------- cross-fitting
@@ -364,32 +473,59 @@ class DenseNetChain:
     def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
         """Fit on (train_X, train_y) only, selecting the epoch on its validation AUC; predict test_X once."""
         event, time_months = check_array_survival(train_X, train_y)
-        labels = horizon_label_frame(pd.Series(time_months, index=train_X.index),
-                                     pd.Series(event.astype(int), index=train_X.index),
-                                     self.label_policy, self.config.horizons)
+        labels = horizon_label_frame(
+            pd.Series(time_months, index=train_X.index),
+            pd.Series(event.astype(int), index=train_X.index),
+            self.label_policy,
+            self.config.horizons,
+        )
         fit_ids, val_ids = _inner_split(train_X.index, event, self.val_fraction, self.seed)
         folder = None
         if self.work_dir is not None:
             folder = Path(self.work_dir) / f"fit-{json_digest(sorted(map(str, train_X.index)))[:12]}"
         set_on, metric = SELECTION["rigorous"]
         result = train_densenet(
-            train_X.loc[fit_ids], labels, self.config, cache_dir=self.cache_dir,
-            eval_sets={set_on: train_X.loc[val_ids]}, select_on=set_on, select_metric=metric,
+            train_X.loc[fit_ids],
+            labels,
+            self.config,
+            cache_dir=self.cache_dir,
+            eval_sets={set_on: train_X.loc[val_ids]},
+            select_on=set_on,
+            select_metric=metric,
             history_path=None if folder is None else folder / "history.csv",
             checkpoint_path=None if folder is None else folder / "densenet.pt",
-            seed=self.seed, progress=self.progress, observer=self.observer)
+            seed=self.seed,
+            progress=self.progress,
+            observer=self.observer,
+        )
         return predict_densenet(result.model, test_X, self.config, self.cache_dir, observer=self.observer)
 
 
-def densenet_chain(config: DeepConfig, label_policy: LabelPolicy, cache_dir: Path, *, work_dir: Path | None = None,
-                   val_fraction: float = 0.2, seed: int = 0, progress: bool = False,
-                   observer: Observer | None = None) -> DenseNetChain:
+def densenet_chain(
+    config: DeepConfig,
+    label_policy: LabelPolicy,
+    cache_dir: Path,
+    *,
+    work_dir: Path | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = False,
+    observer: Observer | None = None,
+) -> DenseNetChain:
     """A ``fit_predict`` for ``helpers.models.crossfit.out_of_fold_predictions`` (cases indexed by patient_id as X)."""
     return DenseNetChain(config, label_policy, Path(cache_dir), work_dir, val_fraction, seed, progress, observer)
 
 
-def densenet_out_of_fold(cases: pd.DataFrame, config: DeepConfig, label_policy: LabelPolicy, cache_dir: Path, *,
-                         n_folds: int, val_fraction: float, seed: int) -> pd.DataFrame:
+def densenet_out_of_fold(
+    cases: pd.DataFrame,
+    config: DeepConfig,
+    label_policy: LabelPolicy,
+    cache_dir: Path,
+    *,
+    n_folds: int,
+    val_fraction: float,
+    seed: int,
+) -> pd.DataFrame:
     """Cross-fitted predictions for the training split of ``cases`` (index patient_id), which the rigorous
     protocol stacks on: each fold's network never saw the patients it predicts (columns of PREDICTION_COLUMNS)."""
     train = cases[cases["split"] == "train"]
@@ -398,9 +534,18 @@ def densenet_out_of_fold(cases: pd.DataFrame, config: DeepConfig, label_policy: 
     return out_of_fold_predictions(train, y_train, chain, n_folds=n_folds, random_state=seed)
 
 
-def fit_for_protocol(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConfig, protocol: str, *,
-                     cache_dir: Path, history_path: Path, checkpoint_path: Path, val_fraction: float,
-                     seed: int) -> tuple[TrainResult, str]:
+def fit_for_protocol(
+    cases: pd.DataFrame,
+    labels: pd.DataFrame,
+    config: DeepConfig,
+    protocol: str,
+    *,
+    cache_dir: Path,
+    history_path: Path,
+    checkpoint_path: Path,
+    val_fraction: float,
+    seed: int,
+) -> tuple[TrainResult, str]:
     """Train on the training split with the protocol's checkpoint rule; return the result and what chose the epoch.
 
     "paper": every epoch is scored on the test split and the best test accuracy is kept (as
@@ -416,9 +561,21 @@ def fit_for_protocol(cases: pd.DataFrame, labels: pd.DataFrame, config: DeepConf
     else:
         fit_ids, val_ids = _inner_split(train.index, train["event"].to_numpy(), val_fraction, seed)
         fit, eval_sets = train.loc[fit_ids], {"val": train.loc[val_ids]}
-    result = train_densenet(fit, labels, config, cache_dir=cache_dir, eval_sets=eval_sets, select_on=set_on,
-                            select_metric=metric, history_path=history_path, checkpoint_path=checkpoint_path,
-                            seed=seed)
-    described = (f"best {set_on} {metric} (test-set selection, as published)" if protocol == "paper"
-                 else f"best {set_on} {metric} on {len(eval_sets['val'])} held-out training patients")
+    result = train_densenet(
+        fit,
+        labels,
+        config,
+        cache_dir=cache_dir,
+        eval_sets=eval_sets,
+        select_on=set_on,
+        select_metric=metric,
+        history_path=history_path,
+        checkpoint_path=checkpoint_path,
+        seed=seed,
+    )
+    described = (
+        f"best {set_on} {metric} (test-set selection, as published)"
+        if protocol == "paper"
+        else f"best {set_on} {metric} on {len(eval_sets['val'])} held-out training patients"
+    )
     return result, described

@@ -42,8 +42,7 @@ class ReadCased(MapTransform):
         """Replace the paths by arrays and add "spacing" (mm, z y x)."""
         item = dict(data)
         image = read_image(Path(item["image"]))
-        mask = read_mask(Path(item["mask"]), label=item.get("mask_label"), segment=item.get("segment"),
-                         reference=image)
+        mask = read_mask(Path(item["mask"]), label=item.get("mask_label"), segment=item.get("segment"), reference=image)
         image, mask = (sitk.DICOMOrient(volume, "LPS") for volume in (image, mask))
         item["image"] = sitk.GetArrayFromImage(image).astype(np.float32)[None]
         item["mask"] = sitk.GetArrayFromImage(mask)[None]
@@ -122,24 +121,36 @@ def case_items(cases: pd.DataFrame) -> list[dict[str, Any]]:
         value = row.get(column)
         return None if value is None or pd.isna(value) else value
 
-    return [{"image": str(row["image"]), "mask": str(row["mask"]),
-             "mask_label": None if given(row, "mask_label") is None else int(row["mask_label"]),
-             "segment": given(row, "segment"), "stamp": f"{stamp(row['image'])}|{stamp(row['mask'])}"}
-            for _, row in cases.iterrows()]
+    return [
+        {
+            "image": str(row["image"]),
+            "mask": str(row["mask"]),
+            "mask_label": None if given(row, "mask_label") is None else int(row["mask_label"]),
+            "segment": given(row, "segment"),
+            "stamp": f"{stamp(row['image'])}|{stamp(row['mask'])}",
+        }
+        for _, row in cases.iterrows()
+    ]
 
 
 def _cache_folder(cache_dir: Path, config: DeepConfig) -> Path:
     """Subfolder of ``cache_dir`` for these preprocessing settings (another window or size = another folder)."""
-    settings = {"version": PREPROCESSING_VERSION, "input_size": config.input_size,
-                "window_hu": list(config.window_hu), "roi_margin_mm": config.roi_margin_mm,
-                "field_of_view_mm": config.field_of_view_mm, "anti_aliasing": config.anti_aliasing}
+    settings = {
+        "version": PREPROCESSING_VERSION,
+        "input_size": config.input_size,
+        "window_hu": list(config.window_hu),
+        "roi_margin_mm": config.roi_margin_mm,
+        "field_of_view_mm": config.field_of_view_mm,
+        "anti_aliasing": config.anti_aliasing,
+    }
     return Path(cache_dir) / f"preprocessed-{json_digest(settings)[:12]}"
 
 
 def cached_dataset(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, train: bool) -> PersistentDataset:
     """Cases as a disk-cached MONAI dataset; train and eval datasets share the cached preprocessing."""
-    return PersistentDataset(case_items(cases), case_transforms(config, train),
-                             cache_dir=_cache_folder(cache_dir, config))
+    return PersistentDataset(
+        case_items(cases), case_transforms(config, train), cache_dir=_cache_folder(cache_dir, config)
+    )
 
 
 def cache_cases(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, progress: bool = True) -> None:
