@@ -4,7 +4,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: book test test-fast lab run clean
+.PHONY: book test test-fast lint lab run clean
 
 $(STAMP): pyproject.toml tools/install.sh
 	bash tools/install.sh $(VENV)
@@ -21,6 +21,15 @@ run: $(STAMP)
 ## make test: the whole test suite (unit tests, notebook smoke run, strict book build)
 test: $(STAMP)
 	$(PY) -m pytest
+
+## make lint: ruff (lint + format) over the code and notebooks, mypy over src/; a failure names the fixing command
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check src tests benchmarks tools notebooks \
+		|| { echo "[lint] fix: .venv/bin/ruff check --fix src tests benchmarks tools notebooks"; exit 1; }
+	@$(VENV)/bin/ruff format --check src tests benchmarks tools notebooks \
+		|| { echo "[lint] fix: .venv/bin/ruff format src tests benchmarks tools notebooks"; exit 1; }
+	@$(VENV)/bin/mypy \
+		|| { echo "[lint] fix the type errors above, then re-run: .venv/bin/mypy"; exit 1; }
 
 ## make test-fast: unit tests only
 test-fast: $(STAMP)

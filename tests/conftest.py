@@ -1,40 +1,17 @@
-"""Shared fixtures: the read-only real test data beside the project, one smoke run and its book."""
+"""Shared fixtures: the read-only real test data beside the project, one smoke run and its book.
+
+Shared builders and helpers (synthetic CT, manifests, run comparisons) live in ``builders.py``."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from helpers.pipeline.book import build_book
+from builders import ROOT, shared_data_dir
+
 from helpers.pipeline.runner import main as run_main
-
-ROOT = Path(__file__).resolve().parents[1]
-PATH_COLUMNS = ["image", "mask", "mask_reader2"]  # cohort.parquet columns that hold absolute paths
-
-
-def shared_data_dir() -> Path:
-    """``../shared/data`` (CI and sessions lay it beside the clone); SHARED_DATA overrides."""
-    return Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
-
-
-def recorded_outputs(run_dir: Path) -> dict[str, str]:
-    """Every artifact the stages recorded, with the hash their manifests give it."""
-    outputs: dict[str, str] = {}
-    for manifest in sorted((run_dir / "manifests").glob("*.json")):
-        outputs |= json.loads(manifest.read_text(encoding="utf-8"))["outputs"]
-    return outputs
-
-
-def cohort_without_run_folder(run_dir: Path) -> pd.DataFrame:
-    """cohort.parquet with the run folder replaced in its image and mask paths."""
-    cohort = pd.read_parquet(run_dir / "cohort.parquet")
-    for column in PATH_COLUMNS:
-        cohort[column] = cohort[column].str.replace(str(run_dir), "<run_dir>", regex=False)
-    return cohort
 
 
 @pytest.fixture(scope="session")

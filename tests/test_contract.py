@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import recorded_outputs
+from builders import recorded_outputs
 
 from helpers.errors import StaleInputError
 from helpers.pipeline.artifacts import PRODUCERS, metrics_file, producer_of

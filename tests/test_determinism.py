@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cohort_without_run_folder, recorded_outputs
+from builders import cohort_without_run_folder, recorded_outputs
 
 from helpers.pipeline.runner import main as run_main
 

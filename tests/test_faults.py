@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import ROOT
-from test_io import CLINICAL, make_ct, make_mask, write_dicom_series, write_manifest, write_seg
+from builders import CLINICAL, ROOT, make_ct, make_mask, write_dicom_series, write_manifest, write_seg
 
 from helpers.data import outcomes
 from helpers.data.manifest import ManifestError, read_manifest

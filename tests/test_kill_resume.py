@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from conftest import ROOT, cohort_without_run_folder, recorded_outputs
+from builders import ROOT, cohort_without_run_folder, recorded_outputs
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ def read_mask(
     # segmentation may cover another extent of the same voxel grid and is padded/cropped onto it.
     raw = read_image(path)
     try:
-        mask = select_roi(raw, given_or_none(label), given_or_none(segment))
+        mask = select_roi(raw, cast(int | None, given_or_none(label)), cast(str | None, given_or_none(segment)))
         if reference is not None:
             mask = on_image_grid(mask, reference, tolerance_mm, extent_may_differ=bool(slicer_segments(raw)))
     except ValueError as error:

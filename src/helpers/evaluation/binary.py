@@ -35,8 +35,11 @@ def auc_by_horizon(
 
 def _known(probability: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(probability, 0/1 label) of the patients with a known label; Series must share one index."""
-    both_series = isinstance(probability, pd.Series) and isinstance(labels, pd.Series)
-    if both_series and not probability.index.equals(labels.index):
+    if (
+        isinstance(probability, pd.Series)
+        and isinstance(labels, pd.Series)
+        and not probability.index.equals(labels.index)
+    ):
         raise ValueError("probability and labels are Series with different indexes; align them first")
     p, y = np.asarray(probability, dtype=float), np.asarray(labels, dtype=float)
     if p.shape != y.shape:

@@ -40,7 +40,7 @@ _VARIANCE_TOL = 1e-12
 def n_components_for(explained_variance_ratio: ArrayLike, variance: float) -> int:
     """Fewest leading components whose cumulative explained variance ratio is >= ``variance``."""
     cumulative = np.cumsum(explained_variance_ratio)
-    return int(min(np.searchsorted(cumulative, variance - _VARIANCE_TOL, side="left") + 1, len(cumulative)))
+    return min(int(np.searchsorted(cumulative, variance - _VARIANCE_TOL, side="left")) + 1, len(cumulative))
 
 
 def cox_deviance(time: ArrayLike, event: ArrayLike, eta: ArrayLike) -> np.ndarray:
@@ -191,5 +191,5 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
     def transform(self, X: ArrayLike) -> pd.DataFrame:
         """Selected PC scores of any patients, one row each (X's index), named "PC1", "PC7", ..."""
         check_is_fitted(self, "selected_")
-        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(X))
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(np.asarray(X)))
         return pd.DataFrame(self._scores(X)[:, self.selected_], index=index, columns=self.selected_names_)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from sksurv.functions import StepFunction
 
 from helpers.vocabulary import HORIZONS_MONTHS, Splitting
 
-Forest = RandomSurvivalForest | ExtraSurvivalTrees
+Forest: TypeAlias = RandomSurvivalForest | ExtraSurvivalTrees
 
 
 @dataclass(frozen=True)

@@ -279,7 +279,7 @@ def run_notebooks(
         current = fingerprint(notebook, params)
         previous = records.get(notebook.path.name)
         reason = "--force" if force else reason_to_run(previous, current, run_dir)
-        if reason is None:
+        if reason is None and previous is not None:  # no reason: an earlier successful record exists
             record = {**previous, "status": "skipped"}
             print(
                 f"[run] {notebook.path.name}: skipped (unchanged), {record['wall_seconds']} s when last run", flush=True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ def kaplan_meier_figure(
     ``groups`` maps a label to a frame with ``time_months`` and ``event``; ``note`` (e.g. a
     log-rank p-value) is written in the lower left corner.
     """
-    fig, ax = plt.subplots(figsize=(7, 5)) if ax is None else (ax.figure, ax)
+    fig, ax = plt.subplots(figsize=(7, 5)) if ax is None else (cast(plt.Figure, ax.figure), ax)
     fitters = []
     for label, frame in groups.items():
         km = KaplanMeierFitter(label=f"{label} (n={len(frame)})").fit(frame["time_months"], frame["event"])

@@ -42,7 +42,7 @@ from helpers.synthetic import oracle
 from helpers.synthetic.oracle import oracle_scores
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
-from helpers.vocabulary import MODEL_LABELS, LabelPolicy, Splitting
+from helpers.vocabulary import MODEL_LABELS, LabelPolicy, Protocol, Splitting
 
 ARMS = ("paper", "rigorous")
 EXTERNAL_PREFIX = "EXT-"
@@ -257,7 +257,7 @@ class ArmResult:
 
 
 def fuse_arm(
-    arm: str,
+    arm: Protocol,
     cohort: pd.DataFrame,
     radiomics_input: pd.DataFrame,
     densenet_input: pd.DataFrame,

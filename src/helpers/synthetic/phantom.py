@@ -320,7 +320,7 @@ def _paint_spine_and_muscles(canvas: _Canvas, anatomy: _Anatomy) -> None:
         _ellipsoid(canvas, at(30 * side, 42, -75), (12, 15, 75), "muscle", hu["muscle"])
     _ellipsoid(canvas, at(0, 45, 0), (20, 16, _ENDLESS), "bone", hu["cortical_bone"])
     _ellipsoid(canvas, at(0, 45, 0), (17.5, 13.5, _ENDLESS), "bone", hu["cancellous_bone"])
-    for disc_z in np.arange(-120, 121, 36):
+    for disc_z in np.arange(-120, 121, 36).tolist():
         _ellipsoid(canvas, at(0, 45, disc_z), (20, 16, 4), "bone", hu["muscle"] + 40)
     _ellipsoid(canvas, at(0, 70, 0), (13, 12, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
     _ellipsoid(canvas, at(0, 86, 0), (3.5, 10, _ENDLESS), "bone", 0.7 * hu["cortical_bone"])
@@ -403,7 +403,7 @@ def _paint_liver_lesions(canvas: _Canvas, count: int, rng: np.random.Generator) 
         radius = rng.uniform(4, 12)
         _ellipsoid(
             canvas,
-            (canvas.x[i], canvas.y[j], canvas.z[k]),
+            (float(canvas.x[i]), float(canvas.y[j]), float(canvas.z[k])),
             (radius, radius, radius),
             "lesion",
             TISSUE_HU["liver_lesion"] + rng.normal(0, 6),
@@ -419,7 +419,10 @@ def _paint_tumour(
     Returns the box it was drawn in and the distance (mm) of each box voxel from the true
     boundary (negative inside), which reader 2's outline perturbs.
     """
-    where, (dz, dy, dx) = canvas.box(centre, np.full(3, shape.reach_mm + 3.0))
+    box = canvas.box(centre, np.full(3, shape.reach_mm + 3.0))
+    if box is None:  # _place_tumour keeps the tumour inside the scan
+        raise ValueError(f"tumour centre {centre} lies outside the scan")
+    where, (dz, dy, dx) = box
     rho = np.sqrt(dx**2 + dy**2 + dz**2)
     boundary = shape.radius(dx, dy, dz, rho)
     level = rho - boundary

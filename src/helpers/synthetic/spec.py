@@ -101,7 +101,8 @@ class CohortSpec:
         version = values.pop("generator_version", None)
         if version != GENERATOR_VERSION:
             raise ValueError(f"{path}: written by generator version {version}, this is {GENERATOR_VERSION}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        settings: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**settings)
 
 
 def random_streams(spec: CohortSpec) -> tuple[np.random.SeedSequence, list[np.random.SeedSequence]]:

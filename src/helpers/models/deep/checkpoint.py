@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,7 @@ def rng_state(generator: torch.Generator, transforms: list[Randomizable]) -> dic
     """Every random state the next epoch depends on: torch (dropout), shuffling, augmentation."""
 
     def numpy_state(t: Randomizable) -> dict[str, Any]:
-        _, keys, position, has_gauss, gauss = t.R.get_state()
+        _, keys, position, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], t.R.get_state())
         return {
             "keys": torch.from_numpy(keys.astype(np.int64)),
             "position": int(position),

@@ -11,11 +11,11 @@ from typing import Any
 import torch
 
 from helpers.errors import CudaUnavailableError
-from helpers.vocabulary import HORIZONS_MONTHS, Heads
+from helpers.vocabulary import HORIZONS_MONTHS, Heads, Metric
 
 PREPROCESSING_VERSION = "1"
 INPUT_KEYS = ("image", "roi")
-SELECTION: dict[str, tuple[str, str]] = {"paper": ("test", "accuracy"), "rigorous": ("val", "auc")}
+SELECTION: dict[str, tuple[str, Metric]] = {"paper": ("test", "accuracy"), "rigorous": ("val", "auc")}
 
 Observer = Callable[[str, list[str]], None]  # (event, patient ids): "evaluate:<set>", "train_end", "predict"
 
@@ -52,7 +52,8 @@ class DeepConfig:
     def from_dict(cls, values: dict[str, Any]) -> DeepConfig:
         """Inverse of ``to_dict``; unknown keys raise so that a stale checkpoint is noticed."""
         tuples = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in values.items()})
+        settings: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in values.items()}
+        return cls(**settings)
 
 
 def resolve_device(device: str) -> torch.device:

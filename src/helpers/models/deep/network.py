@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+from typing import cast
+
 import torch
 from monai.networks.nets import DenseNet
 from torch import nn
@@ -38,7 +40,7 @@ class DualInputDenseNet(nn.Module):
             growth_rate=growth_rate,
             block_config=tuple(block_config),
         )
-        image_width = densenet.class_layers.out.in_features
+        image_width = cast(nn.Linear, densenet.class_layers.out).in_features
         densenet.class_layers.out = nn.Identity()  # keep MONAI's ReLU + global average pooling + flatten
         self.image_branch = densenet
         first, second = roi_channels
@@ -114,7 +116,8 @@ def _count(module: nn.Module) -> int:
 
 def _networks(model: nn.Module) -> list[DualInputDenseNet]:
     """The DualInputDenseNet(s) inside a model."""
-    return list(model.nets) if isinstance(model, SeparateHorizonNets) else [model]
+    nets = list(model.nets) if isinstance(model, SeparateHorizonNets) else [model]
+    return cast(list[DualInputDenseNet], nets)
 
 
 def architecture_summary(model: nn.Module) -> pd.DataFrame:

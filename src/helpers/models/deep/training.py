@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from helpers.models.deep.checkpoint import (
     rng_state,
 )
 from helpers.models.deep.config import SELECTION, DeepConfig, Observer, json_digest, resolve_device
-from helpers.models.deep.network import SeparateHorizonNets, build_model
+from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
 from helpers.models.deep.transforms import LabelledCases, cache_cases, cached_dataset
 from helpers.vocabulary import PREDICTION_COLUMNS, LabelPolicy, Metric
 
@@ -194,7 +194,7 @@ def _selections(model: nn.Module) -> list[_Selection]:
     """One selection unit per network: all heads of a multitask net, or net h for horizon h."""
     if isinstance(model, SeparateHorizonNets):
         return [_Selection(net, [h]) for h, net in enumerate(model.nets)]
-    return [_Selection(model, list(range(model.n_heads)))]
+    return [_Selection(model, list(range(cast(DualInputDenseNet, model).n_heads)))]
 
 
 def _label_array(labels: pd.DataFrame, ids: pd.Index, horizons: tuple[int, ...], what: str) -> np.ndarray:
@@ -420,6 +420,8 @@ def _finish(
 ) -> TrainResult:
     """Load each unit's selected weights, write the best checkpoint and the history, and report."""
     for selection in training.selections:
+        if selection.state is None:  # train_densenet evaluates at least one epoch
+            raise RuntimeError("no epoch was evaluated, so there is no checkpoint to keep")
         selection.module.load_state_dict(selection.state)
     training.model.eval()
     best_epochs = {config.horizons[c]: s.epoch for s in training.selections for c in s.columns}

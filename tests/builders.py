@@ -1,0 +1,115 @@
+"""Builders and helpers shared by the tests: synthetic CT and masks, DICOM and Slicer files, manifests, run comparisons.
+
+Tests import these from here, never from one another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+ROOT = Path(__file__).resolve().parents[1]
+PATH_COLUMNS = ["image", "mask", "mask_reader2"]  # cohort.parquet columns that hold absolute paths
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` (CI and sessions lay it beside the clone); SHARED_DATA overrides."""
+    return Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def recorded_outputs(run_dir: Path) -> dict[str, str]:
+    """Every artifact the stages recorded, with the hash their manifests give it."""
+    outputs: dict[str, str] = {}
+    for manifest in sorted((run_dir / "manifests").glob("*.json")):
+        outputs |= json.loads(manifest.read_text(encoding="utf-8"))["outputs"]
+    return outputs
+
+
+def cohort_without_run_folder(run_dir: Path) -> pd.DataFrame:
+    """cohort.parquet with the run folder replaced in its image and mask paths."""
+    cohort = pd.read_parquet(run_dir / "cohort.parquet")
+    for column in PATH_COLUMNS:
+        cohort[column] = cohort[column].str.replace(str(run_dir), "<run_dir>", regex=False)
+    return cohort
+
+
+SPACING = (0.8, 0.7, 2.5)
+ORIGIN = (-20.0, 15.0, 100.0)
+CLINICAL = {
+    "age": "66",
+    "gender": "male",
+    "T": "T2",
+    "N": "N0",
+    "M": "M0",
+    "time_months": "12.5",
+    "event": "1",
+}
+
+
+def make_ct(seed: int = 0) -> sitk.Image:
+    """A small int16 'CT' volume (x=12, y=10, z=6) with non-trivial geometry."""
+    voxels = np.random.default_rng(seed).integers(-1000, 1000, size=(6, 10, 12)).astype(np.int16)
+    image = sitk.GetImageFromArray(voxels)
+    image.SetSpacing(SPACING)
+    image.SetOrigin(ORIGIN)
+    return image
+
+
+def make_mask(reference: sitk.Image, value: int = 1) -> sitk.Image:
+    """A 3x3x2 cube ROI (18 voxels) of the given value on the reference grid."""
+    voxels = np.zeros(sitk.GetArrayViewFromImage(reference).shape, np.uint8)
+    voxels[2:4, 3:6, 4:7] = value
+    mask = sitk.GetImageFromArray(voxels)
+    mask.CopyInformation(reference)
+    return mask
+
+
+def write_dicom_series(image: sitk.Image, folder: Path, series_uid: str, description: str = "") -> None:
+    """Write a volume as a DICOM CT series, one file per slice, with the tags a series reader needs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    d = image.GetDirection()
+    orientation = "\\".join(str(v) for v in (d[0], d[3], d[6], d[1], d[4], d[7]))
+    for z in range(image.GetDepth()):
+        slice_ = image[:, :, z]
+        tags = {
+            "0008|0060": "CT",
+            "0008|103e": description,
+            "0010|0020": "TEST",
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
+            "0020|000e": series_uid,
+            "0020|0052": "1.2.826.0.1.3680043.2.1125.3",
+            "0008|0018": f"{series_uid}.{z + 1}",
+            "0020|0013": str(z + 1),
+            "0020|0037": orientation,
+            "0020|0032": "\\".join(str(v) for v in image.TransformIndexToPhysicalPoint((0, 0, z))),
+            "0018|0050": str(image.GetSpacing()[2]),
+        }
+        for key, value in tags.items():
+            slice_.SetMetaData(key, value)
+        writer.SetFileName(str(folder / f"{series_uid}_{z:03d}.dcm"))
+        writer.Execute(slice_)
+
+
+def write_seg(mask: sitk.Image, path: Path, segments: dict[int, tuple[str, int, int]]) -> Path:
+    """Write a 3D Slicer style .seg.nrrd: {index: (name, label value, layer)} in the header."""
+    mask = sitk.Image(mask)
+    for index, (name, label, layer) in segments.items():
+        mask.SetMetaData(f"Segment{index}_ID", f"Segment_{index + 1}")
+        mask.SetMetaData(f"Segment{index}_Name", name)
+        mask.SetMetaData(f"Segment{index}_LabelValue", str(label))
+        mask.SetMetaData(f"Segment{index}_Layer", str(layer))
+    sitk.WriteImage(mask, str(path), True)
+    return path
+
+
+def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Write manifest rows (missing keys become empty cells)."""
+    pd.DataFrame(rows).fillna("").to_csv(path, index=False)
+    return path
