@@ -152,3 +152,16 @@ def test_figure_names_are_unique_across_the_book():
         if "mystnb" in c.metadata
     ]
     assert len(labels) == len(set(labels)) == 19
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_import_of_a_notebook_is_used(path):
+    tree = ast.parse("\n".join(c.source for c in analysis_cells(path)))
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert imported - used == set()

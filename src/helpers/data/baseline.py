@@ -73,8 +73,9 @@ def _levels(values: pd.Series, variable: str) -> list[str]:
 def table1(cohort: pd.DataFrame, group: str = "split", groups: tuple[str, str] = ("train", "test")) -> pd.DataFrame:
     """Baseline characteristics by group, with the numbers and the formatted cells.
 
-    Returns one row per (variable, level) with numeric columns (``n_<g>``, ``pct_<g>``,
-    ``mean_<g>``, ``median_<g>``), the display cells ``<g>`` and the test and p-value.
+    Returns one row per (variable, level). Columns: variable, level; per group ``g`` the numbers ``n_<g>``,
+    ``pct_<g>`` (category rows) or ``mean_<g>``, ``median_<g>`` (continuous rows, level "mean (median)") and
+    the display cell ``<g>``; then stat_test and p_value (on each variable's first row only).
     """
     parts = {g: cohort.loc[cohort[group] == g] for g in groups}
     rows: list[dict[str, object]] = []
@@ -119,7 +120,11 @@ def table1(cohort: pd.DataFrame, group: str = "split", groups: tuple[str, str] =
 def format_table1(
     table: pd.DataFrame, groups: tuple[str, str] = ("train", "test"), sizes: dict[str, int] | None = None
 ) -> pd.DataFrame:
-    """Table 1 as it is printed: variable, level, one column per group, p-value, test."""
+    """Table 1 as it is printed: variable, level, one column per group, p-value, test.
+
+    Columns: Characteristic (blank after a variable's first row), "" (the level), one per group ("Training set",
+    "Test set" or "<g> set", plus " (n=...)" when ``sizes`` is given), p (text: "<0.001" or 3 decimals), test.
+    """
     names = {
         g: f"{'Training' if g == 'train' else 'Test' if g == 'test' else g} set" + (f" (n={sizes[g]})" if sizes else "")
         for g in groups
@@ -136,7 +141,11 @@ def median_follow_up(time: pd.Series, event: pd.Series) -> float:
 
 
 def split_summary(cohort: pd.DataFrame) -> pd.DataFrame:
-    """Patients, deaths, median survival and median follow-up per split and overall."""
+    """Patients, deaths, median survival and median follow-up per split and overall.
+
+    Columns: split (train, test, then "all"), patients, deaths, deaths_pct, median_survival_months,
+    median_follow_up_months.
+    """
     rows = []
     for name, part in [*cohort.groupby("split", sort=False), ("all", cohort)]:
         km = KaplanMeierFitter().fit(part["time_months"], part["event"])
@@ -155,7 +164,10 @@ def split_summary(cohort: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_summary(cohort: pd.DataFrame) -> pd.DataFrame:
-    """Per clinical column: patients with a value and without one (none are dropped)."""
+    """Per clinical column: patients with a value and without one (none are dropped).
+
+    Columns: column, present, missing.
+    """
     columns = [c for c in ("age", "gender", "T", "N", "M", "time_months", "event", "centre") if c in cohort]
     return pd.DataFrame(
         {

@@ -41,8 +41,11 @@ def check_follow_up(time: pd.Series, horizons: tuple[int, ...] = HORIZONS_MONTHS
 
 
 def ambiguity_table(time: pd.Series, event: pd.Series, horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
-    """Per horizon: deaths, known survivors and patients censored before it (ambiguous); refuses a horizon
-    past the longest follow-up (``check_follow_up``)."""
+    """Per horizon: deaths, known survivors and patients censored before it (ambiguous).
+
+    Columns: horizon_months, died, alive, censored_before. Refuses a horizon past the longest follow-up
+    (``check_follow_up``).
+    """
     check_follow_up(time, horizons)
     rows = []
     for horizon in horizons:

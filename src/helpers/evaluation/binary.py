@@ -74,7 +74,11 @@ def binary_metrics(probability: ArrayLike, labels: ArrayLike, threshold: float) 
 
 
 def with_labels(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """Long predictions (patient_id, horizon_months, probability) joined to split and horizon label."""
+    """Long predictions (patient_id, horizon_months, probability) joined to split and horizon label.
+
+    Columns: those of ``predictions`` (less its own split, if any), then split, time_months, event and label
+    (1, 0 or NaN = unknown under ``policy``).
+    """
     merged = predictions.drop(columns=["split"], errors="ignore").merge(
         cohort[["patient_id", "split", "time_months", "event"]], on="patient_id", how="left", validate="many_to_one"
     )
@@ -86,7 +90,10 @@ def with_labels(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPo
 
 
 def horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """AUC and accuracy per split and horizon; the accuracy threshold is the training split's Youden cut-off."""
+    """AUC and accuracy per split and horizon; the accuracy threshold is the training split's Youden cut-off.
+
+    Columns: split, horizon_months, threshold, auc, accuracy, n (patients with a known label).
+    """
     labelled = with_labels(predictions, cohort, policy)
     by_horizon = dict(tuple(labelled.groupby("horizon_months")))
     thresholds = {
@@ -109,7 +116,10 @@ def horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: Lab
 
 
 def roc_curves(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """ROC curve points (fpr, tpr) with the AUC per split and horizon, for plotting."""
+    """ROC curve points (fpr, tpr) with the AUC per split and horizon, for plotting.
+
+    Columns: split, horizon_months, fpr, tpr, auc (repeated on every point of a curve).
+    """
     labelled = with_labels(predictions, cohort, policy).dropna(subset=["label"])
     parts = []
     for (split, horizon), part in labelled.groupby(["split", "horizon_months"]):
@@ -120,7 +130,10 @@ def roc_curves(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPol
 
 
 def against_oracle(table: pd.DataFrame, oracle: pd.DataFrame, scores: tuple[str, ...]) -> pd.DataFrame:
-    """A model's test AUC per horizon beside the oracle AUCs of the named true scores."""
+    """A model's test AUC per horizon beside the oracle AUCs of the named true scores.
+
+    Columns: horizon_months, model (the model's test AUC), then ``oracle_<score>`` for each of ``scores``.
+    """
     model = table[table["split"] == "test"].set_index("horizon_months")["auc"].rename("model")
     ceilings = (
         oracle[(oracle["split"] == "test") & oracle["score"].isin(scores)]

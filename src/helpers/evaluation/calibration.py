@@ -84,7 +84,10 @@ def threshold_grid(step: float = 0.01) -> np.ndarray:
 def calibration_table(
     predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy, split: str = "test"
 ) -> pd.DataFrame:
-    """Per model and horizon on ``split``: n, events, observed and mean predicted death rate, CITL, slope."""
+    """Per model and horizon on ``split``: n, events, observed and mean predicted death rate, CITL, slope.
+
+    Columns: model, horizon_months, n, events, observed, expected, citl, slope.
+    """
     rows = []
     for name, frame in predictions.items():
         for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
@@ -111,7 +114,10 @@ def calibration_curves(
     n_bins: int = 10,
     split: str = "test",
 ) -> pd.DataFrame:
-    """Calibration curve points per model and horizon: mean predicted and observed death rate in quantile bins."""
+    """Calibration curve points per model and horizon: mean predicted and observed death rate in quantile bins.
+
+    Columns: model, horizon_months, predicted, observed (one row per non-empty bin).
+    """
     parts = []
     for name, frame in predictions.items():
         for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
@@ -131,7 +137,10 @@ def decision_curves(
     thresholds: ArrayLike,
     split: str = "test",
 ) -> pd.DataFrame:
-    """Net benefit per horizon, strategy (each model's key, TREAT_ALL, TREAT_NONE) and threshold, on ``split``."""
+    """Net benefit per horizon, strategy (each model's key, TREAT_ALL, TREAT_NONE) and threshold, on ``split``.
+
+    Columns: horizon_months, strategy, threshold, net_benefit.
+    """
     t = np.asarray(thresholds, dtype=float)
     curves, treat_all = [], {}
     for name, frame in predictions.items():
@@ -151,7 +160,11 @@ def decision_curves(
 
 
 def net_benefit_at(curves: pd.DataFrame, thresholds: tuple[float, ...] = (0.25, 0.5, 0.75)) -> pd.DataFrame:
-    """``decision_curves`` read at a few thresholds: index strategy label, columns (horizon, threshold)."""
+    """``decision_curves`` read at a few thresholds: index strategy label, columns (horizon, threshold).
+
+    Index ``strategy`` (STRATEGY_LABELS' labels, in ``curves``' order); column levels horizon_months and
+    threshold; values net benefit.
+    """
     picked = curves[np.isclose(curves["threshold"].to_numpy()[:, None], thresholds).any(axis=1)]
     table = picked.pivot_table(index="strategy", columns=["horizon_months", "threshold"], values="net_benefit")
     return table.reindex(picked["strategy"].unique()).rename(index=STRATEGY_LABELS).rename_axis("strategy")

@@ -74,7 +74,10 @@ def delong_test(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike) -> De
 def delong_table(
     predictions: dict[str, pd.DataFrame], reference: str, cohort: pd.DataFrame, policy: LabelPolicy, split: str = "test"
 ) -> pd.DataFrame:
-    """DeLong tests of the ``reference`` model against every other model, per horizon, on one split."""
+    """DeLong tests of the ``reference`` model against every other model, per horizon, on one split.
+
+    Columns: horizon_months, reference, compared_with, auc_reference, auc_other, z, p_value.
+    """
     labelled = {}
     for name, frame in predictions.items():
         rows = with_labels(frame, cohort, policy)

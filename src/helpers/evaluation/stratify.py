@@ -169,7 +169,10 @@ def km_by_group(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> dict[str
 
 
 def group_tests(patients: pd.DataFrame) -> pd.DataFrame:
-    """Per split: group sizes, deaths, median survival per group and the log-rank test (``risk_group`` column)."""
+    """Per split: group sizes, median survival per group and the log-rank test (``risk_group`` column).
+
+    Columns: split, n_low, n_high, median_months_low, median_months_high, chi_square, p_value.
+    """
     rows = []
     for split in ("train", "test"):
         part = patients[patients["split"] == split]

@@ -60,6 +60,7 @@ def cumulative_dynamic_auc_at(
     ``risk``: one score per patient, or one column per horizon (e.g. death probability by
     it). The AUC is only defined before the last test follow-up, so a horizon at or beyond
     it is evaluated at the last distinct test time below it; the ``time`` column says where.
+    Columns: horizon_months, time, auc.
     """
     train, test = Surv.from_arrays(train_event, train_time), Surv.from_arrays(test_event, test_time)
     test_times = np.unique(np.asarray(test_time, dtype=float))
@@ -79,6 +80,7 @@ def survival_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame) -> pd.Data
     """Harrell's C (risk = probability of death by the last horizon) and Uno's AUC per horizon, per split.
 
     Uno's censoring weights come from the training split for both splits.
+    Columns: split, harrell_c, then ``uno_auc_<h>m`` per horizon h (e.g. uno_auc_12m).
     """
     wide = predictions.pivot_table(index="patient_id", columns="horizon_months", values="probability")
     frame = cohort.set_index("patient_id")[["split", "time_months", "event"]].join(wide, how="inner")
@@ -106,13 +108,19 @@ def survival_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame) -> pd.Data
 
 
 def horizon_frame(predictions: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient: split, time_months, event and the death probability per horizon (columns = horizons)."""
+    """One row per patient: split, time_months, event and the death probability per horizon (columns = horizons).
+
+    Index patient_id; the horizon columns are named by the integer horizon in months (12, 24, 36).
+    """
     wide = predictions.pivot_table(index="patient_id", columns="horizon_months", values="probability")
     return cohort.set_index("patient_id")[["split", "time_months", "event"]].join(wide, how="inner")
 
 
 def kaplan_meier_predictions(cohort: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:
-    """No-covariate reference: every patient gets the training split's Kaplan-Meier death probability per horizon."""
+    """No-covariate reference: every patient gets the training split's Kaplan-Meier death probability per horizon.
+
+    Columns: patient_id, horizon_months, probability (PREDICTION_COLUMNS).
+    """
     train = cohort[cohort["split"] == "train"]
     times, survival = kaplan_meier_estimator(train["event"].astype(bool), train["time_months"].astype(float))
     surviving = {h: survival[np.searchsorted(times, h, side="right") - 1] if h >= times[0] else 1.0 for h in horizons}
@@ -179,7 +187,10 @@ def survival_scores(predictions: pd.DataFrame, cohort: pd.DataFrame, split: str 
 def survival_score_table(
     predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, split: str = "test"
 ) -> pd.DataFrame:
-    """``survival_scores`` of several models, one row each (column ``model``)."""
+    """``survival_scores`` of several models, one row each (column ``model``).
+
+    Columns: model, n, events, harrell_c, uno_c, tau, ``auc_<h>m`` and ``brier_<h>m`` per horizon h, ibs.
+    """
     return pd.DataFrame(
         [{"model": name, **survival_scores(frame, cohort, split)} for name, frame in predictions.items()]
     )

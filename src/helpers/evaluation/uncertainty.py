@@ -27,7 +27,11 @@ CI_COLUMNS = ["auc", "auc_low", "auc_high", "accuracy", "accuracy_low", "accurac
 
 
 def known_rows(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy, split: str) -> pd.DataFrame:
-    """One split's predictions with a known horizon label, ordered by (horizon, patient) so models line up."""
+    """One split's predictions with a known horizon label, ordered by (horizon, patient) so models line up.
+
+    Columns: those of ``helpers.evaluation.binary.with_labels`` (the predictions' plus split, time_months,
+    event, label); a fresh RangeIndex.
+    """
     labelled = with_labels(predictions, cohort, policy)
     rows = labelled[(labelled["split"] == split) & labelled["label"].notna()]
     return rows.sort_values(["horizon_months", "patient_id"], ignore_index=True)
@@ -113,7 +117,10 @@ def bootstrap_horizon_metrics(
     confidence: float = 0.95,
     split: str = "test",
 ) -> pd.DataFrame:
-    """``horizon_metrics``' AUC and accuracy on ``split`` with bootstrap CIs, at the training split's Youden cut-off."""
+    """``horizon_metrics``' AUC and accuracy on ``split`` with bootstrap CIs, at the training split's Youden cut-off.
+
+    Columns: horizon_months, threshold, auc, auc_low, auc_high, accuracy, accuracy_low, accuracy_high, n, events.
+    """
     thresholds = horizon_metrics(predictions, cohort, policy).groupby("horizon_months")["threshold"].first()
     rows = []
     for horizon, part in known_rows(predictions, cohort, policy, split).groupby("horizon_months"):
@@ -135,6 +142,8 @@ def bootstrap_table2(
     """Long table of every Table 2 test cell with its CI: one row per model (MODEL_LABELS' keys) and horizon.
 
     Every model uses the same ``seed``, hence the same resampled patients per horizon (paired).
+    Columns: model, horizon_months, n, events, threshold, auc, auc_low, auc_high, accuracy, accuracy_low,
+    accuracy_high.
     """
     unknown = sorted(set(predictions) - set(MODEL_LABELS))
     if unknown:
@@ -153,7 +162,11 @@ def _interval_text(estimate: float, low: float, high: float, digits: int) -> str
 
 
 def table2_with_ci(long: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """``bootstrap_table2`` laid out as Table 2's test rows: index model label, columns (horizon, AUC/Accuracy)."""
+    """``bootstrap_table2`` laid out as Table 2's test rows: index model label, columns (horizon, AUC/Accuracy).
+
+    Index ``model`` (MODEL_LABELS' labels); column levels horizon ("1-year", ...) and metric ("AUC",
+    "Accuracy"); cells text such as "0.812 (0.741-0.877)".
+    """
     records = []
     for key, label in MODEL_LABELS.items():
         rows = long[long["model"] == key]

@@ -233,13 +233,21 @@ def extract_phantom(image: Path, mask: Path) -> dict[str, float]:
 
 
 def read_reference(reference_csv: Path) -> pd.DataFrame:
-    """The digital phantom's IBSI-1 reference rows, values kept as printed (their digits set the matching rule)."""
+    """The digital phantom's IBSI-1 reference rows, values kept as printed (their digits set the matching rule).
+
+    Columns: the CSV's, all text; IBSI-1's file has dataset, family, feature, consensus, reference value,
+    tolerance, your result, difference, check, tag. Index: the CSV's row numbers.
+    """
     table = pd.read_csv(reference_csv, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     return table[table["dataset"] == PHANTOM_DATASET]
 
 
 def phantom_comparison(image: Path, mask: Path, reference_csv: Path) -> pd.DataFrame:
-    """One row per mapped IBSI feature: reference, tolerance, PyRadiomics value, agreement and reason."""
+    """One row per mapped IBSI feature: reference, tolerance, PyRadiomics value, agreement and reason.
+
+    Columns: ibsi_family, ibsi_feature, pyradiomics_feature, reference, tolerance, pyradiomics, abs_difference,
+    within_tolerance, reason ("" when within tolerance and not documented).
+    """
     features = extract_phantom(image, mask)
     table = read_reference(reference_csv)
     reference = dict(zip(zip(table["family"], table["feature"]), zip(table["reference value"], table["tolerance"])))
@@ -267,7 +275,10 @@ def phantom_comparison(image: Path, mask: Path, reference_csv: Path) -> pd.DataF
 
 
 def family_agreement(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Mapped, within-tolerance and deviating feature counts per IBSI family, in mapping order."""
+    """Mapped, within-tolerance and deviating feature counts per IBSI family, in mapping order.
+
+    Columns: ibsi_family, mapped, within_tolerance, deviating.
+    """
     grouped = comparison.groupby("ibsi_family", sort=False)["within_tolerance"]
     counts = pd.DataFrame({"mapped": grouped.size(), "within_tolerance": grouped.sum()})
     counts["deviating"] = counts["mapped"] - counts["within_tolerance"]

@@ -158,7 +158,10 @@ def icc_band(icc: ArrayLike) -> np.ndarray:
 
 
 def icc_per_feature(reader1: pd.DataFrame, reader2: pd.DataFrame, form: str = "ICC2") -> pd.DataFrame:
-    """Rows = patients (same index in both), columns = features -> one ICC row per feature with CI and Koo & Li band."""
+    """Rows = patients (same index in both), columns = features -> one ICC row per feature with CI and Koo & Li band.
+
+    Columns: feature, icc, ci_low, ci_high, band; rows in ``reader1``'s column order.
+    """
     _check_form(form)
     for name, frame in (("reader1", reader1), ("reader2", reader2)):
         if not frame.index.is_unique or not frame.columns.is_unique:
@@ -192,7 +195,10 @@ def icc_per_feature(reader1: pd.DataFrame, reader2: pd.DataFrame, form: str = "I
 
 
 def band_shares(table: pd.DataFrame) -> pd.DataFrame:
-    """Features per Koo & Li band (excellent first) and their share of all features, in %."""
+    """Features per Koo & Li band (excellent first) and their share of all features, in %.
+
+    Columns: band (every band, then "undefined"), features, share_pct.
+    """
     order = [*BAND_LABELS[::-1], UNDEFINED_BAND]
     counts = table["band"].value_counts().reindex(order, fill_value=0)
     return pd.DataFrame(

@@ -288,7 +288,8 @@ def raise_on_failures(failures: pd.DataFrame) -> None:
 def failures_without_paths(failures: pd.DataFrame) -> pd.DataFrame:
     """The failures as the book may show them: no image or mask path, which can name a patient.
 
-    The paths stay in ``extraction_failures.parquet`` in the run folder.
+    The paths stay in ``extraction_failures.parquet`` in the run folder. Columns: patient_id, reader,
+    error (each path in it replaced by ``<image>`` or ``<mask>``).
     """
 
     def scrub(row: pd.Series) -> str:
@@ -309,7 +310,10 @@ def feature_family(name: str) -> tuple[str, str]:
 
 
 def count_by_family(columns: Iterable[str]) -> pd.DataFrame:
-    """Feature counts per image type (rows) and class (columns), with totals."""
+    """Feature counts per image type (rows) and class (columns), with totals.
+
+    Index: the IMAGE_TYPES present, then "total"; columns: FEATURE_CLASSES, then "total".
+    """
     counts = Counter(feature_family(c) for c in columns)
     table = pd.Series(counts).unstack(fill_value=0).reindex(columns=list(FEATURE_CLASSES), fill_value=0)
     table = table.reindex([t for t in IMAGE_TYPES if t in table.index])
@@ -319,7 +323,10 @@ def count_by_family(columns: Iterable[str]) -> pd.DataFrame:
 
 
 def reader_table(features: pd.DataFrame, reader: str) -> pd.DataFrame:
-    """One reader's features: one row a patient, one column a feature."""
+    """One reader's features: one row a patient, one column a feature.
+
+    Index patient_id (the ``reader`` level dropped); columns those of ``features``.
+    """
     return features.xs(reader, level="reader")
 
 

@@ -21,7 +21,8 @@ def out_of_fold_predictions(
 
     Folds are stratified on the event. ``fit_predict(train_X, train_y, test_X)`` must fit
     everything it learns on (train_X, train_y) and return PREDICTION_COLUMNS rows for
-    exactly the patients of test_X; the result adds the column ``fold`` (0-based).
+    exactly the patients of test_X. Columns: patient_id, horizon_months, probability, fold (0-based);
+    rows in X's patient order, then by horizon.
     """
     if not X.index.is_unique:
         raise ValueError("X needs a unique patient index")

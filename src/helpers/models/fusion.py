@@ -199,6 +199,8 @@ def table2(rows: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
     ``rows`` maps each of MODEL_LABELS' keys to its ``helpers.evaluation.binary.horizon_metrics`` table;
     every model needs both splits at 12, 24 and 36 months, so each split has 6 x 3 x 2 = 36 cells.
+    Index levels split, model (MODEL_LABELS' labels); column levels horizon ("1-year", "2-year", "3-year") and
+    metric ("AUC", "Accuracy").
     """
     unknown = sorted(set(rows) - set(MODEL_LABELS))
     absent = [key for key in MODEL_LABELS if key not in rows]
@@ -226,6 +228,7 @@ def gini_importance(rf_model: RandomForestClassifier | GridSearchCV, feature_nam
 
     scikit-learn normalises each tree's decreases to sum to 1 before averaging; R randomForest's
     MeanDecreaseGini (the paper's Fig. 8) averages the raw decreases, so compare ranks, not values.
+    Columns: feature, importance.
     """
     forest = rf_model.best_estimator_ if isinstance(rf_model, GridSearchCV) else rf_model
     if not isinstance(forest, RandomForestClassifier):
@@ -239,7 +242,10 @@ def gini_importance(rf_model: RandomForestClassifier | GridSearchCV, feature_nam
 def permutation_importance_table(
     model: ClassifierMixin, X_test: pd.DataFrame, y_test: pd.Series, random_state: int | None, n_repeats: int = 30
 ) -> pd.DataFrame:
-    """Drop in test ROC AUC when each input is shuffled (mean, SD over ``n_repeats``), largest first; NaN labels out."""
+    """Drop in test ROC AUC when each input is shuffled (mean, SD over ``n_repeats``), largest first; NaN labels out.
+
+    Columns: feature, importance_mean, importance_std.
+    """
     known = y_test.notna().to_numpy()
     result = permutation_importance(
         model,
@@ -260,8 +266,11 @@ def permutation_importance_table(
 
 
 def base_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None, protocol: Protocol) -> pd.DataFrame:
-    """A base model's probabilities fed to fusion: test rows from the final model; training rows
-    in-sample ("paper", as published) or out-of-fold ("rigorous", from a model that never saw them)."""
+    """A base model's probabilities fed to fusion, with columns patient_id, horizon_months, probability.
+
+    Test rows come from the final model; training rows in-sample ("paper", as published: all of ``final``'s
+    rows) or out-of-fold ("rigorous", from a model that never saw them).
+    """
     columns = ["patient_id", "horizon_months", "probability"]
     if protocol == "paper":
         return final[columns]
@@ -285,8 +294,9 @@ def fuse(
     """Fit the four fusion models per horizon on the training split and predict every patient.
 
     ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Returns the
-    long predictions (patient_id, split, horizon_months, model, probability), the fitted models
-    and the input table per horizon, and the cross-validated training AUCs ("rigorous" only).
+    long predictions (columns patient_id, model, probability, horizon_months, split), the fitted models
+    and the input table per horizon (``fusion_features``: index patient_id, columns FEATURES), and the
+    cross-validated training AUCs (columns model, cv_auc, horizon_months; "rigorous" only, else None).
     """
     split = cohort.set_index("patient_id")["split"]
     predictions, models, inputs, cv = [], {}, {}, []
@@ -319,7 +329,10 @@ class FusionResult:
     reason: str
 
     def scores(self) -> dict[str, pd.DataFrame]:
-        """Each model's rows of ``metrics`` (base models first, then the fusion models), as ``table2`` takes them."""
+        """Each model's rows of ``metrics`` (base models first, then the fusion models), as ``table2`` takes them.
+
+        Keys: model keys; columns: split, horizon_months, threshold, auc, accuracy, n, model.
+        """
         return {model: part for model, part in self.metrics.groupby("model", sort=False)}
 
 

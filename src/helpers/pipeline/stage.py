@@ -179,7 +179,10 @@ class Stage:
         return self.path(relative)
 
     def read_parquet(self, relative: str) -> pd.DataFrame:
-        """A declared table of an earlier stage, checked (see ``input``)."""
+        """A declared table of an earlier stage, checked (see ``input``).
+
+        Columns and index: those its producer wrote (the index as stored in the parquet file).
+        """
         return pd.read_parquet(self.input(relative))
 
     def read_json(self, relative: str) -> Any:

@@ -144,7 +144,10 @@ def oracle_on(table: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy) -> 
 
 
 def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain) -> pd.DataFrame:
-    """The chain fitted on the training split, predicting every patient of ``cohort`` (with its split)."""
+    """The chain fitted on the training split, predicting every patient of ``cohort`` (with its split).
+
+    Columns: patient_id, horizon_months, probability, split.
+    """
     train = cohort.loc[cohort["split"] == "train", "patient_id"]
     y = Surv.from_arrays(
         cohort.set_index("patient_id").loc[train, "event"].astype(bool),
@@ -157,7 +160,10 @@ def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: R
 def radiomics_out_of_fold(
     features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain, n_folds: int, seed: int
 ) -> pd.DataFrame:
-    """Cross-fitted training-split predictions of the whole chain (each patient by a model that never saw it)."""
+    """Cross-fitted training-split predictions of the whole chain (each patient by a model that never saw it).
+
+    Columns: patient_id, horizon_months, probability, fold (``helpers.models.crossfit.out_of_fold_predictions``).
+    """
     train = cohort[cohort["split"] == "train"].set_index("patient_id")
     y = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
     return out_of_fold_predictions(features.loc[train.index], y, chain, n_folds=n_folds, random_state=seed)
@@ -166,9 +172,11 @@ def radiomics_out_of_fold(
 def densenet_predictions(
     checkpoint: Path, cases: pd.DataFrame, cache_dir: Path, *, weights: Path | None = None
 ) -> pd.DataFrame:
-    """Predictions of notebook 06's network for ``cases`` (index patient_id): its selected checkpoint, or with
-    ``weights`` (06's ``densenet.last.pt``) the weights after its last epoch (a fixed training length, chosen
-    before any evaluation)."""
+    """Predictions of notebook 06's network for ``cases`` (index patient_id): patient_id, horizon_months, probability.
+
+    By its selected checkpoint, or with ``weights`` (06's ``densenet.last.pt``) the weights after its last
+    epoch (a fixed training length, chosen before any evaluation).
+    """
     model, config = load_densenet(checkpoint, device="cpu")
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["model"])
@@ -196,14 +204,24 @@ class BaseModels:
 
     @property
     def rigorous_densenet(self) -> pd.DataFrame:
+        """The rigorous arm's DenseNet predictions: ``selected`` if notebook 06 ran rigorous, else ``last``.
+
+        Columns: patient_id, horizon_months, probability, split.
+        """
         return self.selected if self.densenet_protocol == "rigorous" else self.last
 
     def shown(self, arm: str) -> dict[str, pd.DataFrame]:
-        """The base predictions an arm reports beside its fusion models."""
+        """The base predictions an arm reports beside its fusion models.
+
+        Keys radiomics and densenet; columns patient_id, horizon_months, probability, split.
+        """
         return {"radiomics": self.radiomics, "densenet": self.selected if arm == "paper" else self.rigorous_densenet}
 
     def stacked(self, arm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(radiomics, DenseNet) inputs of an arm's fusion models."""
+        """(radiomics, DenseNet) inputs of an arm's fusion models.
+
+        Columns patient_id, horizon_months, probability (``paper``: the full predictions, plus split).
+        """
         if arm == "paper":
             return self.radiomics, self.selected
         densenet_oof = self.densenet_oof if self.densenet_protocol == "rigorous" else None
@@ -213,11 +231,14 @@ class BaseModels:
         )
 
     def by_arm(self) -> dict[str, dict[str, pd.DataFrame]]:
-        """``shown`` for each arm."""
+        """``shown`` for each arm: keys the ARMS, each a dict of ``shown``'s frames."""
         return {arm: self.shown(arm) for arm in ARMS}
 
     def long(self) -> pd.DataFrame:
-        """Every arm's shown base predictions in one table (columns of the predictions, plus arm and model)."""
+        """Every arm's shown base predictions in one table (columns of the predictions, plus arm and model).
+
+        Columns: patient_id, horizon_months, probability, split, arm, model.
+        """
         return pd.concat(
             [frame.assign(arm=arm, model=name) for arm in ARMS for name, frame in self.shown(arm).items()],
             ignore_index=True,
@@ -239,7 +260,10 @@ def base_models(
 
 
 def stacking_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None) -> pd.DataFrame:
-    """Base probabilities for fusion: training rows out-of-fold when given (else in-sample), other rows from ``final``."""
+    """Base probabilities for fusion: training rows out-of-fold when given (else in-sample), other rows from ``final``.
+
+    Columns: patient_id, horizon_months, probability.
+    """
     columns = ["patient_id", "horizon_months", "probability"]
     if out_of_fold is None:
         return final[columns]
@@ -273,7 +297,10 @@ def fuse_arm(
 
 
 def arm_predictions(arms: list[ArmResult]) -> pd.DataFrame:
-    """Every arm's fused predictions in one table (ArmResult.predictions' columns plus arm)."""
+    """Every arm's fused predictions in one table (ArmResult.predictions' columns plus arm).
+
+    Columns: patient_id, model, probability, horizon_months, split, arm.
+    """
     return pd.concat([arm.predictions.assign(arm=arm.arm) for arm in arms], ignore_index=True)
 
 
@@ -284,7 +311,11 @@ def optimism_table(
     external_oracle: pd.DataFrame,
     policy: LabelPolicy,
 ) -> pd.DataFrame:
-    """Per arm, model and horizon: reported test AUC, true external AUC, their difference, and the oracle."""
+    """Per arm, model and horizon: reported test AUC, true external AUC, their difference, and the oracle.
+
+    Columns: arm, model (MODEL_LABELS' label), reported (whether it is the arm's chosen model), horizon_months,
+    test_auc, external_auc, optimism, oracle_external_auc.
+    """
     rows = []
     ceiling = external_oracle[external_oracle["score"] == "full"].set_index("horizon_months")["auc"]
     for result in arms:
@@ -313,7 +344,10 @@ def optimism_table(
 
 
 def checkpoint_table(checkpoints: dict[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """Test and external AUC per horizon of the same network at different checkpoints."""
+    """Test and external AUC per horizon of the same network at different checkpoints.
+
+    Columns: checkpoint (``checkpoints``' keys), horizon_months, test_auc, external_auc.
+    """
     rows = []
     for name, frame in checkpoints.items():
         for horizon, part in with_labels(frame, cohort, policy).groupby("horizon_months"):
@@ -337,8 +371,12 @@ def _split(part: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series]:
 def cutoff_comparison(
     arms: list[ArmResult], cohort: pd.DataFrame, risk_horizon: int, min_prop: float = 0.1, max_prop: float = 0.9
 ) -> pd.DataFrame:
-    """Each arm's cut-off (paper: searched on train + test; rigorous: on train) and the risk groups' separation
-    (log-rank chi-square and Cox hazard ratio high vs low) on the test split and on the external cohort."""
+    """Each arm's cut-off and the risk groups' separation on the test split and on the external cohort.
+
+    The cut-off is searched on train + test (paper) or on train (rigorous); separation is the log-rank
+    chi-square and the Cox hazard ratio high vs low. Columns: arm, searched_on, cutpoint, split,
+    high_risk_share, chi_square, p_value, hazard_ratio.
+    """
     rows = []
     indexed = cohort.set_index("patient_id")
     for result in arms:
@@ -387,9 +425,12 @@ def centre_transfer(
     source: str = "C1",
     target: str = "C2",
 ) -> pd.DataFrame:
-    """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient,
-    beside the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico, the ROI-only
-    oracle on the target centre."""
+    """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient.
+
+    Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico, the
+    ROI-only oracle on the target centre. Columns: horizon_months, "AUC <source> -> <target>", "n <target>",
+    "AUC random split (test)" and, when ``truth`` is given, "ROI oracle on <target>".
+    """
     by_centre = cohort.assign(
         split=np.where(cohort["centre"] == source, "train", np.where(cohort["centre"] == target, "test", "other"))
     )

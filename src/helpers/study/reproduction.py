@@ -65,7 +65,10 @@ def _shown(value: Any) -> Any:
 
 
 def table1_comparison(reported: dict[str, Any], marginals: dict[str, float], n_patients: int) -> pd.DataFrame:
-    """The paper's Table 1 marginals beside this cohort's, with the difference and why."""
+    """The paper's Table 1 marginals beside this cohort's, with the difference and why.
+
+    Columns: quantity, paper, this run, difference, why.
+    """
     rows = []
     for key, label in TABLE1_LABELS.items():
         paper = reported["table1"].get(key)
@@ -82,7 +85,10 @@ def table1_comparison(reported: dict[str, Any], marginals: dict[str, float], n_p
 
 
 def pipeline_comparison(reported: dict[str, Any], run: dict[str, float]) -> pd.DataFrame:
-    """Counts and summaries along the pipeline (cohort, ICC, features, PCA, LASSO, cut-off): paper, run, why."""
+    """Counts and summaries along the pipeline (cohort, ICC, features, PCA, LASSO, cut-off): paper, run, why.
+
+    Columns: quantity, paper, this run, why.
+    """
     paper = {**reported["cohort"], **reported["pipeline"]}
     return pd.DataFrame(
         [
@@ -102,6 +108,8 @@ def table2_comparison(reported: dict[str, Any], run_metrics: pd.DataFrame, oracl
 
     ``run_metrics``: notebook 07's metrics_fusion.parquet; ``oracle``: notebook 01's oracle_auc.parquet
     (None for a real cohort). The oracle is the AUC of the true risk on the same split.
+    Columns: model (label), split, horizon_months, auc, accuracy, paper_auc, paper_accuracy, and oracle_auc
+    when ``oracle`` is given.
     """
     paper = reported.get("table2") or {}
     rows = []
@@ -129,8 +137,11 @@ def table2_comparison(reported: dict[str, Any], run_metrics: pd.DataFrame, oracl
 
 
 def wide_table2(table: pd.DataFrame, split: str) -> pd.DataFrame:
-    """One split of ``table2_comparison`` laid out like the paper: a row a model (and one for the oracle),
-    for each horizon the AUC of this run beside the paper's."""
+    """One split of ``table2_comparison`` laid out like the paper: the AUC of this run beside the paper's.
+
+    Index ``model`` (model labels, then "Oracle (true risk)" when present); columns (``"<k>-year AUC"``,
+    "this run" or "paper") for each horizon.
+    """
     part = table[table["split"] == split]
     horizon = {h: f"{h // 12}-year AUC" for h in sorted(part["horizon_months"].unique())}
     rows: dict[str, dict[tuple[str, str], Any]] = {}

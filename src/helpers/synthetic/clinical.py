@@ -33,7 +33,11 @@ def simulate_clinical(spec: CohortSpec) -> pd.DataFrame:
     """Draw the cohort's latent, clinical and survival table (no images).
 
     ``generate_cohort`` draws its images from this same table, so its marginals and oracle
-    can be checked in milliseconds without writing a single volume.
+    can be checked in milliseconds without writing a single volume. Columns: patient_id, centre,
+    has_reader2, gender, age, sma_contact_deg, diameter_mm, T, N, M, location, attenuation, heterogeneity,
+    necrosis_fraction, margin_irregularity, smv_contact_deg, vessel_encasement_deg, stranding, liver_lesions,
+    lp_clinical, lp_roi, lp_context, lp_total, frailty, diagnosis_date, true_event_time_months,
+    censor_time_months, event, time_months.
     """
     rng = np.random.default_rng(random_streams(spec)[0])
     n = spec.n_patients

@@ -18,6 +18,7 @@ def oracle_scores(truth: pd.DataFrame) -> pd.DataFrame:
 
     ``full`` is the Bayes-optimal ranking at every horizon under proportional hazards; the
     partial scores show what a model seeing only one kind of information could reach.
+    Columns: full, clinical, roi, context (lp_total, lp_clinical, lp_roi, lp_context).
     """
     return pd.DataFrame(
         {
@@ -33,7 +34,10 @@ def oracle_scores(truth: pd.DataFrame) -> pd.DataFrame:
 def oracle_auc_table(
     cohort: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy, horizons: tuple[int, ...] = HORIZONS_MONTHS
 ) -> pd.DataFrame:
-    """AUC of the full and partial true scores per split and horizon (long format)."""
+    """AUC of the full and partial true scores per split and horizon (long format).
+
+    Columns: split (train, test, all), score (full, clinical, roi, context), horizon_months, auc.
+    """
     scores = oracle_scores(truth.set_index("patient_id")).reindex(cohort["patient_id"])
     rows = []
     for split in ("train", "test", "all"):

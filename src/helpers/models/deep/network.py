@@ -121,7 +121,10 @@ def _networks(model: nn.Module) -> list[DualInputDenseNet]:
 
 
 def architecture_summary(model: nn.Module) -> pd.DataFrame:
-    """Parameters per branch (summed over per-horizon networks) and in total, for the book."""
+    """Parameters per branch (summed over per-horizon networks) and in total, for the book.
+
+    Columns: branch ("image: MONAI DenseNet features", "roi: ...", "head: fully connected", "total"), parameters.
+    """
     nets = _networks(model)
     rows = [
         ("image: MONAI DenseNet features", sum(_count(n.image_branch.features) for n in nets)),

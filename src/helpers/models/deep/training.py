@@ -528,8 +528,11 @@ def densenet_out_of_fold(
     val_fraction: float,
     seed: int,
 ) -> pd.DataFrame:
-    """Cross-fitted predictions for the training split of ``cases`` (index patient_id), which the rigorous
-    protocol stacks on: each fold's network never saw the patients it predicts (columns of PREDICTION_COLUMNS)."""
+    """Cross-fitted predictions for the training split of ``cases`` (index patient_id), for rigorous stacking.
+
+    Each fold's network never saw the patients it predicts. Columns: patient_id, horizon_months, probability,
+    fold (as ``helpers.models.crossfit.out_of_fold_predictions``).
+    """
     train = cases[cases["split"] == "train"]
     y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
     chain = densenet_chain(config, label_policy, cache_dir, val_fraction=val_fraction, seed=seed)
