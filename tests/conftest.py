@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from helpers.pipeline.book import build_book
 from builders import ROOT, shared_data_dir
 
+from helpers.pipeline.book import build_book
 from helpers.pipeline.runner import main as run_main
 
 

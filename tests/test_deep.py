@@ -248,11 +248,14 @@ def test_interrupted_training_resumes_to_the_same_model(
 ) -> None:
     """1 epoch, then a call with epochs=2 resuming from the last checkpoint == 2 epochs straight."""
     config = replace(TINY, dropout=0.3)
-    _, straight = _train_and_predict(cases, labels, cache_dir, config)
+    (tmp_path / "straight").mkdir()
+    _, straight = _train_and_predict(cases, labels, cache_dir, config, tmp_path / "straight" / "densenet.pt")
     _train_and_predict(cases, labels, cache_dir, replace(config, epochs=1), tmp_path / "densenet.pt")
     resumed, predictions = _train_and_predict(cases, labels, cache_dir, config, tmp_path / "densenet.pt")
     assert resumed.resumed_from == 1 and list(resumed.history["epoch"]) == [1, 2]
     pd.testing.assert_frame_equal(predictions, straight, check_exact=True)
+    for name in ("densenet.pt", "densenet.last.pt"):  # recorded artifacts: the same bytes, not only the same values
+        assert (tmp_path / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
     with pytest.warns(UserWarning, match="another training"):
         fresh, _ = _train_and_predict(
             cases, labels, cache_dir, replace(config, learning_rate=1e-3), tmp_path / "densenet.pt"

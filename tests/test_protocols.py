@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from sklearn.metrics import roc_auc_score
 
 from helpers.data.outcomes import horizon_labels

@@ -48,6 +48,7 @@ def test_profile_name_defaults_to_file_stem(tmp_path):
             "seed: 1\nprotocol: paper\np_method: Lau93\nrsf_splitting: best\n",
             "rsf_splitting must be one of exhaustive, random, not 'best'; p_method must be one of Lau92, Lau94, not 'Lau93'",
         ),
+        ("seed: 1\nprotocol: paper\nrun_dir: /data/x\n", "run_dir is not a profile key: the run folder is runs/<name>"),
     ],
 )
 def test_bad_profiles_are_refused(tmp_path, text, message):
@@ -149,7 +150,7 @@ def test_a_hung_cell_stops_the_notebook_naming_the_cell(tmp_path):
     record = execute(notebook, {}, tmp_path / "run" / "01_slow.ipynb", tmp_path / "run", cell_timeout_s=2)
     assert record["status"] == "failed" and record["wall_seconds"] < 25
     assert record["error"] == (
-        "CellTimeoutError: 01_slow.ipynb, cell 1, ran longer than cell_timeout_s = 2 s "
+        "cell timeout: 01_slow.ipynb, cell 1 of the executed copy, ran longer than cell_timeout_s = 2 s "
         "(raise it in the profile if the cell is slow rather than hung)"
     )
 
@@ -418,3 +419,36 @@ def test_closed_choices_and_a_missing_gpu_are_refused_before_any_notebook(tmp_pa
     with pytest.raises(ProfileError, match="site.yaml: dl_device 'cuda' but PyTorch .* sees no CUDA GPU"):
         load_profile(profile(dl_device="cuda"))
     assert load_profile(profile(dl_device="cpu", risk_horizon=36))["risk_horizon"] == 36
+
+
+@pytest.mark.slow
+def test_an_input_image_replaced_under_its_name_reruns_the_notebook_tracking_it_and_those_after(
+    frozen_helpers, tmp_path
+):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "ct.nii").write_bytes(b"first scan")
+    (tmp_path / "nb").mkdir()
+    write_notebook(
+        tmp_path / "nb",
+        "01_a",
+        "seed = 0\nimages = ''",
+        'stage = Stage(run_dir, "01_a")\nstage.track_files([str(Path(images) / "ct.nii")])\n'
+        'stage.write_json({"value": seed}, "a.json")',
+    )
+    write_notebook(tmp_path / "nb", "02_b", "scale = 1", NOTEBOOKS["02_b"][1])
+    notebooks = discover_notebooks(tmp_path / "nb")
+    profile = {"seed": 3, "images": str(images), "scale": 5}
+
+    def run() -> list[str]:
+        run_notebooks(notebooks, profile, tmp_path / "run")
+        return [r["status"] for r in json.loads((tmp_path / "run" / "run_manifest.json").read_text())["notebooks"]]
+
+    assert run() == ["ok", "ok"] and run() == ["skipped", "skipped"]
+    (images / "ct.nii").write_bytes(b"other scan")  # same name, same size, new content
+    previous = json.loads((tmp_path / "run" / "run_manifest.json").read_text())["notebooks"]
+    reason = reason_to_run(previous[0], fingerprint(notebooks[0], previous[0]["parameters"]), tmp_path / "run")
+    assert reason == f"input files changed: 1 of 1 (first: {images / 'ct.nii'})"
+    assert run() == ["ok", "ok"]  # 01 for the image, 02 because 01's input_files digest changed
+    digest = json.loads((tmp_path / "run" / "input_files" / "01_a.json").read_text())
+    assert digest["files"] == 1 and str(images) not in json.dumps(digest)

@@ -48,13 +48,13 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_metrics_are_a_recorded_artifact_of_their_stage_and_timings_stay_in_the_manifest(tmp_path):
+def test_metrics_are_a_recorded_artifact_of_their_stage_and_run_notes_stay_in_the_manifest(tmp_path):
     first = make_stage(tmp_path, "01_cohort")
     first.add_metrics({"patients": 10})
     first.add_metrics({"events": 7})
-    first.add_timings({"samples_per_s": 27.5})
+    first.add_run_notes({"samples_per_s": 27.5})
     manifest = json.loads(first.finish().read_text(encoding="utf-8"))
-    assert "metrics/01_cohort.json" in manifest["outputs"] and manifest["timings"] == {"samples_per_s": 27.5}
+    assert "metrics/01_cohort.json" in manifest["outputs"] and manifest["run_notes"] == {"samples_per_s": 27.5}
     reader = make_stage(tmp_path, "09_reproduction")
     assert reader.metrics("01_cohort") == {"patients": 10, "events": 7}
     assert json.loads(reader.finish().read_text(encoding="utf-8"))["read"] == ["metrics/01_cohort.json"]

@@ -32,5 +32,5 @@ class UndeclaredArtifactError(BookError, KeyError):
         return str(self.args[0])
 
 
-class CellTimeoutError(BookError, TimeoutError):
-    """A notebook cell ran longer than the profile's ``cell_timeout_s``."""
+class InputError(BookError, ValueError):
+    """An image, mask or ROI that cannot be used as given; the message names the file and the problem."""

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from helpers.errors import InputError
+
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 SLICE_GAP_TOLERANCE = 0.01  # relative deviation of a DICOM slice gap from the series' median gap
@@ -30,18 +32,18 @@ def read_image(path: Path) -> sitk.Image:
     if path.is_dir():
         return _read_dicom_series(path)
     if not path.name.lower().endswith(IMAGE_SUFFIXES):
-        raise ValueError(
+        raise InputError(
             f"{path}: unsupported format; accepted: NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr, "
             ".seg.nrrd), MetaImage (.mha, .mhd) or a folder holding one DICOM series"
         )
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
-        raise ValueError(f"{path}: unreadable image ({_itk_reason(error)})") from None
+        raise InputError(f"{path}: unreadable image ({_itk_reason(error)})") from None
     if path.name.lower().endswith((".nii", ".nii.gz")):
         truncation = _nifti_truncation(path)
         if truncation:
-            raise ValueError(f"{path}: unreadable image ({truncation})")
+            raise InputError(f"{path}: unreadable image ({truncation})")
     _check_finite(image, path)
     return image
 
@@ -58,17 +60,17 @@ def _check_finite(image: sitk.Image, path: Path) -> None:
         # x runs fastest in both; NIfTI stores a vector's components volume after volume, ITK side by side.
         voxel = bad[0] % int(np.prod(image.GetSize())) if nifti else bad[0] // image.GetNumberOfComponentsPerPixel()
         first = tuple(int(i) for i in np.unravel_index(voxel, image.GetSize(), order="F"))
-        raise ValueError(f"{path}: {bad.size} voxel value(s) are NaN or infinite (first at index {first})")
+        raise InputError(f"{path}: {bad.size} voxel value(s) are NaN or infinite (first at index {first})")
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
     """Read the single DICOM series of a folder; refuse a folder with none or several."""
     series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if not series:
-        raise ValueError(f"{folder}: no DICOM series found in the folder")
+        raise InputError(f"{folder}: no DICOM series found in the folder")
     if len(series) > 1:
         listed = "; ".join(_describe_series(folder, uid) for uid in series)
-        raise ValueError(
+        raise InputError(
             f"{folder}: the folder holds {len(series)} DICOM series ({listed}); keep one series per folder"
         )
     reader = sitk.ImageSeriesReader()
@@ -77,7 +79,7 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     try:
         image = reader.Execute()
     except RuntimeError as error:
-        raise ValueError(f"{folder}: unreadable DICOM series ({_itk_reason(error)})") from None
+        raise InputError(f"{folder}: unreadable DICOM series ({_itk_reason(error)})") from None
     _check_slice_gaps(folder, reader, image)
     return image
 
@@ -94,7 +96,7 @@ def _check_slice_gaps(folder: Path, reader: sitk.ImageSeriesReader, image: sitk.
     irregular = np.flatnonzero(np.abs(gaps - usual) > SLICE_GAP_TOLERANCE * usual)
     if irregular.size:
         i = irregular[0]
-        raise ValueError(
+        raise InputError(
             f"{folder}: DICOM slices are unevenly spaced: {gaps[i]:.4g} mm between {Path(files[i]).name} and "
             f"{Path(files[i + 1]).name}, {usual:.4g} mm elsewhere ({irregular.size} irregular gap(s)); "
             "a slice is missing or duplicated"

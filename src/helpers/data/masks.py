@@ -13,6 +13,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from helpers.data.images import read_image
+from helpers.errors import InputError
 
 _SEGMENT_KEY = re.compile(r"Segment(\d+)_(Name|LabelValue|Layer)")
 
@@ -43,8 +44,8 @@ def read_mask(
         mask = select_roi(raw, cast(int | None, given_or_none(label)), cast(str | None, given_or_none(segment)))
         if reference is not None:
             mask = on_image_grid(mask, reference, tolerance_mm, extent_may_differ=bool(slicer_segments(raw)))
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
     return mask
 
 
@@ -78,21 +79,21 @@ def _choose_segment(segments: list[_Segment], label: int | None, segment: str | 
     if segment is not None:
         matches = [s for s in segments if s.name == segment]
         if not matches:
-            raise ValueError(f"segment '{segment}' not found; segments: {listed}")
+            raise InputError(f"segment '{segment}' not found; segments: {listed}")
         if len(matches) > 1:
-            raise ValueError(f"several segments are named '{segment}'; segments: {listed}")
+            raise InputError(f"several segments are named '{segment}'; segments: {listed}")
         if label is not None and matches[0].label != label:
-            raise ValueError(f"segment '{segment}' has label {matches[0].label}, not mask_label {label}")
+            raise InputError(f"segment '{segment}' has label {matches[0].label}, not mask_label {label}")
         return matches[0]
     if label is not None:
         matches = [s for s in segments if s.label == label]
         if not matches:
-            raise ValueError(f"label {label} not found; segments: {listed}")
+            raise InputError(f"label {label} not found; segments: {listed}")
         if len(matches) > 1:
-            raise ValueError(f"label {label} is used by several segments ({listed}); choose one with segment")
+            raise InputError(f"label {label} is used by several segments ({listed}); choose one with segment")
         return matches[0]
     if len(segments) > 1:
-        raise ValueError(f"{len(segments)} segments ({listed}); choose one with segment or mask_label")
+        raise InputError(f"{len(segments)} segments ({listed}); choose one with segment or mask_label")
     return segments[0]
 
 
@@ -104,26 +105,26 @@ def select_roi(raw: sitk.Image, label: int | None, segment: str | None) -> sitk.
         chosen = _choose_segment(segments, None if label is None else int(label), segment)
         layer, label = chosen.layer, chosen.label
     elif segment is not None:
-        raise ValueError(f"segment '{segment}' requested but the mask has no 3D Slicer segment metadata")
+        raise InputError(f"segment '{segment}' requested but the mask has no 3D Slicer segment metadata")
     components = raw.GetNumberOfComponentsPerPixel()
     if components > 1 and layer is None:
-        raise ValueError(f"the mask has {components} components per voxel; expected a label image")
+        raise InputError(f"the mask has {components} components per voxel; expected a label image")
     if layer is not None and not 0 <= layer < components:
-        raise ValueError(f"layer {layer} requested but the mask has {components} layer(s)")
+        raise InputError(f"layer {layer} requested but the mask has {components} layer(s)")
     scalar = sitk.VectorIndexSelectionCast(raw, layer) if components > 1 else raw
     voxels = sitk.GetArrayViewFromImage(scalar)
     values = np.unique(voxels[voxels != 0])
     if values.size == 0:
-        raise ValueError("the mask is empty (no non-zero voxel)")
+        raise InputError("the mask is empty (no non-zero voxel)")
     if not np.all(values == np.round(values)):
-        raise ValueError("the mask has non-integer values (resampled with linear interpolation?)")
+        raise InputError("the mask has non-integer values (resampled with linear interpolation?)")
     found = ", ".join(f"{v:g}" for v in values)
     if label is None:
         if values.size > 1:
-            raise ValueError(f"the mask is not binary: labels {found}; choose one with mask_label")
+            raise InputError(f"the mask is not binary: labels {found}; choose one with mask_label")
         label = values[0]
     elif label not in values:
-        raise ValueError(f"label {label} not in the mask; labels found: {found}")
+        raise InputError(f"label {label} not in the mask; labels found: {found}")
     binary = sitk.GetImageFromArray((voxels == label).astype(np.uint8))
     binary.CopyInformation(scalar)
     return binary
@@ -163,7 +164,7 @@ def on_image_grid(mask: sitk.Image, image: sitk.Image, tolerance: float, extent_
         if np.max(np.abs(index - np.round(index)) * np.array(image.GetSpacing())) > tolerance:
             differences.append(f"origin mask {_fmt(mask.GetOrigin())} is off the image's voxel grid")
     if differences:
-        raise ValueError("geometry mismatch with the image: " + "; ".join(differences))
+        raise InputError("geometry mismatch with the image: " + "; ".join(differences))
     if same_extent:
         placed = sitk.Image(mask)
         placed.CopyInformation(image)
@@ -171,5 +172,5 @@ def on_image_grid(mask: sitk.Image, image: sitk.Image, tolerance: float, extent_
     placed = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
     kept, stored = (np.count_nonzero(sitk.GetArrayViewFromImage(m)) for m in (placed, mask))
     if kept != stored:
-        raise ValueError("geometry mismatch with the image: the segmentation extends beyond the image")
+        raise InputError("geometry mismatch with the image: the segmentation extends beyond the image")
     return placed

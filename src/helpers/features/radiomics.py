@@ -25,7 +25,7 @@ import pandas as pd
 import SimpleITK as sitk
 from tqdm import tqdm
 
-from helpers.errors import BookError
+from helpers.errors import BookError, InputError
 from helpers.pipeline.files import atomic_path, content_sha256, file_sha256, resolve_path
 
 if TYPE_CHECKING:
@@ -45,9 +45,9 @@ KEPT_DIAGNOSTICS = (  # geometry and ROI size only: hashes and versions live in 
 
 
 # What a bad case raises: an unreadable file (OSError), and an image, mask or ROI that cannot be extracted
-# (ValueError: this module's ROI checks, the image and mask readers, PyRadiomics' own mask checks). Anything
+# (InputError: the image and mask readers, this module's ROI checks, PyRadiomics' own mask checks). Anything
 # else is a bug and propagates, so that ``extraction_failures: exclude`` cannot turn it into dropped cases.
-PER_CASE_FAILURES = (ValueError, OSError)
+PER_CASE_FAILURES = (InputError, OSError)
 
 
 class ExtractionError(BookError, RuntimeError):
@@ -132,12 +132,14 @@ def _execute(extractor: RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk
     """Run PyRadiomics on one ROI; raise naming an ROI too small to resample or to LoG-filter."""
     try:
         raw = extractor.execute(image, mask, label=1)
+    except ValueError as error:  # PyRadiomics' own checks of the mask (minimum size, dimensions)
+        raise InputError(str(error)) from error
     except RuntimeError as error:  # ITK's words for a mask that resampling left empty
         if "No label object with label" not in str(error):
             raise
         spacing = " x ".join(f"{v:g}" for v in extractor.settings["resampledPixelSpacing"])
         voxels = int(sitk.GetArrayViewFromImage(mask).sum())
-        raise ValueError(
+        raise InputError(
             f"the ROI ({voxels} voxels) vanishes when resampled to {spacing} mm voxels: too small to extract"
         ) from None
     log = extractor.enabledImagetypes.get("LoG")
@@ -146,7 +148,7 @@ def _execute(extractor: RadiomicsFeatureExtractor, image: sitk.Image, mask: sitk
     missing = [s for s in sigmas if not any(k.startswith(f"log-sigma-{str(s).replace('.', '-')}-mm-3D_") for k in raw)]
     if missing:
         region = " x ".join(map(str, raw.get("diagnostics_Image-interpolated_Size", image.GetSize())))
-        raise ValueError(
+        raise InputError(
             f"the image around the ROI, {region} voxels as filtered, is smaller than the LoG kernel of sigma "
             f"{', '.join(f'{s:g}' for s in missing)} mm (it needs at least 4 voxels and sigma/spacing + 1 per axis): "
             "the LoG features would be missing"

@@ -38,7 +38,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from helpers.data.outcomes import horizon_label_frame
 from helpers.evaluation.binary import horizon_metrics
-from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, LabelPolicy, Protocol
+from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol
 
 FUSION_MODELS = ("logistic_regression", "random_forest", "svm", "decision_tree")
 FEATURES = ("radiomics", "densenet", "age", "gender_male", "T", "N", "M")
@@ -271,7 +271,7 @@ def base_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None, protocol:
     Test rows come from the final model; training rows in-sample ("paper", as published: all of ``final``'s
     rows) or out-of-fold ("rigorous", from a model that never saw them).
     """
-    columns = ["patient_id", "horizon_months", "probability"]
+    columns = PREDICTION_COLUMNS
     if protocol == "paper":
         return final[columns]
     if out_of_fold is None:

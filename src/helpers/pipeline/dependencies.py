@@ -63,7 +63,8 @@ def module_closure(modules: set[str]) -> list[str]:
 def notebook_modules(notebook: Path) -> list[str]:
     """The ``helpers`` modules a notebook's code cells run, transitively."""
     cells = nbformat.read(notebook, as_version=4).cells
-    code = "\n".join(c.source for c in cells if c.cell_type == "code" and not c.source.lstrip().startswith(("%", "!")))
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())  # magics
     return module_closure(imported_modules(code))
 
 

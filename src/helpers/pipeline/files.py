@@ -109,10 +109,15 @@ def content_sha256(path: Path) -> str:
     return hashlib.sha256("|".join(f"{p.relative_to(path)}:{file_sha256(p)}" for p in files).encode()).hexdigest()
 
 
-def _stamp(path: Path) -> list[int]:
-    """Size and modification time (ns) of a file, or of every file of a folder: what a re-check compares."""
+def _stamp(path: Path) -> list[str]:
+    """Name, size, inode, modification and change time (ns) of a file, or of every file of a folder: what a re-check
+    compares. The change time moves even when a copy keeps the modification time (``cp -p``, ``rsync -a``)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return [value for p in files for value in (p.stat().st_size, p.stat().st_mtime_ns)]
+    return [
+        f"{p.relative_to(path) if path.is_dir() else p.name}:{s.st_size}:{s.st_ino}:{s.st_mtime_ns}:{s.st_ctime_ns}"
+        for p in files
+        for s in [p.stat()]
+    ]
 
 
 def source_hashes(paths: list[str], run_dir: Path) -> dict[str, str]:

@@ -34,6 +34,8 @@ def load_profile(path: Path) -> dict[str, Any]:
     ]
     if nested:
         raise ProfileError(f"{path}: parameters are scalars or lists of scalars; nested: {', '.join(nested)}")
+    if "run_dir" in profile:
+        raise ProfileError(f"{path}: run_dir is not a profile key: the run folder is runs/<name>, or --run-dir")
     profile.setdefault("name", path.stem)
     for key in ("seed", "protocol"):
         if key not in profile:

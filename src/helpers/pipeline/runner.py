@@ -8,10 +8,13 @@ silently ignored. Wall time, peak memory and status per notebook go to
 ``runs/<profile>/run_manifest.json``, which keeps each notebook's latest outcome.
 
 A notebook is skipped when nothing it depends on changed since its last successful run:
-the same cells, parameters, parameter files and ``helpers`` source, the same input
-artifacts (the outputs of the stages it required, by hash), and its own outputs and executed
-copy still in place. A re-run notebook whose outputs come out byte-identical therefore
-leaves later notebooks skipped. ``--force`` runs every selected notebook.
+the same cells, parameters and parameter files; the same ``helpers`` modules among those it
+imports, directly or through other modules (``helpers.pipeline.dependencies``); the same
+input files outside the run that it tracks (notebook 01: the cohort's images and masks, by
+content); the same input artifacts (the outputs of the stages it read from, by hash); and its
+own outputs and executed copy still in place. A re-run notebook whose outputs come out
+byte-identical therefore leaves later notebooks skipped. ``--force`` runs every selected
+notebook. Every cell runs under the profile's ``cell_timeout_s``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import nbformat
 import papermill
 import psutil
 
-from helpers.errors import CellTimeoutError, ProfileError
+from helpers.errors import ProfileError
 from helpers.pipeline.book import build_book
 from helpers.pipeline.dependencies import module_hashes, notebook_modules
 from helpers.pipeline.files import changed_sources, file_sha256, repo_root, resolve_path, write_json
@@ -133,7 +136,7 @@ def execute(
                 status="failed",
                 cell=cell,
                 traceback=ANSI_ESCAPE.sub("", str(error)),
-                error=f"{CellTimeoutError.__name__}: {notebook.path.name}, cell {cell}, ran longer than "
+                error=f"cell timeout: {notebook.path.name}, cell {cell} of the executed copy, ran longer than "
                 f"cell_timeout_s = {cell_timeout_s} s (raise it in the profile if the cell is slow "
                 "rather than hung)",
             )
@@ -205,6 +208,8 @@ def reason_to_run(previous: dict[str, Any] | None, current: dict[str, Any], run_
     before = previous["fingerprint"]
     if before["source"] != current["source"]:
         return "notebook edited"
+    if not isinstance(before["helpers"], dict):  # a record of a runner that hashed all of helpers at once
+        return "helpers source changed"
     if before["helpers"] != current["helpers"]:
         modules = sorted(
             m

@@ -10,6 +10,7 @@ stale or half-written input stops the notebook with a message naming the file an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -110,7 +111,7 @@ class Stage:
     read: set[str] = field(default_factory=set)
     _manifests: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _metrics: dict[str, Any] = field(default_factory=dict, repr=False)
-    _timings: dict[str, Any] = field(default_factory=dict, repr=False)
+    _run_notes: dict[str, Any] = field(default_factory=dict, repr=False)
     _files: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -165,11 +166,18 @@ class Stage:
     def has(self, relative: str) -> bool:
         """Whether the producer of a declared, optional artifact recorded it (the oracle exists for in-silico
         cohorts only, out-of-fold predictions under protocol rigorous only); the producer itself must have run."""
-        return relative in self.require(producer_of(relative), relative)["outputs"]
+        return relative in self.require(self._producer(relative), relative)["outputs"]
+
+    def _producer(self, relative: str) -> str:
+        """The producer of a declared artifact; an undeclared one is an error naming this stage."""
+        try:
+            return producer_of(relative)
+        except UndeclaredArtifactError as error:
+            raise UndeclaredArtifactError(f"{self.name} reads {error}") from None
 
     def input(self, relative: str) -> Path:
         """Path of a declared artifact of an earlier stage, after checking its producer's manifest and hash."""
-        producer = producer_of(relative)
+        producer = self._producer(relative)
         if relative not in self.require(producer, relative)["outputs"]:
             raise StaleInputError(
                 f"{self.name} needs {relative}, an output of {producer}, but {producer} did not "
@@ -199,10 +207,10 @@ class Stage:
         A declared artifact may only be recorded by the stage the contract names as its producer.
         """
         relative = path.relative_to(self.run_dir).as_posix()
-        if relative in PRODUCERS and PRODUCERS[relative] != self.name:
+        owner = producer_of(relative) if relative in PRODUCERS or relative.startswith("metrics/") else self.name
+        if owner != self.name:
             raise UndeclaredArtifactError(
-                f"{self.name} wrote {relative}, which the artifact contract declares as an "
-                f"output of {PRODUCERS[relative]}"
+                f"{self.name} wrote {relative}, which the artifact contract declares as an output of {owner}"
             )
         self.outputs[relative] = ""
         return path
@@ -234,7 +242,7 @@ class Stage:
     def add_metrics(self, values: dict[str, Any]) -> None:
         """Record this stage's headline numbers in ``metrics/<stage>.json``, which later stages read via ``metrics``.
 
-        Repeated calls merge. Timings belong in ``add_timings``: a number that changes from run to run
+        Repeated calls merge. Timings and cache counts belong in ``add_run_notes``: a number that changes from run to run
         would make a re-run look like a changed input to every later stage.
         """
         self._metrics |= values
@@ -242,12 +250,20 @@ class Stage:
 
     def track_files(self, paths: Iterable[str]) -> None:
         """Record the content hashes of input files outside the run (a cohort's images and masks), so that the
-        runner re-runs this notebook when one changes under the same name."""
-        self._files |= source_hashes(sorted(set(map(str, paths))), self.run_dir)
+        runner re-runs this notebook, and through ``input_files/<stage>.json`` every later one, when one changes.
 
-    def add_timings(self, values: dict[str, Any]) -> None:
-        """Keep run-to-run varying numbers (throughput) in this stage's manifest, not in an artifact."""
-        self._timings |= values
+        The manifest keeps each file's hash (for the runner); the recorded artifact keeps only their number and
+        one digest of the hashes in path order, so that it names no file and no patient (the paths themselves are in
+        the cohort table) and is the same for the same files in another run folder.
+        """
+        self._files |= source_hashes(sorted(set(map(str, paths))), self.run_dir)
+        digest = hashlib.sha256("\n".join(h for _, h in sorted(self._files.items())).encode()).hexdigest()
+        self.write_json({"files": len(self._files), "sha256": digest}, f"input_files/{self.name}.json")
+
+    def add_run_notes(self, values: dict[str, Any]) -> None:
+        """Keep numbers that describe this execution rather than its results (throughput, cases reused from a
+        cache) in this stage's manifest, not in an artifact."""
+        self._run_notes |= values
 
     def finish(self) -> Path:
         """Hash the outputs and write this stage's manifest (the last thing a notebook does)."""
@@ -259,7 +275,7 @@ class Stage:
             "inputs": self.inputs,
             "outputs": {rel: file_sha256(self.run_dir / rel) for rel in sorted(self.outputs)},
             "read": sorted(self.read),
-            "timings": self._timings,
+            "run_notes": self._run_notes,
             "files": self._files,
             "versions": package_versions(),
         }

@@ -42,7 +42,7 @@ from helpers.synthetic import oracle
 from helpers.synthetic.oracle import oracle_scores
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
-from helpers.vocabulary import MODEL_LABELS, LabelPolicy, Protocol, Splitting
+from helpers.vocabulary import MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol, Splitting
 
 ARMS = ("paper", "rigorous")
 EXTERNAL_PREFIX = "EXT-"
@@ -264,7 +264,7 @@ def stacking_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None) -> pd
 
     Columns: patient_id, horizon_months, probability.
     """
-    columns = ["patient_id", "horizon_months", "probability"]
+    columns = PREDICTION_COLUMNS
     if out_of_fold is None:
         return final[columns]
     return pd.concat([out_of_fold[columns], final.loc[final["split"] != "train", columns]], ignore_index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, cast
@@ -20,14 +21,29 @@ from helpers.models.deep.transforms import LabelledCases
 from helpers.pipeline.files import atomic_path
 
 
+def canonical(obj: Any) -> Any:
+    """``obj`` rebuilt with fresh containers and interned strings, tensors kept: what pickle writes then depends on
+    the values alone. (Pickle refers back to an object it has already written by identity, so a state restored
+    from disk, whose dictionary keys are other string objects than a fresh run's, would give other bytes.)"""
+    if isinstance(obj, dict):
+        return {canonical(key): canonical(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [canonical(item) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(canonical(item) for item in obj)
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    return obj
+
+
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file beside ``path``, then rename onto it.
+    """torch.save of ``canonical(obj)`` to a temporary file beside ``path``, then rename onto it.
 
     Saved through a file handle: given a path, torch names the archive's root folder after the
     (random) temporary file, so the same weights would give different bytes on every run.
     """
     with atomic_path(path) as partial, open(partial, "wb") as handle:
-        torch.save(obj, handle)
+        torch.save(canonical(obj), handle)
 
 
 def atomic_csv(table: pd.DataFrame, path: Path) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import pandas as pd
 from typing import cast
 
+import pandas as pd
 import torch
 from monai.networks.nets import DenseNet
 from torch import nn
