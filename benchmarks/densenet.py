@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 import torch
 
-from helpers.models.deep.config import DeepConfig
+from helpers.models.deep.config import DeepConfig, resolve_device
 from helpers.models.deep.network import architecture_summary, build_model
-from helpers.models.deep.training import resolve_device, train_step
+from helpers.models.deep.training import train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8), hidden=16)

@@ -26,9 +26,11 @@ import pandas as pd
 import psutil
 import torch
 
+from helpers.data.outcomes import horizon_label_frame
 from helpers.evaluation.binary import auc_known, with_labels
 from helpers.models.deep.config import DeepConfig
-from helpers.models.deep.training import fit_for_protocol, horizon_label_frame, predict_densenet
+from helpers.models.deep.protocol import fit_for_protocol
+from helpers.models.deep.training import predict_densenet
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_NETWORK = DeepConfig(

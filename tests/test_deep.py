@@ -13,21 +13,14 @@ from monai.networks.nets import DenseNet121
 from sksurv.util import Surv
 
 from helpers.data.manifest import read_manifest
+from helpers.data.outcomes import horizon_label_frame
 from helpers.errors import CudaUnavailableError
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import load_densenet
-from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig
+from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
-from helpers.models.deep.training import (
-    TrainResult,
-    densenet_chain,
-    horizon_label_frame,
-    masked_cross_entropy,
-    predict_densenet,
-    resolve_device,
-    train_densenet,
-    train_step,
-)
+from helpers.models.deep.protocol import densenet_chain
+from helpers.models.deep.training import TrainResult, masked_cross_entropy, predict_densenet, train_densenet, train_step
 from helpers.models.deep.transforms import TumourCubed, case_items, case_transforms
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort

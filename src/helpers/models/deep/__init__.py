@@ -6,7 +6,7 @@ both inputs to 96^3 by linear interpolation, augments with random 90-degree rota
 flips and Gaussian noise, and trains with Adam (lr 1e-4, 100 epochs, cross-entropy). It
 keeps the epoch with the best *test* accuracy: ``train_densenet`` reproduces that when told
 to select on an eval set named "test" (protocol ``paper``) and selects on an inner
-validation split under protocol ``rigorous`` (see ``SELECTION`` and ``densenet_chain``).
+validation split under protocol ``rigorous`` (see ``config.SELECTION`` and ``protocol.fit_for_protocol``).
 
 Choices the paper does not state, made explicit here:
 

@@ -15,14 +15,10 @@ import torch
 import torch.nn.functional as F
 from monai.data import DataLoader
 from monai.utils import set_determinism
-from sklearn.model_selection import train_test_split
-from sksurv.util import Surv, check_array_survival
 from torch import nn
 from tqdm import tqdm
 
-from helpers.data.outcomes import horizon_label_frame
 from helpers.evaluation.binary import binary_metrics
-from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import (
     atomic_csv,
     atomic_save,
@@ -32,10 +28,10 @@ from helpers.models.deep.checkpoint import (
     resume_path,
     rng_state,
 )
-from helpers.models.deep.config import SELECTION, DeepConfig, Observer, json_digest, resolve_device
+from helpers.models.deep.config import DeepConfig, Observer, json_digest, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
 from helpers.models.deep.transforms import LabelledCases, cache_cases, cached_dataset
-from helpers.vocabulary import PREDICTION_COLUMNS, LabelPolicy, Metric
+from helpers.vocabulary import PREDICTION_COLUMNS, Metric
 
 # ----------------------------------------------------------------------------- labels and loss
 
@@ -446,141 +442,3 @@ def _finish(
         samples_per_s=samples_per_s,
         resumed_from=training.start,
     )
-
-
-# ----------------------------------------------------------------------------- cross-fitting
-
-
-def _inner_split(ids: pd.Index, event: np.ndarray, fraction: float, seed: int) -> tuple[pd.Index, pd.Index]:
-    """(fit, validation) ids, stratified on the event when both outcomes have two patients or more."""
-    counts = np.bincount(event.astype(int), minlength=2)
-    stratify = event if counts.min() >= 2 else None
-    fit, val = train_test_split(ids, test_size=fraction, random_state=seed, stratify=stratify)
-    return pd.Index(fit), pd.Index(val)
-
-
-@dataclass(frozen=True)
-class DenseNetChain:
-    """Train with an inner validation split for the checkpoint, then predict held-out cases (``fit_predict``)."""
-
-    config: DeepConfig
-    label_policy: LabelPolicy
-    cache_dir: Path
-    work_dir: Path | None = None
-    val_fraction: float = 0.2
-    seed: int = 0
-    progress: bool = False
-    observer: Observer | None = None
-
-    def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
-        """Fit on (train_X, train_y) only, selecting the epoch on its validation AUC; predict test_X once."""
-        event, time_months = check_array_survival(train_X, train_y)
-        labels = horizon_label_frame(
-            pd.Series(time_months, index=train_X.index),
-            pd.Series(event.astype(int), index=train_X.index),
-            self.label_policy,
-            self.config.horizons,
-        )
-        fit_ids, val_ids = _inner_split(train_X.index, event, self.val_fraction, self.seed)
-        folder = None
-        if self.work_dir is not None:
-            folder = Path(self.work_dir) / f"fit-{json_digest(sorted(map(str, train_X.index)))[:12]}"
-        set_on, metric = SELECTION["rigorous"]
-        result = train_densenet(
-            train_X.loc[fit_ids],
-            labels,
-            self.config,
-            cache_dir=self.cache_dir,
-            eval_sets={set_on: train_X.loc[val_ids]},
-            select_on=set_on,
-            select_metric=metric,
-            history_path=None if folder is None else folder / "history.csv",
-            checkpoint_path=None if folder is None else folder / "densenet.pt",
-            seed=self.seed,
-            progress=self.progress,
-            observer=self.observer,
-        )
-        return predict_densenet(result.model, test_X, self.config, self.cache_dir, observer=self.observer)
-
-
-def densenet_chain(
-    config: DeepConfig,
-    label_policy: LabelPolicy,
-    cache_dir: Path,
-    *,
-    work_dir: Path | None = None,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    progress: bool = False,
-    observer: Observer | None = None,
-) -> DenseNetChain:
-    """A ``fit_predict`` for ``helpers.models.crossfit.out_of_fold_predictions`` (cases indexed by patient_id as X)."""
-    return DenseNetChain(config, label_policy, Path(cache_dir), work_dir, val_fraction, seed, progress, observer)
-
-
-def densenet_out_of_fold(
-    cases: pd.DataFrame,
-    config: DeepConfig,
-    label_policy: LabelPolicy,
-    cache_dir: Path,
-    *,
-    n_folds: int,
-    val_fraction: float,
-    seed: int,
-) -> pd.DataFrame:
-    """Cross-fitted predictions for the training split of ``cases`` (index patient_id), for rigorous stacking.
-
-    Each fold's network never saw the patients it predicts. Columns: patient_id, horizon_months, probability,
-    fold (as ``helpers.models.crossfit.out_of_fold_predictions``).
-    """
-    train = cases[cases["split"] == "train"]
-    y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
-    chain = densenet_chain(config, label_policy, cache_dir, val_fraction=val_fraction, seed=seed)
-    return out_of_fold_predictions(train, y_train, chain, n_folds=n_folds, random_state=seed)
-
-
-def fit_for_protocol(
-    cases: pd.DataFrame,
-    labels: pd.DataFrame,
-    config: DeepConfig,
-    protocol: str,
-    *,
-    cache_dir: Path,
-    history_path: Path,
-    checkpoint_path: Path,
-    val_fraction: float,
-    seed: int,
-) -> tuple[TrainResult, str]:
-    """Train on the training split with the protocol's checkpoint rule; return the result and what chose the epoch.
-
-    "paper": every epoch is scored on the test split and the best test accuracy is kept (as
-    published). "rigorous": a stratified validation split of the training patients chooses
-    the epoch by AUC; the test split is not looked at during training.
-    """
-    if protocol not in SELECTION:
-        raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
-    train = cases[cases["split"] == "train"]
-    set_on, metric = SELECTION[protocol]
-    if protocol == "paper":
-        fit, eval_sets = train, {"test": cases[cases["split"] == "test"]}
-    else:
-        fit_ids, val_ids = _inner_split(train.index, train["event"].to_numpy(), val_fraction, seed)
-        fit, eval_sets = train.loc[fit_ids], {"val": train.loc[val_ids]}
-    result = train_densenet(
-        fit,
-        labels,
-        config,
-        cache_dir=cache_dir,
-        eval_sets=eval_sets,
-        select_on=set_on,
-        select_metric=metric,
-        history_path=history_path,
-        checkpoint_path=checkpoint_path,
-        seed=seed,
-    )
-    described = (
-        f"best {set_on} {metric} (test-set selection, as published)"
-        if protocol == "paper"
-        else f"best {set_on} {metric} on {len(eval_sets['val'])} held-out training patients"
-    )
-    return result, described
