@@ -18,8 +18,8 @@ from builders import recorded_outputs
 
 from helpers.errors import StaleInputError
 from helpers.pipeline.artifacts import PRODUCERS, metrics_file, producer_of
-from helpers.pipeline.notebooks import discover_notebooks
-from helpers.pipeline.runner import execute, parameters_for
+from helpers.pipeline.notebooks import discover_notebooks, parameters_for
+from helpers.pipeline.runner import execute
 from helpers.pipeline.stage import Stage
 
 ROOT = Path(__file__).resolve().parents[1]

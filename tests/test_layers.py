@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 import helpers
-from helpers.pipeline.dependencies import notebook_modules
+from helpers.pipeline.dependencies import module_file, notebook_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(helpers.__file__).parent
@@ -157,3 +157,50 @@ def test_a_notebook_depends_on_the_helpers_it_imports_transitively_and_no_other(
     # transitively, and through a lazy import inside a function (radiomics imports the mask reader there)
     assert {"helpers.pipeline.files", "helpers.data.masks", "helpers.features"} <= closures["03_extraction"]
     assert "helpers.models.deep.training" not in closures["03_extraction"]
+
+
+def defined_names(module: str) -> set[str]:
+    """Top-level names a helpers module defines itself (functions, classes, assignments), not those it imports."""
+    path = module_file(module)
+    assert path is not None, module
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for target in node.targets for t in ast.walk(target) if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def borrowed_imports(source: str) -> list[str]:
+    """``from helpers.x import name`` where ``x`` neither defines ``name`` nor has a submodule of that name."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers") and not node.level:
+            for alias in node.names:
+                submodule = module_file(f"{node.module}.{alias.name}")
+                if submodule is None and alias.name not in defined_names(node.module):
+                    found.append(f"{node.module}.{alias.name}")
+    return found
+
+
+SOURCES = [*MODULES, *sorted((ROOT / "tests").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_names_are_imported_from_the_module_that_defines_them(path):
+    assert borrowed_imports(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebooks_import_names_from_the_module_that_defines_them(notebook):
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert borrowed_imports("\n".join(c.source for c in cells if c.cell_type == "code")) == []
+
+
+def test_a_borrowed_import_is_caught():
+    assert borrowed_imports("from helpers.models.deep.training import resolve_device") == [
+        "helpers.models.deep.training.resolve_device"
+    ]
