@@ -43,6 +43,11 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def json_digest(value: Any) -> str:
+    """SHA-256 of a value in canonical JSON (sorted keys; a value JSON cannot write is written as its str)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
 @contextmanager
 def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` and rename it into place on success only.

@@ -20,7 +20,6 @@ notebook. Every cell runs under the profile's ``cell_timeout_s``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import sys
@@ -37,7 +36,7 @@ import psutil
 from helpers.errors import ProfileError
 from helpers.pipeline.book import build_book
 from helpers.pipeline.dependencies import module_hashes, notebook_modules
-from helpers.pipeline.files import changed_sources, file_sha256, repo_root, resolve_path, write_json
+from helpers.pipeline.files import changed_sources, file_sha256, json_digest, repo_root, resolve_path, write_json
 from helpers.pipeline.notebooks import EXECUTED, KERNEL, Notebook, discover_notebooks, parameters_for
 from helpers.pipeline.profile import check_types, check_unused_keys, load_profile
 
@@ -153,18 +152,13 @@ def timed_out_cell(output: Path) -> int | None:
     return started[-1] if started else None
 
 
-def _digest(obj: Any) -> str:
-    """SHA-256 of a JSON-serialisable object in canonical form."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
 def notebook_source_hash(path: Path) -> str:
     """Hash of a notebook's cells (type, tags, source), not its outputs.
 
     Markdown counts too: a skipped notebook's executed copy is what the book shows.
     """
     cells = nbformat.read(path, as_version=4).cells
-    return _digest([[c.cell_type, sorted(c.metadata.get("tags", [])), c.source] for c in cells])
+    return json_digest([[c.cell_type, sorted(c.metadata.get("tags", [])), c.source] for c in cells])
 
 
 def helpers_source_hashes(notebook: Notebook) -> dict[str, str]:

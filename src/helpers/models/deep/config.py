@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -68,8 +66,3 @@ def resolve_device(device: str) -> torch.device:
     if not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:n]', not {device!r}")
     return torch.device(device)
-
-
-def json_digest(value: Any) -> str:
-    """SHA-256 of a JSON-able value (NaN written as null)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()

@@ -13,8 +13,9 @@ from sksurv.util import Surv, check_array_survival
 
 from helpers.data.outcomes import horizon_label_frame
 from helpers.models.crossfit import out_of_fold_predictions
-from helpers.models.deep.config import SELECTION, DeepConfig, Observer, json_digest
+from helpers.models.deep.config import SELECTION, DeepConfig, Observer
 from helpers.models.deep.training import TrainResult, predict_densenet, train_densenet
+from helpers.pipeline.files import json_digest
 from helpers.vocabulary import LabelPolicy
 
 

@@ -28,9 +28,10 @@ from helpers.models.deep.checkpoint import (
     resume_path,
     rng_state,
 )
-from helpers.models.deep.config import DeepConfig, Observer, json_digest, resolve_device
+from helpers.models.deep.config import DeepConfig, Observer, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
 from helpers.models.deep.transforms import LabelledCases, cache_cases, cached_dataset
+from helpers.pipeline.files import json_digest
 from helpers.vocabulary import PREDICTION_COLUMNS, Metric
 
 # ----------------------------------------------------------------------------- labels and loss

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from helpers.data.images import read_image
 from helpers.data.masks import read_mask
-from helpers.models.deep.config import INPUT_KEYS, PREPROCESSING_VERSION, DeepConfig, json_digest
+from helpers.models.deep.config import INPUT_KEYS, PREPROCESSING_VERSION, DeepConfig
+from helpers.pipeline.files import json_digest
 
 # ----------------------------------------------------------------------------- preprocessing
 
