@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import yaml
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from helpers.synthetic.clinical import simulate_clinical
+from builders import ROOT
+from helpers.synthetic.clinical import population_cuts, simulate_clinical
 from helpers.synthetic.oracle import oracle_scores
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import MANIFEST_COLUMNS, generate_cohort
@@ -163,28 +166,74 @@ def test_oracle_scores_keep_the_index() -> None:
     assert np.allclose(scores["full"], scores[["clinical", "roi", "context"]].sum(axis=1))
 
 
+PAPER = yaml.safe_load((ROOT / "book" / "dou2025_reported.yaml").read_text(encoding="utf-8"))
+SHARE_TARGETS = {
+    ("gender", "male"): 0.57,
+    ("T", "T1"): 0.09,
+    ("T", "T2"): 0.47,
+    ("T", "T3"): 0.23,
+    ("T", "T4"): 0.21,
+    ("N", "N0"): 0.43,
+    ("N", "N1"): 0.38,
+    ("N", "N2"): 0.18,
+    ("M", "M1"): 0.25,
+    ("centre", "C1"): 520 / 880,
+}
+
+
+@pytest.fixture(scope="module")
+def population() -> pd.DataFrame:
+    """40,000 patients of the default spec: the population every cohort is drawn from."""
+    return simulate_clinical(replace(CohortSpec(), n_patients=40_000, n_reader2=0, seed=3))
+
+
+def _shares(table: pd.DataFrame) -> dict[tuple[str, str], float]:
+    return {(column, level): float((table[column] == level).mean()) for column, level in SHARE_TARGETS}
+
+
+def test_population_has_the_papers_marginals(population: pd.DataFrame) -> None:
+    for key, share in _shares(population).items():
+        assert share == pytest.approx(SHARE_TARGETS[key], abs=0.01), key
+    assert population["age"].mean() == pytest.approx(68, abs=0.5)
+    assert population["age"].between(35, 90).all()
+
+
+def test_population_has_the_papers_follow_up_and_deaths(population: pd.DataFrame) -> None:
+    table1 = PAPER["table1"]
+    pooled = {
+        "mean": (616 * table1["follow_up_months"]["train_mean"] + 264 * table1["follow_up_months"]["test_mean"]) / 880,
+        "median": (616 * table1["follow_up_months"]["train_median"] + 264 * table1["follow_up_months"]["test_median"])
+        / 880,
+        "deaths": (table1["deaths"]["train"] + table1["deaths"]["test"]) / 880,
+    }
+    assert population["time_months"].mean() == pytest.approx(pooled["mean"], abs=1.0)
+    assert population["time_months"].median() == pytest.approx(pooled["median"], abs=1.0)
+    assert population["event"].mean() == pytest.approx(pooled["deaths"], abs=0.01)
+
+
 @pytest.mark.parametrize("seed", CALIBRATION_SEEDS)
-def test_marginals_match_the_paper(seed: int) -> None:
+def test_a_paper_sized_cohort_deviates_from_the_marginals_by_sampling_noise_only(seed: int) -> None:
     table = simulate_clinical(replace(CohortSpec(), seed=seed))
     assert len(table) == 880
-    assert (table["centre"] == "C1").sum() == 520
-    share = {column: table[column].value_counts(normalize=True) for column in ("gender", "T", "N", "M")}
-    targets = {
-        ("gender", "male"): 0.57,
-        ("T", "T1"): 0.09,
-        ("T", "T2"): 0.47,
-        ("T", "T3"): 0.23,
-        ("T", "T4"): 0.21,
-        ("N", "N0"): 0.43,
-        ("N", "N1"): 0.38,
-        ("N", "N2"): 0.18,
-        ("M", "M1"): 0.25,
-    }
-    for (column, level), target in targets.items():
-        assert abs(share[column].get(level, 0.0) - target) <= 0.03, (column, level)
-    assert abs(table["age"].mean() - 68) <= 2
-    assert table["age"].between(35, 90).all()
+    for key, share in _shares(table).items():
+        target = SHARE_TARGETS[key]
+        assert abs(share - target) <= 3.5 * np.sqrt(target * (1 - target) / 880), key
     assert 0.70 <= table["event"].mean() <= 0.80
+
+
+def test_cohorts_are_iid_draws_not_normalised_to_themselves() -> None:
+    """Thresholds and the Weibull scale belong to the population: nothing is pinned per draw."""
+    small, large = (simulate_clinical(replace(CohortSpec(), n_patients=n, seed=s)) for n, s in ((300, 5), (3000, 6)))
+    assert population_cuts(replace(CohortSpec(), n_patients=300, seed=5)) is population_cuts(CohortSpec())
+    # The old generator rescaled every draw to a median true survival of exactly 12 months and
+    # cut categories at each draw's own ranks; a draw's statistics now vary around the population's.
+    assert small["true_event_time_months"].median() != pytest.approx(large["true_event_time_months"].median(), abs=0.1)
+    assert (small["T"] == "T4").sum() != round(0.21 * 300) or (large["T"] == "T4").sum() != round(0.21 * 3000)
+    hazard = np.exp(small["lp_total"] + small["frailty"])
+    unit_exponential = (
+        hazard * (small["true_event_time_months"] / CohortSpec().baseline_scale_months) ** CohortSpec().weibull_shape
+    )
+    assert stats.kstest(unit_exponential, "expon").pvalue > 0.01
 
 
 def _auc_died_by(table: pd.DataFrame, score: pd.Series, horizon: float) -> float:

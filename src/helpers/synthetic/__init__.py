@@ -14,8 +14,10 @@ The true log hazard has three visible parts and one hidden part:
   stranding and liver metastases;
 * ``frailty`` - irreducible patient-level noise that no model can see.
 
-The clinical table is drawn jointly for the cohort (categorical marginals are imposed by
-ranks, so every seed reproduces the paper's Table 1); each image is then drawn from its
-patient's latent row and a random stream that depends only on (seed, patient index), so the
-files do not depend on the number of worker processes.
+Every patient is an independent draw from one population: categories are cut at thresholds
+of that population (learned once per spec from a 200,000-patient reference draw), so the
+paper's Table 1 shares hold in expectation and a cohort of any size, such as notebook 10's
+external cohort, comes from the same distribution. Each image is then drawn from its patient's
+latent row and a random stream that depends only on (seed, patient index), so the files do not
+depend on the number of worker processes.
 """

@@ -1,12 +1,17 @@
 """The clinical table and survival of the in-silico cohort, drawn from the documented latent model.
 
-Categorical marginals are imposed by ranks so every seed reproduces the paper's Table 1; the
-true linear predictor has clinical, ROI, context and frailty parts (see the package docstring).
+Every patient is an independent draw from one population: categories are cut at thresholds of
+that population (learned once per spec from a large reference draw, not from the cohort being
+drawn), and the Weibull scale is an absolute constant, so a 500-patient external cohort and the
+880-patient run come from the same distribution. The true linear predictor has clinical, ROI,
+context and frailty parts (see the package docstring).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -42,14 +47,12 @@ def simulate_clinical(spec: CohortSpec) -> pd.DataFrame:
     rng = np.random.default_rng(random_streams(spec)[0])
     n = spec.n_patients
     table = pd.DataFrame({"patient_id": [f"SYN-{i + 1:04d}" for i in range(n)]})
-    table["centre"] = np.array(["C1", "C2"])[_rank_categories(rng.random(n), spec.centre_fractions)]
+    table["centre"] = np.where(rng.random(n) < spec.centre_fractions[0] / sum(spec.centre_fractions), "C1", "C2")
     table["has_reader2"] = np.isin(np.arange(n), rng.choice(n, size=min(spec.n_reader2, n), replace=False))
-    table["gender"] = np.array(["female", "male"])[
-        _rank_categories(rng.random(n), (1 - spec.male_fraction, spec.male_fraction))
-    ]
+    table["gender"] = np.where(rng.random(n) < spec.male_fraction, "male", "female")
     table["age"] = np.clip(np.round(rng.normal(spec.age_mean, spec.age_sd, n)), 35, 90).astype(int)
     aggressiveness = rng.standard_normal(n)
-    _draw_tumour_stage(table, aggressiveness, spec, rng)
+    _draw_tumour_stage(table, aggressiveness, spec, rng, population_cuts(spec))
     _draw_tumour_appearance(table, aggressiveness, spec, rng)
     _draw_context(table, rng)
     _add_linear_predictors(table, spec)
@@ -57,16 +60,47 @@ def simulate_clinical(spec: CohortSpec) -> pd.DataFrame:
     return table
 
 
-def _rank_categories(score: np.ndarray, fractions: tuple[float, ...]) -> np.ndarray:
-    """Category index per patient: the lowest-scoring share ``fractions[0]`` get 0, and so on.
+REFERENCE_DRAWS = 200_000
+REFERENCE_SEED = 20250612
 
-    Cutting ranks (not thresholds) makes the category counts exact for every seed.
+
+@dataclass
+class Cuts:
+    """Category thresholds of the population's latent scores, by name (T4, size class, N, M).
+
+    While ``learning``, a call records the quantiles of ``fractions`` in the scores it is given
+    (the reference draw); afterwards it only applies them, so a cohort's categories never depend on
+    the other patients drawn with it.
     """
-    shares = np.asarray(fractions, float) / np.sum(fractions)
-    bounds = np.round(np.cumsum(shares) * len(score)).astype(int)
-    categories = np.empty(len(score), int)
-    categories[np.argsort(score, kind="stable")] = np.searchsorted(bounds, np.arange(len(score)), side="right")
-    return categories
+
+    thresholds: dict[str, np.ndarray] = field(default_factory=dict)
+    learning: bool = True
+
+    def __call__(self, name: str, score: np.ndarray, fractions: tuple[float, ...]) -> np.ndarray:
+        """Category index per patient: scores below the population's ``fractions[0]`` quantile get 0, and so on."""
+        if self.learning:
+            shares = np.cumsum(np.asarray(fractions, float) / np.sum(fractions))[:-1]
+            self.thresholds[name] = np.quantile(score, shares)
+        return np.searchsorted(self.thresholds[name], score, side="right")
+
+
+def population_cuts(spec: CohortSpec) -> Cuts:
+    """The thresholds that give the spec's T, N and M shares in the population (200,000 reference draws)."""
+    return _cuts_for(spec.t_stage_fractions, spec.n_stage_fractions, spec.m1_fraction)
+
+
+@lru_cache(maxsize=8)
+def _cuts_for(t_fractions: tuple[float, ...], n_fractions: tuple[float, ...], m1_fraction: float) -> Cuts:
+    """Learn the cuts on a fixed reference draw (cached: the same shares always give the same cuts)."""
+    reference = replace(
+        CohortSpec(), t_stage_fractions=t_fractions, n_stage_fractions=n_fractions, m1_fraction=m1_fraction
+    )
+    rng = np.random.default_rng(REFERENCE_SEED)
+    cuts = Cuts()
+    table = pd.DataFrame(index=range(REFERENCE_DRAWS))
+    _draw_tumour_stage(table, rng.standard_normal(REFERENCE_DRAWS), reference, rng, cuts)
+    cuts.learning = False
+    return cuts
 
 
 def _correlated(rng: np.random.Generator, driver: np.ndarray, weight: float) -> np.ndarray:
@@ -91,12 +125,12 @@ def _truncated_lognormal(rng: np.random.Generator, low: np.ndarray, high: np.nda
 
 
 def _draw_tumour_stage(
-    table: pd.DataFrame, aggressiveness: np.ndarray, spec: CohortSpec, rng: np.random.Generator
+    table: pd.DataFrame, aggressiveness: np.ndarray, spec: CohortSpec, rng: np.random.Generator, cuts: Cuts
 ) -> None:
     """Arterial contact, diameter, T (AJCC rule), N and M, all driven by aggressiveness."""
     n = len(table)
     t4_share = spec.t_stage_fractions[3]
-    arterial = _rank_categories(_correlated(rng, aggressiveness, 0.5), (1 - t4_share, t4_share)) == 1
+    arterial = cuts("arterial", _correlated(rng, aggressiveness, 0.5), (1 - t4_share, t4_share)) == 1
     sma = np.where(
         arterial,
         ARTERIAL_INVOLVEMENT_DEG + 1 + 179 * rng.beta(1.5, 1.5, n),
@@ -104,7 +138,7 @@ def _draw_tumour_stage(
     )
     size_class = np.full(n, 3)  # T4 tumours: size class 3 = "any size"
     non_t4 = ~arterial
-    size_class[non_t4] = _rank_categories(_correlated(rng, aggressiveness, 0.6)[non_t4], spec.t_stage_fractions[:3])
+    size_class[non_t4] = cuts("size", _correlated(rng, aggressiveness, 0.6)[non_t4], spec.t_stage_fractions[:3])
     low_mm, high_mm = DIAMETER_RANGE_MM
     bounds = np.array(
         [
@@ -116,11 +150,11 @@ def _draw_tumour_stage(
     )
     diameter = _truncated_lognormal(rng, bounds[size_class, 0], bounds[size_class, 1])
     t_stage = ajcc_t_stage(diameter, sma)
-    log_size = (np.log(diameter) - np.log(diameter).mean()) / np.log(diameter).std()
+    log_size = (np.log(diameter) - np.log(DIAMETER_MEDIAN_MM)) / DIAMETER_LOG_SD  # population constants
     n_score = 0.45 * aggressiveness + 0.3 * log_size + 0.75 * rng.standard_normal(n)
-    n_stage = _rank_categories(n_score, spec.n_stage_fractions)
+    n_stage = cuts("N", n_score, spec.n_stage_fractions)
     m_score = 0.35 * aggressiveness + 0.3 * (t_stage - 2.5) + 0.2 * n_stage + 0.8 * rng.standard_normal(n)
-    m1 = _rank_categories(m_score, (1 - spec.m1_fraction, spec.m1_fraction))
+    m1 = cuts("M", m_score, (1 - spec.m1_fraction, spec.m1_fraction))
     table["sma_contact_deg"] = sma
     table["diameter_mm"] = diameter
     table["T"] = [f"T{t}" for t in t_stage]
@@ -183,16 +217,16 @@ def _add_linear_predictors(table: pd.DataFrame, spec: CohortSpec) -> None:
 def _draw_survival(table: pd.DataFrame, spec: CohortSpec, rng: np.random.Generator) -> None:
     """Weibull PH event times with frailty; administrative and random censoring.
 
-    The Weibull scale is set so that the cohort's median true survival is
-    ``median_survival_months`` (a number a reader can compare with the literature).
+    S(t | x) = exp(-(t / scale)^shape * exp(lp + frailty)) with the absolute ``baseline_scale_months``
+    of the reference patient, so every cohort drawn from a spec shares one survival distribution.
     """
     n = len(table)
     table["frailty"] = rng.normal(0.0, spec.frailty_sd, n)
     hazard = np.exp(table["lp_total"] + table["frailty"]).to_numpy()
-    unscaled = (rng.exponential(size=n) / hazard) ** (1 / spec.weibull_shape)
-    event_time = unscaled * spec.median_survival_months / np.median(unscaled)
+    event_time = spec.baseline_scale_months * (rng.exponential(size=n) / hazard) ** (1 / spec.weibull_shape)
     start, end, censor = (date.fromisoformat(d) for d in (spec.diagnosis_start, spec.diagnosis_end, spec.censor_date))
-    diagnosed = np.datetime64(start) + rng.integers(0, (end - start).days + 1, n).astype("timedelta64[D]")
+    window = 1 - (1 - rng.random(n)) ** (1 / spec.accrual_decay)  # Beta(1, decay): 1 = uniform accrual
+    diagnosed = np.datetime64(start) + np.floor(window * ((end - start).days + 1)).astype("timedelta64[D]")
     administrative = (np.datetime64(censor) - diagnosed).astype(float) / DAYS_PER_MONTH
     lost = rng.exponential(12 / spec.loss_to_follow_up_per_year, n)
     censor_time = np.minimum(administrative, lost)
