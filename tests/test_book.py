@@ -28,8 +28,9 @@ def test_smoke_cohort_artifacts(smoke_run):
     cohort = pd.read_parquet(smoke_run / "cohort.parquet")
     assert len(cohort) == 80 and cohort["patient_id"].is_unique
     assert (cohort["split"] == "test").sum() == 24
-    oracle = pd.read_parquet(smoke_run / "oracle_auc.parquet")
-    assert set(oracle["score"]) == {"full", "clinical", "roi", "context"}
+    ceilings = pd.read_parquet(smoke_run / "ceilings.parquet")
+    assert set(ceilings["information_set"]) == {"clinical", "roi", "image", "clinical_roi", "everything"}
+    assert set(ceilings["split"]) == {"train", "test"} and ceilings["auc"].between(0, 1).all()
     metrics = json.loads((smoke_run / "metrics" / "01_cohort.json").read_text(encoding="utf-8"))
     assert metrics["patients"] == 80
     stage = json.loads((smoke_run / "manifests" / "01_cohort.json").read_text(encoding="utf-8"))
@@ -69,4 +70,4 @@ def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
     assert t_missing["n_train"] + t_missing["n_test"] == cohort["T"].isna().sum() > 0
     executed = (tmp_path / "01_cohort.ipynb").read_text(encoding="utf-8")
     assert "TCGA-" not in executed
-    assert "oracle_auc_test" not in json.loads((run_dir / "metrics" / "01_cohort.json").read_text(encoding="utf-8"))
+    assert "ceiling_auc_test" not in json.loads((run_dir / "metrics" / "01_cohort.json").read_text(encoding="utf-8"))

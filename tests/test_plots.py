@@ -60,7 +60,7 @@ def test_kaplan_meier_figure_draws_each_group_with_its_size_and_the_note():
     assert high.get_ydata()[-1] == pytest.approx(0.0)
 
 
-def test_optimism_figure_marks_each_arms_reported_model_and_the_oracle():
+def test_optimism_figure_marks_each_arms_reported_model_and_both_ceilings():
     optimism = pd.DataFrame(
         [
             {
@@ -71,7 +71,8 @@ def test_optimism_figure_marks_each_arms_reported_model_and_the_oracle():
                 "test_auc": 0.8 if arm == "paper" else 0.75,
                 "external_auc": 0.7,
                 "optimism": 0.1,
-                "oracle_external_auc": 0.9,
+                "test_ceiling": 0.85,
+                "external_ceiling": 0.9,
             }
             for arm in ("paper", "rigorous")
             for model in ("Fusion RF", "Fusion LR")
@@ -85,10 +86,11 @@ def test_optimism_figure_marks_each_arms_reported_model_and_the_oracle():
         "paper: external AUC",
         "rigorous: reported test AUC (Fusion RF)",
         "rigorous: external AUC",
-        "oracle (external)",
+        "ceiling (external)",
+        "ceiling (test)",
     ]
-    oracle = ax.collections[-1].get_offsets()
-    assert np.allclose(oracle[:, 1], 0.9) and len(oracle) == 3
+    external, test = (ax.collections[i].get_offsets() for i in (-2, -1))
+    assert np.allclose(external[:, 1], 0.9) and np.allclose(test[:, 1], 0.85) and len(external) == 3
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1 year", "2 years", "3 years"]
 
 

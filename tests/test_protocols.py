@@ -73,8 +73,16 @@ def test_optimism_is_reported_test_auc_minus_external_auc():
     fused = pd.concat([predictions.assign(model=m) for m in FUSION_MODELS], ignore_index=True)
     arm = protocols.ArmResult("paper", fused, "random_forest", "test")
     base = {"paper": {"radiomics": predictions, "densenet": predictions}}
-    oracle = pd.DataFrame({"score": "full", "horizon_months": [12, 24, 36], "auc": [0.9, 0.9, 0.9]})
-    table = protocols.optimism_table([arm], base, cohort, oracle, "known_status")
+    # ceilings: 0.95 on the test split, 0.85 on the external cohort, for every information set
+    ceilings = pd.DataFrame(
+        [
+            {"information_set": name, "split": split, "horizon_months": h, "auc": auc}
+            for name in ("roi", "image", "everything")
+            for split, auc in (("test", 0.95), ("external", 0.85))
+            for h in (12, 24, 36)
+        ]
+    )
+    table = protocols.optimism_table([arm], base, cohort, ceilings, "known_status")
     assert len(table) == 6 * 3 and table["reported"].sum() == 3
     # each AUC recomputed independently: scikit-learn on the patients whose 24-month status is known
     labels = horizon_labels(cohort["time_months"], cohort["event"], 24, "known_status")
@@ -88,7 +96,8 @@ def test_optimism_is_reported_test_auc_minus_external_auc():
     )
     assert row["optimism"] == pytest.approx(expected["test"] - expected["external"]) and row["optimism"] > 0.2
     assert (table["test_auc"] > 0.7).all() and (table["external_auc"].between(0.35, 0.65)).all()
-    assert (table["oracle_external_auc"] == 0.9).all()
+    assert (table["test_ceiling"] == 0.95).all() and (table["external_ceiling"] == 0.85).all()
+    assert row["adjusted_optimism"] == pytest.approx((expected["test"] - 0.95) - (expected["external"] - 0.85))
 
 
 def test_checkpoint_table_scores_each_checkpoint_on_test_and_external():

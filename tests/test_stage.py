@@ -66,11 +66,11 @@ def test_a_declared_artifact_is_read_through_its_producer(tmp_path):
     first.finish()
     reader = make_stage(tmp_path, "05_rsf")
     assert reader.read_parquet("cohort.parquet")["patient_id"].tolist() == ["a"]
-    assert not reader.has("oracle_auc.parquet")  # optional: 01 did not record it (a real cohort)
+    assert not reader.has("ceilings.parquet")  # optional: 01 did not record it (a real cohort)
     with pytest.raises(
-        StaleInputError, match="needs oracle_auc.parquet, an output of 01_cohort, but 01_cohort did not record it"
+        StaleInputError, match="needs ceilings.parquet, an output of 01_cohort, but 01_cohort did not record it"
     ):
-        reader.input("oracle_auc.parquet")
+        reader.input("ceilings.parquet")
     with pytest.raises(
         StaleInputError,
         match=r"needs features.parquet \(an output of 03_extraction\), but "

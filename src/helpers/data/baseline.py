@@ -74,7 +74,7 @@ def table1(cohort: pd.DataFrame, group: str = "split", groups: tuple[str, str] =
     """Baseline characteristics by group, with the numbers and the formatted cells.
 
     Returns one row per (variable, level). Columns: variable, level; per group ``g`` the numbers ``n_<g>``,
-    ``pct_<g>`` (category rows) or ``mean_<g>``, ``median_<g>`` (continuous rows, level "mean (median)") and
+    ``pct_<g>`` (category rows) or ``mean_<g>``, ``median_<g>``, ``sd_<g>`` (continuous rows, level "mean (median)") and
     the display cell ``<g>``; then stat_test and p_value (on each variable's first row only).
     """
     parts = {g: cohort.loc[cohort[group] == g] for g in groups}
@@ -91,6 +91,7 @@ def table1(cohort: pd.DataFrame, group: str = "split", groups: tuple[str, str] =
                     {
                         f"mean_{g}": values.mean(),
                         f"median_{g}": values.median(),
+                        f"sd_{g}": values.std(),
                         g: f"{values.mean():.1f} ({values.median():.1f})",
                     }
                 )
@@ -191,17 +192,20 @@ def marginals(cohort: pd.DataFrame) -> dict[str, float]:
     return values
 
 
-def headline_numbers(cohort: pd.DataFrame, summary: pd.DataFrame, oracle_table: pd.DataFrame | None) -> dict:
-    """The numbers later pages quote from this notebook (via metrics/01_cohort.json)."""
+def headline_numbers(cohort: pd.DataFrame, summary: pd.DataFrame, ceilings: pd.DataFrame | None) -> dict:
+    """The numbers later pages quote from this notebook (via metrics/01_cohort.json).
+
+    ``ceilings``: notebook 01's ceilings.parquet (in silico), quoted as test AUC per information set.
+    """
     numbers: dict[str, object] = {
         "patients": len(cohort),
         "by_split": summary.set_index("split")[["patients", "deaths", "median_follow_up_months"]].to_dict("index"),
         "marginals": marginals(cohort),
     }
-    if oracle_table is not None:
-        test = oracle_table[oracle_table["split"] == "test"]
-        numbers["oracle_auc_test"] = {
-            score: {str(h): a for h, a in zip(part["horizon_months"], part["auc"])}
-            for score, part in test.groupby("score")
+    if ceilings is not None:
+        test = ceilings[ceilings["split"] == "test"]
+        numbers["ceiling_auc_test"] = {
+            name: {str(h): a for h, a in zip(part["horizon_months"], part["auc"])}
+            for name, part in test.groupby("information_set")
         }
     return numbers

@@ -127,17 +127,3 @@ def roc_curves(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPol
         auc = float(roc_auc_score(part["label"], part["probability"]))
         parts.append(pd.DataFrame({"split": split, "horizon_months": horizon, "fpr": fpr, "tpr": tpr, "auc": auc}))
     return pd.concat(parts, ignore_index=True)
-
-
-def against_oracle(table: pd.DataFrame, oracle: pd.DataFrame, scores: tuple[str, ...]) -> pd.DataFrame:
-    """A model's test AUC per horizon beside the oracle AUCs of the named true scores.
-
-    Columns: horizon_months, model (the model's test AUC), then ``oracle_<score>`` for each of ``scores``.
-    """
-    model = table[table["split"] == "test"].set_index("horizon_months")["auc"].rename("model")
-    ceilings = (
-        oracle[(oracle["split"] == "test") & oracle["score"].isin(scores)]
-        .pivot(index="horizon_months", columns="score", values="auc")[list(scores)]
-        .add_prefix("oracle_")
-    )
-    return pd.concat([model, ceilings], axis=1).reset_index()

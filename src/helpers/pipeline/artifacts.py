@@ -13,7 +13,8 @@ from helpers.errors import UndeclaredArtifactError
 
 PRODUCERS: dict[str, str] = {
     "cohort.parquet": "01_cohort",
-    "oracle_auc.parquet": "01_cohort",  # in-silico cohorts only
+    "table1.parquet": "01_cohort",
+    "ceilings.parquet": "01_cohort",  # in-silico cohorts only: AUC of E[lp | information set] per split
     "insilico/spec.json": "01_cohort",  # in-silico cohorts only: the generator's settings
     "insilico/truth.parquet": "01_cohort",  # in-silico cohorts only: the latent truth per patient
     "stable_features.json": "02_icc",

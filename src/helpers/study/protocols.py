@@ -13,7 +13,9 @@ arms share everything they can (cohort, features, reducer settings, forest, netw
   picked by cross-validation on the training split, a DenseNet checkpoint that never saw
   the test split, the cut-off searched on the training split only.
 
-The optimism of an arm is its reported test AUC minus its AUC on the external cohort.
+The optimism of an arm is its reported test AUC minus its AUC on the external cohort; the
+oracle-adjusted optimism subtracts each split's ceiling first, so that a test split or an
+external cohort that happens to be easier to rank does not pass for optimism.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sksurv.util import Surv
 
 from helpers.data.manifest import read_manifest
 from helpers.evaluation import stratify
-from helpers.evaluation.binary import auc_by_horizon, auc_known, horizon_metrics, with_labels
+from helpers.evaluation.binary import auc_known, horizon_metrics, with_labels
 from helpers.features import radiomics
 from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
@@ -38,8 +40,7 @@ from helpers.models.deep.checkpoint import load_densenet
 from helpers.models.deep.training import predict_densenet
 from helpers.models.rsf import RadiomicsChain, radiomics_chain
 from helpers.pipeline.stage import Stage
-from helpers.synthetic import oracle
-from helpers.synthetic.oracle import oracle_scores
+from helpers.synthetic.ceilings import MODEL_INFORMATION, CeilingModels, ceiling_auc_table, fit_ceilings
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
 from helpers.vocabulary import MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol, Splitting
@@ -97,6 +98,7 @@ class RunInputs:
     radiomics_metrics: pd.DataFrame  # 05's Table 2 rows
     spec: CohortSpec | None  # the generator's settings (in-silico cohorts only)
     truth: pd.DataFrame | None  # the generator's truth (in-silico cohorts only)
+    ceilings: pd.DataFrame | None  # 01's ceilings.parquet (in-silico cohorts only)
 
     @property
     def in_silico(self) -> bool:
@@ -130,17 +132,17 @@ def read_run(stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, seed: in
         radiomics_metrics=stage.read_parquet("metrics_radiomics.parquet"),
         spec=CohortSpec.from_json(stage.input("insilico/spec.json")) if in_silico else None,
         truth=stage.read_parquet("insilico/truth.parquet") if in_silico else None,
+        ceilings=stage.read_parquet("ceilings.parquet") if in_silico else None,
     )
 
 
-def oracle_on(table: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """Oracle AUC (full and partial true scores) of one labelled table, long: score, horizon_months, auc."""
-    scores = oracle_scores(truth.set_index("patient_id")).reindex(table["patient_id"])
-    rows = []
-    for component in scores.columns:
-        aucs = auc_by_horizon(table["time_months"], table["event"], scores[component].to_numpy(), policy)
-        rows += [{"score": component, "horizon_months": h, "auc": a} for h, a in aucs.items()]
-    return pd.DataFrame(rows)
+def external_ceilings(external: ExternalCohort, spec: CohortSpec, cache_dir: Path, policy: LabelPolicy) -> pd.DataFrame:
+    """The ceilings of every information set on the external cohort (split "external").
+
+    Columns: information_set, split, horizon_months, auc (``helpers.synthetic.ceilings.ceiling_auc_table``).
+    """
+    models = fit_ceilings(spec, cache_dir)
+    return ceiling_auc_table(external.table, external.truth, models, policy, splits=("external",))
 
 
 def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain) -> pd.DataFrame:
@@ -308,16 +310,20 @@ def optimism_table(
     arms: list[ArmResult],
     base: dict[str, dict[str, pd.DataFrame]],
     cohort: pd.DataFrame,
-    external_oracle: pd.DataFrame,
+    ceilings: pd.DataFrame,
     policy: LabelPolicy,
 ) -> pd.DataFrame:
-    """Per arm, model and horizon: reported test AUC, true external AUC, their difference, and the oracle.
+    """Per arm, model and horizon: reported test AUC, true external AUC, both ceilings and the optimism.
 
-    Columns: arm, model (MODEL_LABELS' label), reported (whether it is the arm's chosen model), horizon_months,
-    test_auc, external_auc, optimism, oracle_external_auc.
+    ``ceilings``: the test rows of ceilings.parquet and the external ones, together. Each model is set
+    against the ceiling of its own information set; ``adjusted_optimism`` = (test - test ceiling) -
+    (external - external ceiling) removes the part of the raw difference that is only the two samples
+    being easier or harder. Columns: arm, model (MODEL_LABELS' label), reported (whether it is the arm's
+    chosen model), horizon_months, test_auc, external_auc, optimism, test_ceiling, external_ceiling,
+    adjusted_optimism.
     """
     rows = []
-    ceiling = external_oracle[external_oracle["score"] == "full"].set_index("horizon_months")["auc"]
+    ceiling = ceilings.set_index(["information_set", "split", "horizon_months"])["auc"]
     for result in arms:
         models = dict(base[result.arm])
         models |= {
@@ -328,6 +334,8 @@ def optimism_table(
             for horizon, part in labelled.groupby("horizon_months"):
                 reported = auc_known(*_split(part, "test"))
                 external = auc_known(*_split(part, "external"))
+                test_ceiling = float(ceiling[(MODEL_INFORMATION[name], "test", int(horizon))])
+                external_ceiling = float(ceiling[(MODEL_INFORMATION[name], "external", int(horizon))])
                 rows.append(
                     {
                         "arm": result.arm,
@@ -337,7 +345,9 @@ def optimism_table(
                         "test_auc": reported,
                         "external_auc": external,
                         "optimism": reported - external,
-                        "oracle_external_auc": float(ceiling[horizon]),
+                        "test_ceiling": test_ceiling,
+                        "external_ceiling": external_ceiling,
+                        "adjusted_optimism": (reported - test_ceiling) - (external - external_ceiling),
                     }
                 )
     return pd.DataFrame(rows)
@@ -422,14 +432,15 @@ def centre_transfer(
     chain: RadiomicsChain,
     policy: LabelPolicy,
     random_split_auc: pd.DataFrame,
+    ceiling_models: CeilingModels | None = None,
     source: str = "C1",
     target: str = "C2",
 ) -> pd.DataFrame:
     """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient.
 
-    Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico, the
-    ROI-only oracle on the target centre. Columns: horizon_months, "AUC <source> -> <target>", "n <target>",
-    "AUC random split (test)" and, when ``truth`` is given, "ROI oracle on <target>".
+    Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico (``truth``
+    and ``ceiling_models`` given), the ROI ceiling on the target centre. Columns: horizon_months,
+    "AUC <source> -> <target>", "n <target>", "AUC random split (test)" and, in silico, "ROI ceiling on <target>".
     """
     by_centre = cohort.assign(
         split=np.where(cohort["centre"] == source, "train", np.where(cohort["centre"] == target, "test", "other"))
@@ -445,10 +456,10 @@ def centre_transfer(
             on="horizon_months",
         )
     )
-    if truth is not None:
-        ceiling = oracle.oracle_auc_table(by_centre, truth, policy)
-        roi = ceiling[(ceiling["split"] == "test") & (ceiling["score"] == "roi")]
+    if truth is not None and ceiling_models is not None:
+        ceiling = ceiling_auc_table(by_centre, truth, ceiling_models, policy, splits=("test",))
+        roi = ceiling[ceiling["information_set"] == "roi"]
         table = table.merge(
-            roi[["horizon_months", "auc"]].rename(columns={"auc": f"ROI oracle on {target}"}), on="horizon_months"
+            roi[["horizon_months", "auc"]].rename(columns={"auc": f"ROI ceiling on {target}"}), on="horizon_months"
         )
     return table

@@ -1,23 +1,20 @@
-"""The in-silico cohort's ceiling: AUC of the true risk, and of each part of it.
+"""The in-silico cohort's true risk scores: the linear predictor and its three additive parts.
 
-The generator knows every patient's true linear predictor (frailty excluded, because no
-model can see it). Under proportional hazards the ranking by that predictor is the same at
-every horizon, so its AUC is the best any model can reach with the same labels.
+The generator knows every patient's true linear predictor (frailty excluded, because no model
+can see it). The parts are pieces of that sum, not ceilings of a model that sees one kind of
+information: that model's ceiling is E[lp | its information] (``helpers.synthetic.ceilings``).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from helpers.evaluation.binary import auc_by_horizon
-from helpers.vocabulary import HORIZONS_MONTHS, LabelPolicy
-
 
 def oracle_scores(truth: pd.DataFrame) -> pd.DataFrame:
     """The true risk scores (linear predictors without frailty) per patient, truth's index kept.
 
-    ``full`` is the Bayes-optimal ranking at every horizon under proportional hazards; the
-    partial scores show what a model seeing only one kind of information could reach.
+    ``full`` is the Bayes-optimal ranking at every horizon under proportional hazards; the parts
+    show how the generator divides the signal (the calibration tests), not what a model could reach.
     Columns: full, clinical, roi, context (lp_total, lp_clinical, lp_roi, lp_context).
     """
     return pd.DataFrame(
@@ -29,27 +26,3 @@ def oracle_scores(truth: pd.DataFrame) -> pd.DataFrame:
         },
         index=truth.index,
     )
-
-
-def oracle_auc_table(
-    cohort: pd.DataFrame, truth: pd.DataFrame, policy: LabelPolicy, horizons: tuple[int, ...] = HORIZONS_MONTHS
-) -> pd.DataFrame:
-    """AUC of the full and partial true scores per split and horizon (long format).
-
-    Columns: split (train, test, all), score (full, clinical, roi, context), horizon_months, auc.
-    """
-    scores = oracle_scores(truth.set_index("patient_id")).reindex(cohort["patient_id"])
-    rows = []
-    for split in ("train", "test", "all"):
-        mask = (cohort["split"] == split).to_numpy() if split != "all" else slice(None)
-        part = cohort.loc[mask]
-        for component in scores.columns:
-            aucs = auc_by_horizon(
-                part["time_months"],
-                part["event"],
-                scores.loc[part["patient_id"].to_numpy(), component].to_numpy(),
-                policy,
-                horizons,
-            )
-            rows += [{"split": split, "score": component, "horizon_months": h, "auc": a} for h, a in aucs.items()]
-    return pd.DataFrame(rows)
