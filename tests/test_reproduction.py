@@ -121,7 +121,7 @@ def test_table2_notes_flag_paper_values_above_the_ceiling_once_per_model_and_spl
     table = reproduction.table2_comparison(reported, _run_metrics(0.75), _ceilings(0.88))
     notes = reproduction.table2_notes(table)
     forest = [n for n in notes if n.startswith("Fusion RF, training set")]
-    assert len(forest) == 1 and "exceeds the ceiling" in forest[0] and "0.965–0.979" in forest[0]
+    assert len(forest) == 1 and "exceeds this cohort's ceiling" in forest[0] and "0.965–0.979" in forest[0]
     assert not any(n.startswith("Radiomics, training set") and "ceiling" in n for n in notes)  # 0.831-0.862 < 0.91
     gaps = next(n for n in notes if n.startswith("Training minus test AUC"))
     assert "Fusion RF paper +0.070, this run +0.000" in gaps
@@ -132,3 +132,9 @@ def test_a_reported_file_without_a_section_is_refused(tmp_path):
     path.write_text(yaml.safe_dump({"cohort": {}, "table1": {}}))
     with pytest.raises(ValueError, match="missing section"):
         reproduction.load_reported(path)
+
+
+def test_a_run_above_its_own_ceiling_is_called_in_sample(reported):
+    table = reproduction.table2_comparison(reported, _run_metrics(0.99), _ceilings(0.88))
+    notes = [n for n in reproduction.table2_notes(table) if "this run's AUC exceeds the ceiling" in n]
+    assert len(notes) == 12 and "patients it was fitted on" in notes[0]
