@@ -16,10 +16,10 @@ from helpers.data.manifest import read_manifest
 from helpers.data.outcomes import horizon_label_frame
 from helpers.errors import CudaUnavailableError
 from helpers.models.crossfit import out_of_fold_predictions
-from helpers.models.deep.checkpoint import load_densenet
+from helpers.models.deep.checkpoint import atomic_save, load_densenet
 from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
-from helpers.models.deep.protocol import densenet_chain
+from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble
 from helpers.models.deep.training import TrainResult, masked_cross_entropy, predict_densenet, train_densenet, train_step
 from helpers.models.deep.transforms import TumourCubed, case_items, case_transforms
 from helpers.synthetic.spec import CohortSpec
@@ -268,3 +268,25 @@ def test_field_of_view_is_a_mm_cube_centred_on_the_tumour() -> None:
     assert out["roi"].shape == (1, 3, 14, 14)  # longest extent 10 mm + 2 x 2 mm margin
     wide = TumourCubed(margin_mm=2.0, field_mm=60.0)(item)["image"]
     assert wide.shape == (1, 12, 60, 60) and wide[0, 0, 0, 0] == 0.0  # beyond the scan: padding
+
+
+def test_the_cross_fitted_densenet_saves_its_fold_networks_and_their_mean_predicts_new_patients(
+    cases: pd.DataFrame, cache_dir: Path, tmp_path: Path
+) -> None:
+    """3 fold networks over 9 training patients: out-of-fold rows for them, the fold mean for the 3 others, and
+    the saved networks reproduce that mean."""
+    split = pd.Series(["train"] * 9 + ["test"] * 3, index=cases.index)
+    crossfit = densenet_crossfit(
+        cases.assign(split=split), TINY, "known_status", cache_dir, n_folds=3, val_fraction=0.34, seed=0
+    )
+    predictions = crossfit.predictions
+    assert len(crossfit.folds) == 3 and crossfit.minutes > 0
+    train_rows = predictions[predictions["split"] == "train"]
+    assert sorted(train_rows["fold"].unique()) == [0, 1, 2] and train_rows["patient_id"].nunique() == 9
+    test_rows = predictions[predictions["split"] == "test"]
+    assert (test_rows["fold"] == -1).all() and test_rows["patient_id"].nunique() == 3
+    path = tmp_path / "densenet_folds.pt"
+    atomic_save(crossfit.checkpoint(), path)
+    again = predict_fold_ensemble(path, cases[split == "test"], cache_dir)
+    merged = test_rows.merge(again, on=["patient_id", "horizon_months"], suffixes=("", "_again"))
+    assert len(merged) == 9 and np.allclose(merged["probability"], merged["probability_again"], atol=1e-6)

@@ -151,7 +151,7 @@ def test_figure_names_are_unique_across_the_book():
         for c in analysis_cells(path)
         if "mystnb" in c.metadata
     ]
-    assert len(labels) == len(set(labels)) == 19
+    assert len(labels) == len(set(labels)) == 21
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

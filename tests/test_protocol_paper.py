@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 def paper_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("paper")
     profile = {**yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text(encoding="utf-8")), "protocol": "paper"}
+    del profile["label_policy"]  # protocol: paper brings the paper's labelling
     (folder / "paper.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
     assert run_main([str(folder / "paper.yaml"), "--no-book", "--run-dir", str(folder / "run")]) == 0
     return folder / "run"
@@ -34,8 +35,15 @@ def test_every_notebook_runs_under_the_papers_protocol(paper_run):
 
 def test_the_paper_arm_stacks_in_sample_selects_on_test_and_searches_the_cut_off_on_everyone(paper_run):
     outputs = recorded_outputs(paper_run)
-    assert not any(name.endswith("_oof.parquet") for name in outputs)  # no cross-fitting: in-sample stacking
+    assert "predictions_densenet_crossfit.parquet" in outputs  # the rigorous comparison arm is fitted too
+    params = json.loads((paper_run / "manifests" / "07_fusion.json").read_text(encoding="utf-8"))["params"]
+    assert params["label_policy"] == "paper"  # implied by protocol: paper
+    fusion = json.loads((paper_run / "fusion.json").read_text(encoding="utf-8"))
+    assert fusion["arms"]["paper"]["reason"].startswith("highest mean test AUC")
+    assert "cross-validated" in fusion["arms"]["rigorous"]["reason"]
     metrics = json.loads((paper_run / "metrics" / "06_densenet.json").read_text(encoding="utf-8"))
     assert metrics["protocol"] == "paper" and metrics["selected_on"].startswith("best test accuracy")
     assert json.loads((paper_run / "fusion.json").read_text(encoding="utf-8"))["protocol"] == "paper"
-    assert json.loads((paper_run / "cutpoint.json").read_text(encoding="utf-8"))["searched_on"] == "all patients"
+    cutpoint = json.loads((paper_run / "cutpoint.json").read_text(encoding="utf-8"))
+    assert cutpoint["searched_on"] == "all patients"
+    assert cutpoint["arms"]["rigorous"]["searched_on"].startswith("training split (out-of-fold")

@@ -122,9 +122,17 @@ def test_the_paper_cutoff_is_searched_on_train_and_test_and_the_rigorous_one_on_
     # the test split's scores are shifted up, so a search that includes them finds another cut-off
     score = cohort["risk"].to_numpy() * 2 + np.where(cohort["split"] == "test", 3.0, 0.0)
     fused = pd.concat([_long(cohort, score).assign(model=m) for m in FUSION_MODELS], ignore_index=True)
-    arms = [protocols.ArmResult(name, fused, "logistic_regression", "") for name in ("paper", "rigorous")]
+    # the rigorous arm's out-of-fold training scores differ from its in-sample ones: its search must use them
+    train = cohort[cohort["split"] == "train"]
+    oof_score = train["risk"].to_numpy() * 2 + np.random.default_rng(3).normal(0, 1.0, len(train))
+    oof = pd.concat([_long(train, oof_score).assign(model=m) for m in FUSION_MODELS], ignore_index=True)
+    arms = [
+        protocols.ArmResult("paper", fused, "logistic_regression", ""),
+        protocols.ArmResult("rigorous", fused, "logistic_regression", "", oof.drop(columns="split")),
+    ]
     table = protocols.cutoff_comparison(arms, cohort, 36)
     risk = pd.Series(1 / (1 + np.exp(-score)), index=cohort.index)
+    oof_risk = pd.Series(1 / (1 + np.exp(-oof_score)), index=train.index)
 
     def searched(splits: list[str]) -> float:
         part = cohort["split"].isin(splits)
@@ -133,9 +141,13 @@ def test_the_paper_cutoff_is_searched_on_train_and_test_and_the_rigorous_one_on_
         ).cutpoint
 
     cutpoints = table.groupby("arm")["cutpoint"].first()
-    assert cutpoints["paper"] == searched(["train", "test"]) and cutpoints["rigorous"] == searched(["train"])
-    assert cutpoints["paper"] != cutpoints["rigorous"]
-    assert list(table["searched_on"].unique()) == ["train + test", "train"]
+    assert cutpoints["paper"] == searched(["train", "test"])
+    assert cutpoints["rigorous"] == stratify.optimal_cutpoint(train["time_months"], train["event"], oof_risk).cutpoint
+    assert cutpoints["rigorous"] != searched(["train"])  # not the in-sample training scores
+    assert list(table["searched_on"].unique()) == ["train + test", "train (out-of-fold)"]
+    without = protocols.ArmResult("rigorous", fused, "logistic_regression", "")
+    with pytest.raises(ValueError, match="out-of-fold"):
+        protocols.cutoff_comparison([without], cohort, 36)
     assert set(table["split"]) == {"test", "external"}
     external = table[table["split"] == "external"]
     assert (external["hazard_ratio"] > 1.5).all() and (external["p_value"] < 0.01).all()

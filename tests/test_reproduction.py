@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from builders import ROOT, shared_data_dir
+
 from helpers.data.baseline import table1
 from helpers.study import reproduction
 from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS

@@ -56,6 +56,20 @@ def test_bad_profiles_are_refused(tmp_path, text, message):
         load_profile(write(tmp_path, text))
 
 
+def test_the_papers_protocol_brings_the_papers_labelling_unless_the_profile_says_otherwise(tmp_path):
+    assert load_profile(write(tmp_path, "seed: 1\nprotocol: paper\n"))["label_policy"] == "paper"
+    assert "label_policy" not in load_profile(write(tmp_path, "seed: 1\nprotocol: rigorous\n"))
+    mixed = "seed: 1\nprotocol: paper\nlabel_policy: known_status\n"
+    with pytest.raises(ProfileError, match="label_policy_differs_from_paper: true"):
+        load_profile(write(tmp_path, mixed))
+    explicit = load_profile(write(tmp_path, mixed + "label_policy_differs_from_paper: true\n"))
+    assert explicit["label_policy"] == "known_status"
+    notebooks = discover_notebooks(ROOT / "notebooks")
+    assert "label_policy_differs_from_paper" not in parameters_for(notebooks[0], explicit, tmp_path / "run")
+    with pytest.raises(ProfileError, match="true or false"):
+        load_profile(write(tmp_path, "seed: 1\nprotocol: paper\nlabel_policy_differs_from_paper: yes please\n"))
+
+
 def test_a_key_no_notebook_declares_is_an_error():
     notebooks = [fake("01_a", "run_dir", "seed", "protocol"), fake("02_b", "run_dir", "epochs")]
     check_unused_keys(notebooks, {"name": "x", "seed": 1, "protocol": "paper", "epochs": 3}, Path("p.yaml"))

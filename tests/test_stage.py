@@ -80,8 +80,8 @@ def test_a_declared_artifact_is_read_through_its_producer(tmp_path):
 
 
 def test_an_undeclared_artifact_cannot_be_read_and_a_declared_one_has_one_producer(tmp_path):
-    with pytest.raises(UndeclaredArtifactError, match="table1.parquet is not a declared artifact"):
-        make_stage(tmp_path, "09_reproduction").read_parquet("table1.parquet")
+    with pytest.raises(UndeclaredArtifactError, match="split_summary.parquet is not a declared artifact"):
+        make_stage(tmp_path, "09_reproduction").read_parquet("split_summary.parquet")
     with pytest.raises(
         UndeclaredArtifactError,
         match="05_rsf wrote cohort.parquet, which the artifact contract declares as an output of 01_cohort",

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
+from builders import ROOT
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from builders import ROOT
 from helpers.synthetic.clinical import population_cuts, simulate_clinical
 from helpers.synthetic.oracle import oracle_scores
 from helpers.synthetic.spec import CohortSpec

@@ -19,6 +19,7 @@ Splitting = Literal["exhaustive", "random"]
 PREDICTION_COLUMNS = ["patient_id", "horizon_months", "probability"]
 
 Protocol = Literal["paper", "rigorous"]
+ARMS: tuple[Protocol, ...] = ("paper", "rigorous")  # every run fits both; the profile's protocol is the headline
 
 # Table 2 rows, in the paper's order: the two base models, then the four fusion algorithms.
 MODEL_LABELS = {

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -277,10 +277,71 @@ def base_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None, protocol:
     if out_of_fold is None:
         raise ValueError(
             "the rigorous protocol fuses out-of-fold training predictions; none were written "
-            "(run notebooks 05 and 06 with protocol: rigorous)"
+            "(re-run notebooks 05 and 06, which write them for the rigorous arm)"
         )
-    test = final[final["split"] == "test"][columns]
+    test = final[final["split"] != "train"][columns]
     return pd.concat([out_of_fold[columns], test], ignore_index=True)
+
+
+BASE_PREDICTIONS = ("radiomics", "radiomics_oof", "densenet", "densenet_crossfit")
+
+
+def arm_inputs(
+    arm: Protocol, base: Mapping[str, pd.DataFrame]
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(the base models an arm reports, what its fusion models are fitted on), each keyed radiomics, densenet.
+
+    ``base``: notebooks 05 and 06's predictions keyed as BASE_PREDICTIONS. The paper arm reports and stacks on
+    the final radiomics forest and the single network notebook 06 trained (in-sample training rows); the
+    rigorous arm reports the cross-fitted DenseNet (out-of-fold training rows, fold-mean test rows) and stacks
+    on out-of-fold training predictions of both base models.
+    """
+    missing = [name for name in BASE_PREDICTIONS if name not in base]
+    if missing:
+        raise ValueError(f"the {arm} arm needs the base predictions {missing} (notebooks 05 and 06 write them)")
+    if arm == "paper":
+        shown = {"radiomics": base["radiomics"], "densenet": base["densenet"]}
+        return shown, {name: frame[PREDICTION_COLUMNS] for name, frame in shown.items()}
+    crossfit = base["densenet_crossfit"]
+    shown = {"radiomics": base["radiomics"], "densenet": crossfit}
+    inputs = {
+        "radiomics": base_inputs(base["radiomics"], base["radiomics_oof"], "rigorous"),
+        "densenet": base_inputs(crossfit, crossfit[crossfit["split"] == "train"], "rigorous"),
+    }
+    return shown, inputs
+
+
+def out_of_fold_fusion(
+    models: Mapping[str, GridSearchCV], train_X: pd.DataFrame, train_y: pd.Series, random_state: int | None
+) -> pd.DataFrame:
+    """Cross-validated training predictions of each tuned fusion model (its chosen settings refitted per fold).
+
+    Patients with an unknown label were never fitted on, so the final model's prediction is already out of
+    sample for them. Columns: patient_id, model, probability.
+    """
+    known = train_y.notna()
+    folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
+    parts = []
+    for name, model in models.items():
+        estimator = model.best_estimator_ if isinstance(model, GridSearchCV) else model
+        probability = pd.Series(model.predict_proba(train_X)[:, list(model.classes_).index(1)], index=train_X.index)
+        crossed = cross_val_predict(
+            clone(estimator), train_X.loc[known], train_y.loc[known].astype(int), cv=folds, method="predict_proba"
+        )
+        probability.loc[known] = crossed[:, 1]
+        parts.append(pd.DataFrame({"patient_id": train_X.index, "model": name, "probability": probability.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """What ``fuse`` returns: predictions, fitted models, inputs, cross-validated AUCs and out-of-fold predictions."""
+
+    predictions: pd.DataFrame  # patient_id, model, probability, horizon_months, split
+    models: dict[int, dict[str, ClassifierMixin]]
+    features: dict[int, pd.DataFrame]
+    cv: pd.DataFrame | None  # model, cv_auc, horizon_months ("rigorous" only)
+    oof: pd.DataFrame | None  # training split: patient_id, model, probability, horizon_months ("rigorous" only)
 
 
 def fuse(
@@ -290,16 +351,14 @@ def fuse(
     labels: pd.DataFrame,
     protocol: Protocol,
     random_state: int | None,
-) -> tuple[pd.DataFrame, dict[int, dict[str, ClassifierMixin]], dict[int, pd.DataFrame], pd.DataFrame | None]:
+) -> Fused:
     """Fit the four fusion models per horizon on the training split and predict every patient.
 
-    ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Returns the
-    long predictions (columns patient_id, model, probability, horizon_months, split), the fitted models
-    and the input table per horizon (``fusion_features``: index patient_id, columns FEATURES), and the
-    cross-validated training AUCs (columns model, cv_auc, horizon_months; "rigorous" only, else None).
+    ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Under "rigorous" the
+    training split is also predicted out of fold (``out_of_fold_fusion``), for the cut-off search.
     """
     split = cohort.set_index("patient_id")["split"]
-    predictions, models, inputs, cv = [], {}, {}, []
+    predictions, models, inputs, cv, oof = [], {}, {}, [], []
     for horizon in HORIZONS_MONTHS:
         X = fusion_features(cohort, radiomics, densenet, horizon)
         train = X.index[split.reindex(X.index) == "train"]
@@ -310,9 +369,17 @@ def fuse(
         predictions.append(predict_fusion(models[horizon], X).assign(horizon_months=horizon))
         if protocol == "rigorous":
             cv.append(cv_scores(models[horizon]).assign(horizon_months=horizon))
+            crossed = out_of_fold_fusion(models[horizon], X.loc[train], labels.loc[train, horizon], random_state)
+            oof.append(crossed.assign(horizon_months=horizon))
     long = pd.concat(predictions, ignore_index=True)
     long["split"] = long["patient_id"].map(split)
-    return long, models, inputs, (pd.concat(cv, ignore_index=True) if cv else None)
+    return Fused(
+        long,
+        models,
+        inputs,
+        pd.concat(cv, ignore_index=True) if cv else None,
+        pd.concat(oof, ignore_index=True) if oof else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -324,6 +391,7 @@ class FusionResult:
     features: dict[int, pd.DataFrame]  # horizon -> patients x FEATURES, the models' inputs
     labels: pd.DataFrame  # patients x horizons: 1, 0 or NaN (unknown under the label policy)
     cv: pd.DataFrame | None  # cross-validated training AUCs (protocol "rigorous")
+    oof: pd.DataFrame | None  # out-of-fold training predictions of the fusion models (protocol "rigorous")
     metrics: pd.DataFrame  # Table 2 in long form: horizon_metrics' columns plus model, for base and fusion models
     best: str
     reason: str
@@ -349,9 +417,8 @@ def fuse_and_choose(
     does. ``final``: the base models' own predictions, scored beside the fusion models."""
     cases = cohort.set_index("patient_id")
     labels = horizon_label_frame(cases["time_months"], cases["event"], policy)
-    predictions, models, features, cv = fuse(
-        cohort, inputs["radiomics"], inputs["densenet"], labels, protocol, random_state
-    )
+    fused = fuse(cohort, inputs["radiomics"], inputs["densenet"], labels, protocol, random_state)
+    predictions = fused.predictions
     scored = cohort[cohort["split"] != "external"]
     scores = {
         name: horizon_metrics(frame[frame["split"] != "external"], scored, policy) for name, frame in final.items()
@@ -363,5 +430,19 @@ def fuse_and_choose(
         for model in FUSION_MODELS
     }
     long = pd.concat([table.assign(model=name) for name, table in scores.items()], ignore_index=True)
-    best, reason = choose_best(long, protocol, cv)
-    return FusionResult(predictions, models, features, labels, cv, long, best, reason)
+    best, reason = choose_best(long, protocol, fused.cv)
+    return FusionResult(predictions, fused.models, fused.features, labels, fused.cv, fused.oof, long, best, reason)
+
+
+def by_arm(results: Mapping[str, FusionResult], table: str) -> pd.DataFrame:
+    """One of the FusionResult tables ("predictions" or "metrics") of every arm, stacked with an ``arm`` column."""
+    return pd.concat([getattr(result, table).assign(arm=arm) for arm, result in results.items()], ignore_index=True)
+
+
+def arm_predictions(arm: Protocol, base: Mapping[str, pd.DataFrame], fused: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The six Table 2 models of one arm, keyed as MODEL_LABELS: the base models it reports (``arm_inputs``) and
+    its four fusion models from notebook 07's predictions_fusion.parquet (columns patient_id, horizon_months,
+    probability, split)."""
+    rows = fused[fused["arm"] == arm]
+    models = {model: rows[rows["model"] == model].drop(columns=["model", "arm"]) for model in FUSION_MODELS}
+    return arm_inputs(arm, base)[0] | models

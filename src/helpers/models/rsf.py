@@ -130,24 +130,40 @@ def death_probabilities(model: Forest, X: pd.DataFrame, horizons: tuple[int, ...
 
 @dataclass(frozen=True)
 class RadiomicsChain:
-    """The whole radiomics chain (scaler, PCA, LASSO, forest) as one fit-and-predict step for cross-fitting."""
+    """The whole radiomics chain (scaler, PCA, LASSO, node-size tuning, forest) as one fit-and-predict step.
+
+    With several ``node_sizes`` the node size is tuned on the OOB error of the forest fitted to the
+    training data passed in (each fold's own, when cross-fitted), never on the patients predicted.
+    """
 
     reducer_params: dict
-    node_size: int
+    node_sizes: tuple[int, ...]
     n_estimators: int
     splitting: Splitting
     random_state: int | None
     n_jobs: int | None
 
     def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
-        """Fit every step on the training fold only, then predict the held-out fold."""
+        """Fit every step on the training rows only, then predict ``test_X``."""
         from helpers.features.selection import RadiomicsReducer
 
         reducer = RadiomicsReducer(**self.reducer_params).fit(train_X, train_y)
+        components = reducer.transform(train_X)
+        node_size = self.node_sizes[0]
+        if len(self.node_sizes) > 1:
+            node_size = tune_node_size(
+                components,
+                train_y,
+                self.node_sizes,
+                n_estimators=self.n_estimators,
+                splitting=self.splitting,
+                random_state=self.random_state,
+                n_jobs=self.n_jobs,
+            ).best
         forest = fit_rsf(
-            reducer.transform(train_X),
+            components,
             train_y,
-            self.node_size,
+            node_size,
             n_estimators=self.n_estimators,
             splitting=self.splitting,
             random_state=self.random_state,
@@ -158,12 +174,14 @@ class RadiomicsChain:
 
 def radiomics_chain(
     reducer_params: dict,
-    node_size: int,
+    node_sizes: tuple[int, ...],
     *,
     n_estimators: int = 345,
     splitting: Splitting = "random",
     random_state: int | None = None,
     n_jobs: int | None = None,
 ) -> RadiomicsChain:
-    """A cross-fittable radiomics chain with fixed hyper-parameters."""
-    return RadiomicsChain(reducer_params, node_size, n_estimators, splitting, random_state, n_jobs)
+    """A cross-fittable radiomics chain; one node size is used as given, several are tuned inside each fit."""
+    if not node_sizes:
+        raise ValueError("the radiomics chain needs at least one node size")
+    return RadiomicsChain(reducer_params, tuple(node_sizes), n_estimators, splitting, random_state, n_jobs)

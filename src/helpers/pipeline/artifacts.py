@@ -27,10 +27,12 @@ PRODUCERS: dict[str, str] = {
     "densenet.pt": "06_densenet",
     "densenet.last.pt": "06_densenet",
     "predictions_densenet.parquet": "06_densenet",
-    "predictions_densenet_oof.parquet": "06_densenet",  # protocol rigorous only
+    "predictions_densenet_crossfit.parquet": "06_densenet",  # the rigorous arm's DenseNet: out-of-fold + fold mean
+    "densenet_folds.pt": "06_densenet",  # its fold networks (notebook 10 predicts the external cohort with them)
     "fusion.json": "07_fusion",
-    "predictions_fusion.parquet": "07_fusion",
-    "metrics_fusion.parquet": "07_fusion",
+    "predictions_fusion.parquet": "07_fusion",  # both arms (column arm)
+    "predictions_fusion_oof.parquet": "07_fusion",  # the rigorous arm's out-of-fold training predictions
+    "metrics_fusion.parquet": "07_fusion",  # both arms (column arm)
 }
 METRICS_FOLDER = "metrics"
 

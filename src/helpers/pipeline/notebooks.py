@@ -11,7 +11,8 @@ import papermill
 
 from helpers.pipeline.files import repo_root
 
-RESERVED_KEYS = ("name", "cell_timeout_s")  # the runner's own keys, passed to no notebook
+LABEL_POLICY_OVERRIDE = "label_policy_differs_from_paper"  # protocol: paper with another label policy, on purpose
+RESERVED_KEYS = ("name", "cell_timeout_s", LABEL_POLICY_OVERRIDE)  # the runner's own keys, passed to no notebook
 EXECUTED = "notebooks"  # executed copies, inside the run directory
 
 KERNEL = "python3"

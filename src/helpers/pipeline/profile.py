@@ -4,7 +4,8 @@ Checked before the first notebook: the YAML is a mapping of parameter names to s
 lists; ``seed`` and ``protocol`` are set; every key is declared by some notebook; every value
 has the type of the notebook's own default (an int where a float is declared is fine, a
 string such as YAML's ``1e-4`` is not); every closed choice is one of its ``Literal``'s values
-(``helpers.vocabulary.PARAMETER_CHOICES``); a CUDA device exists when one is asked for.
+(``helpers.vocabulary.PARAMETER_CHOICES``); a CUDA device exists when one is asked for;
+``protocol: paper`` comes with the paper's labelling unless the profile says otherwise.
 All problems are reported at once, each naming the profile, the key and what was expected.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from helpers.errors import CudaUnavailableError, ProfileError
-from helpers.pipeline.notebooks import RESERVED_KEYS, Notebook
+from helpers.pipeline.notebooks import LABEL_POLICY_OVERRIDE, RESERVED_KEYS, Notebook
 from helpers.vocabulary import PARAMETER_CHOICES, choices
 
 RUNNER_TYPES: dict[str, type] = {"name": str, "cell_timeout_s": int}
@@ -41,7 +42,24 @@ def load_profile(path: Path) -> dict[str, Any]:
         if key not in profile:
             raise ProfileError(f"{path}: every profile sets '{key}'")
     check_choices(profile, path)
+    paper_label_policy(profile, path)
     return profile
+
+
+def paper_label_policy(profile: dict[str, Any], path: Path) -> None:
+    """``protocol: paper`` labels as the paper does: ``label_policy`` defaults to "paper" there, and another
+    policy needs ``label_policy_differs_from_paper: true`` beside it, so that the combination is deliberate."""
+    explicit = profile.get(LABEL_POLICY_OVERRIDE, False)
+    if not isinstance(explicit, bool):
+        raise ProfileError(f"{path}: {LABEL_POLICY_OVERRIDE} is true or false, not {explicit!r}")
+    if profile["protocol"] != "paper":
+        return
+    policy = profile.setdefault("label_policy", "paper")
+    if policy != "paper" and not explicit:
+        raise ProfileError(
+            f"{path}: protocol: paper labels as the paper does (label_policy: paper); to combine it with "
+            f"label_policy: {policy}, say so with {LABEL_POLICY_OVERRIDE}: true"
+        )
 
 
 def check_choices(profile: dict[str, Any], path: Path) -> None:

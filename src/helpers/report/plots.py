@@ -144,12 +144,14 @@ def cutpoint_figure(table: pd.DataFrame, cutpoint: float, score: pd.Series, titl
     return fig
 
 
-def risk_group_figure(patients: pd.DataFrame, tests: pd.DataFrame) -> plt.Figure:
-    """Figure 9 analogue: Kaplan-Meier curves of the low and high risk groups, training and test, with log-rank p."""
+def risk_group_figure(patients: pd.DataFrame, tests: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Figure 9 analogue: Kaplan-Meier curves of the low and high risk groups, training and test, with the p-value
+    each split reports (``tests``' p_reported when present, else its naive log-rank p_value)."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    shown = "p_reported" if "p_reported" in tests else "p_value"
     for ax, split in zip(axes, ("train", "test")):
         part = patients[patients["split"] == split]
-        p_value = tests.set_index("split").loc[split, "p_value"]
+        p_value = tests.set_index("split").loc[split, shown]
         groups = {
             f"{group} risk": part[part["risk_group"] == group]
             for group in ("low", "high")
@@ -158,6 +160,8 @@ def risk_group_figure(patients: pd.DataFrame, tests: pd.DataFrame) -> plt.Figure
         kaplan_meier_figure(
             groups, f"{'Training' if split == 'train' else 'Test'} set", ax=ax, note=f"log-rank p = {p_value:.2g}"
         )
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -9,9 +9,10 @@ arms share everything they can (cohort, features, reducer settings, forest, netw
 * ``paper``: fusion stacked on in-sample base predictions, default classifiers, the model
   picked by test AUC, the DenseNet epoch picked by test accuracy (when notebook 06 ran under
   ``paper``), the cut-off searched on all patients;
-* ``rigorous``: fusion stacked on out-of-fold radiomics predictions, classifiers tuned and
-  picked by cross-validation on the training split, a DenseNet checkpoint that never saw
-  the test split, the cut-off searched on the training split only.
+* ``rigorous``: fusion stacked on out-of-fold predictions of both base models (notebook 06's
+  cross-fitted DenseNet, whose fold networks also predict the external cohort), classifiers
+  tuned and picked by cross-validation on the training split, the cut-off searched on the
+  training split only.
 
 The optimism of an arm is its reported test AUC minus its AUC on the external cohort; the
 oracle-adjusted optimism subtracts each split's ceiling first, so that a test split or an
@@ -37,15 +38,15 @@ from helpers.features import radiomics
 from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import load_densenet
+from helpers.models.deep.protocol import predict_fold_ensemble
 from helpers.models.deep.training import predict_densenet
 from helpers.models.rsf import RadiomicsChain, radiomics_chain
 from helpers.pipeline.stage import Stage
 from helpers.synthetic.ceilings import MODEL_INFORMATION, CeilingModels, ceiling_auc_table, fit_ceilings
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
-from helpers.vocabulary import MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol, Splitting
+from helpers.vocabulary import ARMS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol, Splitting
 
-ARMS = ("paper", "rigorous")
 EXTERNAL_PREFIX = "EXT-"
 
 
@@ -94,29 +95,38 @@ class RunInputs:
     densenet_protocol: str  # the protocol notebook 06 ran under
     checkpoint: Path  # 06's selected checkpoint
     last_weights: Path  # 06's weights after its last epoch
-    densenet_oof: pd.DataFrame | None  # 06's out-of-fold training predictions (protocol rigorous)
+    densenet_crossfit: pd.DataFrame  # 06's cross-fitted DenseNet: out-of-fold training rows, fold-mean test rows
+    densenet_folds: Path  # 06's fold networks
     radiomics_metrics: pd.DataFrame  # 05's Table 2 rows
     spec: CohortSpec | None  # the generator's settings (in-silico cohorts only)
     truth: pd.DataFrame | None  # the generator's truth (in-silico cohorts only)
     ceilings: pd.DataFrame | None  # 01's ceilings.parquet (in-silico cohorts only)
+    ceiling_models: CeilingModels | None  # E[lp | information] of the run's population (in-silico cohorts only)
 
     @property
     def in_silico(self) -> bool:
         return self.spec is not None
 
 
-def read_run(stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, seed: int, n_jobs: int) -> RunInputs:
-    """Read the run's inputs to the comparison, each checked against its producer."""
+def read_run(
+    stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, rsf_node_sizes: tuple[int, ...], seed: int, n_jobs: int
+) -> RunInputs:
+    """Read the run's inputs to the comparison, each checked against its producer.
+
+    The radiomics chain tunes its node size among ``rsf_node_sizes`` inside every fit (each fold's own
+    training data when cross-fitted, each centre's in the centre-wise comparison).
+    """
     stable = stage.read_json("stable_features.json")["features"]
     chain = radiomics_chain(
         joblib.load(stage.input("reducer.joblib")).get_params(),
-        stage.metrics("05_rsf")["node_size"],
+        tuple(rsf_node_sizes),
         n_estimators=rsf_trees,
         splitting=rsf_splitting,
         random_state=seed,
         n_jobs=n_jobs,
     )
     in_silico = stage.has("insilico/spec.json")
+    spec = CohortSpec.from_json(stage.input("insilico/spec.json")) if in_silico else None
     return RunInputs(
         cohort=stage.read_parquet("cohort.parquet"),
         features=stage.read_parquet("features.parquet")[stable],
@@ -124,25 +134,25 @@ def read_run(stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, seed: in
         densenet_protocol=stage.metrics("06_densenet")["protocol"],
         checkpoint=stage.input("densenet.pt"),
         last_weights=stage.input("densenet.last.pt"),
-        densenet_oof=(
-            stage.read_parquet("predictions_densenet_oof.parquet")
-            if stage.has("predictions_densenet_oof.parquet")
-            else None
-        ),
+        densenet_crossfit=stage.read_parquet("predictions_densenet_crossfit.parquet"),
+        densenet_folds=stage.input("densenet_folds.pt"),
         radiomics_metrics=stage.read_parquet("metrics_radiomics.parquet"),
-        spec=CohortSpec.from_json(stage.input("insilico/spec.json")) if in_silico else None,
+        spec=spec,
         truth=stage.read_parquet("insilico/truth.parquet") if in_silico else None,
         ceilings=stage.read_parquet("ceilings.parquet") if in_silico else None,
+        ceiling_models=fit_ceilings(spec, stage.path("cache/ceilings")) if spec is not None else None,
     )
 
 
-def external_ceilings(external: ExternalCohort, spec: CohortSpec, cache_dir: Path, policy: LabelPolicy) -> pd.DataFrame:
-    """The ceilings of every information set on the external cohort (split "external").
+def test_and_external_ceilings(run: RunInputs, external: ExternalCohort, policy: LabelPolicy) -> pd.DataFrame:
+    """The ceilings of every information set on the run's test split (notebook 01's) and on the external cohort.
 
-    Columns: information_set, split, horizon_months, auc (``helpers.synthetic.ceilings.ceiling_auc_table``).
+    Columns: information_set, split (test, external), horizon_months, auc.
     """
-    models = fit_ceilings(spec, cache_dir)
-    return ceiling_auc_table(external.table, external.truth, models, policy, splits=("external",))
+    if run.ceilings is None or run.ceiling_models is None:
+        raise ValueError("ceilings exist for in-silico cohorts only")
+    on_external = ceiling_auc_table(external.table, external.truth, run.ceiling_models, policy, splits=("external",))
+    return pd.concat([run.ceilings[run.ceilings["split"] == "test"], on_external], ignore_index=True)
 
 
 def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: RadiomicsChain) -> pd.DataFrame:
@@ -190,34 +200,25 @@ def densenet_predictions(
 class BaseModels:
     """The base models' predictions for every patient (run and external) and what each arm stacks on.
 
-    The paper arm stacks on in-sample predictions of both base models and, as published, on the
-    DenseNet epoch notebook 06 kept. The rigorous arm stacks on out-of-fold radiomics predictions
-    and on a DenseNet that never saw the test split: 06's own checkpoint when 06 ran under
-    ``rigorous`` (with its out-of-fold training predictions), else the weights after the last
-    epoch, a training length fixed before any evaluation.
+    The paper arm stacks on in-sample predictions of both base models and on the DenseNet epoch
+    notebook 06 kept. The rigorous arm stacks on out-of-fold radiomics predictions and on notebook
+    06's cross-fitted DenseNet: out-of-fold for training patients, the mean of the fold networks for
+    test and external patients. There is no fallback: without the fold networks the comparison stops.
     """
 
     radiomics: pd.DataFrame
     radiomics_oof: pd.DataFrame
     selected: pd.DataFrame  # the DenseNet checkpoint notebook 06 kept
     last: pd.DataFrame  # the DenseNet after its last epoch
-    densenet_oof: pd.DataFrame | None
+    crossfit: pd.DataFrame  # the cross-fitted DenseNet (training rows out of fold; others the fold mean)
     densenet_protocol: str
-
-    @property
-    def rigorous_densenet(self) -> pd.DataFrame:
-        """The rigorous arm's DenseNet predictions: ``selected`` if notebook 06 ran rigorous, else ``last``.
-
-        Columns: patient_id, horizon_months, probability, split.
-        """
-        return self.selected if self.densenet_protocol == "rigorous" else self.last
 
     def shown(self, arm: str) -> dict[str, pd.DataFrame]:
         """The base predictions an arm reports beside its fusion models.
 
         Keys radiomics and densenet; columns patient_id, horizon_months, probability, split.
         """
-        return {"radiomics": self.radiomics, "densenet": self.selected if arm == "paper" else self.rigorous_densenet}
+        return {"radiomics": self.radiomics, "densenet": self.selected if arm == "paper" else self.crossfit}
 
     def stacked(self, arm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(radiomics, DenseNet) inputs of an arm's fusion models.
@@ -226,10 +227,9 @@ class BaseModels:
         """
         if arm == "paper":
             return self.radiomics, self.selected
-        densenet_oof = self.densenet_oof if self.densenet_protocol == "rigorous" else None
         return (
             stacking_inputs(self.radiomics, self.radiomics_oof),
-            stacking_inputs(self.rigorous_densenet, densenet_oof),
+            stacking_inputs(self.crossfit, self.crossfit[self.crossfit["split"] == "train"]),
         )
 
     def by_arm(self) -> dict[str, dict[str, pd.DataFrame]]:
@@ -250,7 +250,10 @@ class BaseModels:
 def base_models(
     run: RunInputs, everyone: pd.DataFrame, all_features: pd.DataFrame, cache_dir: Path, oof_folds: int, seed: int
 ) -> BaseModels:
-    """Predict every patient with the run's radiomics chain and DenseNet; cross-fit the radiomics chain."""
+    """Predict every patient with the run's radiomics chain and DenseNets; cross-fit the radiomics chain.
+
+    External patients get the fold networks' mean prediction, like the run's test patients.
+    """
     radiomics = radiomics_predictions(all_features, everyone, run.chain)
     radiomics_oof = radiomics_out_of_fold(all_features, everyone, run.chain, oof_folds, seed)
     cases, splits = everyone.set_index("patient_id"), everyone[["patient_id", "split"]]
@@ -258,7 +261,12 @@ def base_models(
         densenet_predictions(run.checkpoint, cases, cache_dir, weights=weights).merge(splits)
         for weights in (None, run.last_weights)
     )
-    return BaseModels(radiomics, radiomics_oof, selected, last, run.densenet_oof, run.densenet_protocol)
+    external = cases[cases["split"] == "external"]
+    crossfit = pd.concat(
+        [run.densenet_crossfit.drop(columns="fold"), predict_fold_ensemble(run.densenet_folds, external, cache_dir)],
+        ignore_index=True,
+    ).drop(columns="split")
+    return BaseModels(radiomics, radiomics_oof, selected, last, crossfit.merge(splits), run.densenet_protocol)
 
 
 def stacking_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None) -> pd.DataFrame:
@@ -280,6 +288,8 @@ class ArmResult:
     predictions: pd.DataFrame  # patient_id, split, horizon_months, model, probability
     best: str
     reason: str
+    oof: pd.DataFrame | None = None  # rigorous: out-of-fold training predictions (patient_id, model, probability,
+    # horizon_months), which its cut-off is searched on
 
 
 def fuse_arm(
@@ -295,7 +305,7 @@ def fuse_arm(
     result = fusion.fuse_and_choose(
         cohort, base, {"radiomics": radiomics_input, "densenet": densenet_input}, arm, policy, seed
     )
-    return ArmResult(arm, result.predictions, result.best, result.reason)
+    return ArmResult(arm, result.predictions, result.best, result.reason, result.oof)
 
 
 def arm_predictions(arms: list[ArmResult]) -> pd.DataFrame:
@@ -383,8 +393,8 @@ def cutoff_comparison(
 ) -> pd.DataFrame:
     """Each arm's cut-off and the risk groups' separation on the test split and on the external cohort.
 
-    The cut-off is searched on train + test (paper) or on train (rigorous); separation is the log-rank
-    chi-square and the Cox hazard ratio high vs low. Columns: arm, searched_on, cutpoint, split,
+    The cut-off is searched on train + test (paper, in-sample probabilities) or on the out-of-fold training
+    probabilities (rigorous); separation is the log-rank chi-square and the Cox hazard ratio high vs low. Columns: arm, searched_on, cutpoint, split,
     high_risk_share, chi_square, p_value, hazard_ratio.
     """
     rows = []
@@ -394,7 +404,17 @@ def cutoff_comparison(
             (result.predictions["model"] == result.best) & (result.predictions["horizon_months"] == risk_horizon)
         ]
         patients = indexed.join(chosen.set_index("patient_id")["probability"].rename("fusion_risk"), how="inner")
-        searched = patients[patients["split"].isin(["train", "test"] if result.arm == "paper" else ["train"])]
+        if result.arm == "paper":
+            searched = patients[patients["split"].isin(["train", "test"])]
+        else:
+            if result.oof is None:
+                raise ValueError(
+                    "the rigorous arm searches its cut-off on out-of-fold training predictions: none given"
+                )
+            crossed = result.oof[(result.oof["model"] == result.best) & (result.oof["horizon_months"] == risk_horizon)]
+            searched = patients[patients["split"] == "train"].assign(
+                fusion_risk=crossed.set_index("patient_id")["probability"]
+            )
         cut = stratify.optimal_cutpoint(
             searched["time_months"], searched["event"], searched["fusion_risk"], min_prop=min_prop, max_prop=max_prop
         )
@@ -405,7 +425,7 @@ def cutoff_comparison(
             rows.append(
                 {
                     "arm": result.arm,
-                    "searched_on": "train + test" if result.arm == "paper" else "train",
+                    "searched_on": "train + test" if result.arm == "paper" else "train (out-of-fold)",
                     "cutpoint": cut.cutpoint,
                     "split": split,
                     "high_risk_share": float(high.mean()),
@@ -433,15 +453,18 @@ def centre_transfer(
     policy: LabelPolicy,
     random_split_auc: pd.DataFrame,
     ceiling_models: CeilingModels | None = None,
-    source: str = "C1",
-    target: str = "C2",
+    source: str | None = None,
+    target: str | None = None,
 ) -> pd.DataFrame:
     """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient.
 
     Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico (``truth``
     and ``ceiling_models`` given), the ROI ceiling on the target centre. Columns: horizon_months,
     "AUC <source> -> <target>", "n <target>", "AUC random split (test)" and, in silico, "ROI ceiling on <target>".
+    ``source`` and ``target`` default to the first two centres in sorted order.
     """
+    centres = sorted(cohort["centre"].unique())
+    source, target = source or centres[0], target or centres[1]
     by_centre = cohort.assign(
         split=np.where(cohort["centre"] == source, "train", np.where(cohort["centre"] == target, "test", "other"))
     )
@@ -463,3 +486,16 @@ def centre_transfer(
             roi[["horizon_months", "auc"]].rename(columns={"auc": f"ROI ceiling on {target}"}), on="horizon_months"
         )
     return table
+
+
+def reported_summary(optimism: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each arm's reported model per horizon (key "<arm>_<months>"): test and external AUC, raw and adjusted optimism."""
+    return {
+        f"{r.arm}_{r.horizon_months}": {
+            "test": r.test_auc,
+            "external": r.external_auc,
+            "optimism": r.optimism,
+            "adjusted_optimism": r.adjusted_optimism,
+        }
+        for r in optimism[optimism["reported"]].itertuples()
+    }

@@ -179,12 +179,15 @@ def ceiling_r2(models: CeilingModels, truth: pd.DataFrame) -> dict[str, float]:
     return {name: float(1 - np.var(lp - scores[name].to_numpy()) / np.var(lp)) for name in INFORMATION_SETS}
 
 
-def against_ceiling(metrics: pd.DataFrame, ceilings: pd.DataFrame, model: str) -> pd.DataFrame:
+def against_ceiling(metrics: pd.DataFrame, ceilings: pd.DataFrame | None, model: str) -> pd.DataFrame:
     """One model's AUC per split and horizon beside its own ceiling and the ceiling of everything.
 
     ``metrics``: the model's horizon_metrics rows (split, horizon_months, auc, ...). Columns: split,
-    horizon_months, AUC, "ceiling: <its information set>", gap (ceiling - AUC), "ceiling: everything".
+    horizon_months, AUC, "ceiling: <its information set>", gap (ceiling - AUC), "ceiling: everything";
+    without ``ceilings`` (a real cohort) a single column ``note`` saying why there is none.
     """
+    if ceilings is None:
+        return pd.DataFrame({"note": ["A real cohort has no known truth: no ceiling is shown."]})
     own = INFORMATION_LABELS[MODEL_INFORMATION[model]]
     joined = beside_ceiling(metrics.assign(model=model), ceilings)
     everything = ceilings[ceilings["information_set"] == "everything"][["split", "horizon_months", "auc"]]

@@ -90,7 +90,9 @@ def population_cuts(spec: CohortSpec) -> Cuts:
 
 
 @lru_cache(maxsize=8)
-def _cuts_for(t_fractions: tuple[float, ...], n_fractions: tuple[float, ...], m1_fraction: float) -> Cuts:
+def _cuts_for(
+    t_fractions: tuple[float, float, float, float], n_fractions: tuple[float, float, float], m1_fraction: float
+) -> Cuts:
     """Learn the cuts on a fixed reference draw (cached: the same shares always give the same cuts)."""
     reference = replace(
         CohortSpec(), t_stage_fractions=t_fractions, n_stage_fractions=n_fractions, m1_fraction=m1_fraction

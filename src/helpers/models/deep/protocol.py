@@ -1,19 +1,23 @@
-"""The deep model under each protocol: the paper's test-selected checkpoint, or a validation split and
-cross-fitted (out-of-fold) training predictions for the rigorous arm's stacking."""
+"""The deep model under each protocol: the paper's test-selected checkpoint, a validation-selected one, and the
+rigorous arm's cross-fitted fold networks (out-of-fold training predictions, fold-mean test predictions)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.model_selection import train_test_split
 from sksurv.util import Surv, check_array_survival
 
 from helpers.data.outcomes import horizon_label_frame
-from helpers.models.crossfit import out_of_fold_predictions
+from helpers.models.crossfit import crossfit_ensemble
 from helpers.models.deep.config import SELECTION, DeepConfig, Observer
+from helpers.models.deep.network import build_model
 from helpers.models.deep.training import TrainResult, predict_densenet, train_densenet
 from helpers.pipeline.files import json_digest
 from helpers.vocabulary import LabelPolicy
@@ -39,6 +43,7 @@ class DenseNetChain:
     seed: int = 0
     progress: bool = False
     observer: Observer | None = None
+    trained: list[dict[str, Any]] = field(default_factory=list)  # each fit's weights and kept epochs, in order
 
     def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
         """Fit on (train_X, train_y) only, selecting the epoch on its validation AUC; predict test_X once."""
@@ -68,6 +73,12 @@ class DenseNetChain:
             progress=self.progress,
             observer=self.observer,
         )
+        self.trained.append(
+            {
+                "state_dict": {k: v.detach().cpu().clone() for k, v in result.model.state_dict().items()},
+                "best_epochs": {str(h): e for h, e in result.best_epochs.items()},
+            }
+        )
         return predict_densenet(result.model, test_X, self.config, self.cache_dir, observer=self.observer)
 
 
@@ -86,7 +97,21 @@ def densenet_chain(
     return DenseNetChain(config, label_policy, Path(cache_dir), work_dir, val_fraction, seed, progress, observer)
 
 
-def densenet_out_of_fold(
+@dataclass(frozen=True)
+class DenseNetCrossfit:
+    """The rigorous arm's DenseNet: fold networks, their out-of-fold training predictions and mean test predictions."""
+
+    predictions: pd.DataFrame  # patient_id, horizon_months, probability, fold (-1: mean of the folds), split
+    folds: list[dict[str, Any]]  # per fold network: state_dict, best_epochs
+    config: DeepConfig
+    minutes: float  # wall time of the cross-fitting (what the rigorous arm's DenseNet costs)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """What ``densenet_folds.pt`` holds: the config and every fold network's weights and kept epochs."""
+        return {"config": self.config.to_dict(), "folds": self.folds}
+
+
+def densenet_crossfit(
     cases: pd.DataFrame,
     config: DeepConfig,
     label_policy: LabelPolicy,
@@ -95,16 +120,37 @@ def densenet_out_of_fold(
     n_folds: int,
     val_fraction: float,
     seed: int,
-) -> pd.DataFrame:
-    """Cross-fitted predictions for the training split of ``cases`` (index patient_id), for rigorous stacking.
+    work_dir: Path | None = None,
+) -> DenseNetCrossfit:
+    """Cross-fit the DenseNet over the training split of ``cases`` (index patient_id, with split, time, event).
 
-    Each fold's network never saw the patients it predicts. Columns: patient_id, horizon_months, probability,
-    fold (as ``helpers.models.crossfit.out_of_fold_predictions``).
+    Each fold network picks its epoch on a validation split of its own training folds; it predicts its
+    held-out fold (out of sample for every training patient) and every non-training patient, whose
+    prediction is the mean over the folds (``helpers.models.crossfit.crossfit_ensemble``).
     """
-    train = cases[cases["split"] == "train"]
+    train, others = cases[cases["split"] == "train"], cases[cases["split"] != "train"]
     y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
-    chain = densenet_chain(config, label_policy, cache_dir, val_fraction=val_fraction, seed=seed)
-    return out_of_fold_predictions(train, y_train, chain, n_folds=n_folds, random_state=seed)
+    chain = densenet_chain(config, label_policy, cache_dir, work_dir=work_dir, val_fraction=val_fraction, seed=seed)
+    started = time.perf_counter()
+    predicted = crossfit_ensemble(train, y_train, chain, others, n_folds=n_folds, random_state=seed)
+    predictions = predicted.assign(split=predicted["patient_id"].map(cases["split"]))
+    return DenseNetCrossfit(predictions, list(chain.trained), config, (time.perf_counter() - started) / 60)
+
+
+def predict_fold_ensemble(checkpoint_path: Path, cases: pd.DataFrame, cache_dir: Path) -> pd.DataFrame:
+    """Mean prediction of the fold networks saved in ``densenet_folds.pt`` for ``cases`` (index patient_id).
+
+    Columns: patient_id, horizon_months, probability.
+    """
+    saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    config = DeepConfig.from_dict(saved["config"])
+    parts = []
+    for fold in saved["folds"]:
+        model = build_model(config)
+        model.load_state_dict(fold["state_dict"])
+        parts.append(predict_densenet(model.eval(), cases, config, cache_dir))
+    mean = pd.concat(parts).groupby(["patient_id", "horizon_months"], sort=False)["probability"].mean()
+    return mean.reset_index()
 
 
 def fit_for_protocol(

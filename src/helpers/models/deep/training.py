@@ -162,6 +162,14 @@ class TrainResult:
     samples_per_s: float  # training samples/s (loading and augmentation included) over this call's epochs
     resumed_from: int  # epochs already done by an earlier, interrupted call (0 = fresh start)
 
+    def describe(self, selected_on: str) -> str:
+        """One line for the notebook: device, speed, a resumption, and the epoch kept per horizon."""
+        resumed = f" (resumed after epoch {self.resumed_from} of an interrupted run)" if self.resumed_from else ""
+        return (
+            f"trained on {self.device} at {self.samples_per_s:.1f} samples/s{resumed}; "
+            f"epoch kept per horizon: {self.best_epochs} ({selected_on})"
+        )
+
 
 @dataclass
 class _Selection:
