@@ -10,7 +10,9 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from sksurv.util import Surv
 
+from helpers.data.outcomes import horizon_labels
 from helpers.evaluation import stratify
+from helpers.evaluation.binary import arm_thresholds, horizon_metrics, youden_threshold, youden_thresholds
 from helpers.models import rsf
 from helpers.models.crossfit import crossfit_ensemble
 from helpers.models.fusion import FUSION_MODELS, arm_inputs, fit_fusion, out_of_fold_fusion
@@ -150,3 +152,58 @@ def test_the_rigorous_cut_off_is_searched_on_out_of_fold_training_risk_and_repor
         stratify_arm("rigorous", cohort, risk, None, min_prop=0.1, max_prop=0.9, p_method="Lau92")
     with pytest.raises(ValueError, match="p000"):
         stratify_arm("rigorous", cohort, risk, oof.drop("p000"), min_prop=0.1, max_prop=0.9, p_method="Lau92")
+
+
+def test_accuracy_is_taken_at_one_half_in_the_paper_arm_and_at_the_out_of_fold_youden_cut_off_otherwise():
+    rng = np.random.default_rng(5)
+    n = 200
+    cohort = pd.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(n)],
+            "split": np.where(np.arange(n) < 140, "train", "test"),
+            "time_months": rng.uniform(1, 60, n),
+            "event": rng.integers(0, 2, n),
+        }
+    )
+    died = ((cohort["event"] == 1) & (cohort["time_months"] <= 12)).to_numpy()
+    final = pd.DataFrame(
+        {"patient_id": cohort["patient_id"], "horizon_months": 12, "probability": 0.3 + 0.4 * died}
+    ).assign(split=cohort["split"])
+    oof = final[final["split"] == "train"].assign(
+        probability=lambda f: f["probability"] * 0.5 + rng.uniform(0, 0.2, 140)
+    )
+    assert arm_thresholds("paper", None, cohort, "known_status") == dict.fromkeys(HORIZONS_MONTHS, 0.5)
+    rigorous = arm_thresholds("rigorous", oof, cohort, "known_status")
+    train_labels = horizon_labels(cohort["time_months"][:140], cohort["event"][:140], 12, "known_status")
+    assert rigorous[12] == youden_threshold(oof["probability"].to_numpy(), train_labels.to_numpy())
+    assert rigorous[12] != youden_thresholds(final, cohort, "known_status")[12]  # not the in-sample cut-off
+    table = horizon_metrics(final, cohort, "known_status", {12: 0.5})
+    assert (table["threshold"] == 0.5).all()
+    labels = horizon_labels(cohort["time_months"], cohort["event"], 12, "known_status")
+    test = (cohort["split"] == "test") & labels.notna()
+    expected = np.mean((final.loc[test, "probability"] >= 0.5) == labels[test])
+    assert table.set_index("split").loc["test", "accuracy"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="out-of-fold"):
+        arm_thresholds("rigorous", None, cohort, "known_status")
+
+
+def test_training_predictions_of_the_forest_are_out_of_bag_like_randomforestsrc():
+    X, y = _survival(120, seed=6)
+    train, others = X.iloc[:90], X.iloc[90:]
+    forest = rsf.fit_rsf(train, y[:90], 5, n_estimators=30, splitting="exhaustive", random_state=0)
+    predicted = rsf.forest_predictions(forest, train, X)
+    assert list(predicted["patient_id"].unique()) == list(X.index)
+    first = X.index[0]
+    trees = [t for t, in_bag in zip(forest.estimators_, forest.estimators_samples_) if 0 not in in_bag]
+    curves = np.mean(
+        [t.predict_survival_function(train.iloc[:1].to_numpy(np.float32), return_array=True)[0] for t in trees], axis=0
+    )
+    at_24 = curves[np.searchsorted(forest.unique_times_, 24.0, side="right") - 1]
+    row = predicted[(predicted["patient_id"] == first) & (predicted["horizon_months"] == 24)]
+    assert row["probability"].item() == pytest.approx(1 - at_24)
+    new = predicted[predicted["patient_id"].isin(others.index)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(new, rsf.death_probabilities(forest, others))
+    in_sample = rsf.death_probabilities(forest, train)
+    assert not np.allclose(
+        predicted[predicted["patient_id"].isin(train.index)]["probability"], in_sample["probability"]
+    )

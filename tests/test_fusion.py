@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import GridSearchCV
+from sklearn.tree import DecisionTreeClassifier
 
 from helpers.models.fusion import (
     FEATURES,
     FUSION_MODELS,
+    RpartTree,
     choose_best,
     cv_scores,
     fit_fusion,
@@ -102,8 +104,10 @@ def test_make_model_protocols() -> None:
     """paper: plain estimators, LR and SVM behind a scaler; rigorous: stratified 5-fold AUC grid search."""
     paper = {name: make_model(name, "paper", 0) for name in FUSION_MODELS}
     assert paper["logistic_regression"].steps[0][0] == "scale"
+    assert paper["logistic_regression"].get_params()["lr__C"] == np.inf  # R's glm: no penalty
     assert paper["svm"].steps[0][0] == "scale"
-    assert paper["random_forest"].get_params()["random_state"] == 0
+    forest = paper["random_forest"].get_params()
+    assert forest["random_state"] == 0 and forest["n_estimators"] == 500 and forest["min_samples_leaf"] == 1
     rigorous = make_model("svm", "rigorous", 0)
     assert isinstance(rigorous, GridSearchCV) and rigorous.scoring == "roc_auc"
     assert rigorous.cv.n_splits == 5 and rigorous.cv.shuffle
@@ -231,3 +235,17 @@ def test_importances() -> None:
     assert perm["feature"].iloc[0] in ("radiomics", "densenet")
     with pytest.raises(TypeError, match="random forest"):
         gini_importance(models["decision_tree"], list(X.columns))
+
+
+def test_the_paper_tree_has_rparts_defaults() -> None:
+    """minsplit 20, minbucket 7, and cp 0.01 as cost-complexity alpha = cp x root Gini: no leaf under 7 patients,
+    fewer leaves than a fully grown tree, and a tree a larger cp prunes further."""
+    X, y = _training_data(300, seed=4)
+    tree = make_model("decision_tree", "paper", 0).fit(X, y)
+    share = y.mean()
+    assert tree.ccp_alpha == pytest.approx(0.01 * 2 * share * (1 - share))
+    leaves = tree.apply(X)
+    assert np.bincount(leaves)[np.unique(leaves)].min() >= 7
+    grown = DecisionTreeClassifier(random_state=0).fit(X, y)
+    assert tree.get_n_leaves() < grown.get_n_leaves() / 3
+    assert RpartTree(cp=0.05, random_state=0).fit(X, y).get_n_leaves() <= tree.get_n_leaves()

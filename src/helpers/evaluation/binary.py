@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -89,29 +91,54 @@ def with_labels(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPo
     return merged.assign(label=pd.concat(labels).rename("label"))
 
 
-def horizon_metrics(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """AUC and accuracy per split and horizon; the accuracy threshold is the training split's Youden cut-off.
+PAPER_THRESHOLD = 0.5  # the probability cut the paper most plausibly used for accuracy (it does not say)
+
+
+def youden_thresholds(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPolicy) -> dict[int, float]:
+    """Per horizon, the Youden cut-off of the training-split rows of ``predictions`` (long format)."""
+    labelled = with_labels(predictions, cohort, policy)
+    train = labelled[labelled["split"] == "train"]
+    return {
+        int(h): youden_threshold(part["probability"].to_numpy(), part["label"].to_numpy())
+        for h, part in train.groupby("horizon_months")
+    }
+
+
+def arm_thresholds(
+    arm: str, out_of_fold: pd.DataFrame | None, cohort: pd.DataFrame, policy: LabelPolicy
+) -> dict[int, float] | None:
+    """The accuracy cut-offs of an arm: 0.5 under "paper"; under "rigorous" the Youden cut-off of the
+    out-of-fold training predictions (``out_of_fold``: patient_id, horizon_months, probability), never of the
+    in-sample ones, which a model fits better than new patients."""
+    if arm == "paper":
+        return dict.fromkeys(HORIZONS_MONTHS, PAPER_THRESHOLD)
+    if out_of_fold is None:
+        raise ValueError("the rigorous arm learns its accuracy cut-off on out-of-fold training predictions: none given")
+    rows = out_of_fold.drop(columns=["split"], errors="ignore").merge(cohort[["patient_id", "split"]], on="patient_id")
+    return youden_thresholds(rows[rows["split"] == "train"], cohort, policy)
+
+
+def horizon_metrics(
+    predictions: pd.DataFrame,
+    cohort: pd.DataFrame,
+    policy: LabelPolicy,
+    thresholds: Mapping[int, float] | None = None,
+) -> pd.DataFrame:
+    """AUC and accuracy per split and horizon, accuracy at ``thresholds`` (per horizon; default: the Youden
+    cut-off of the training rows of ``predictions``).
 
     Columns: split, horizon_months, threshold, auc, accuracy, n (patients with a known label).
     """
     labelled = with_labels(predictions, cohort, policy)
     by_horizon = dict(tuple(labelled.groupby("horizon_months")))
-    thresholds = {
-        h: youden_threshold(
-            part.loc[part["split"] == "train", "probability"].to_numpy(),
-            part.loc[part["split"] == "train", "label"].to_numpy(),
-        )
-        for h, part in by_horizon.items()
-    }
+    cut = dict(thresholds) if thresholds is not None else youden_thresholds(predictions, cohort, policy)
     rows = []
     for split in ("train", "test"):
         for horizon, part in by_horizon.items():
             subset = part[part["split"] == split]
             if len(subset):
-                values = binary_metrics(
-                    subset["probability"].to_numpy(), subset["label"].to_numpy(), thresholds[horizon]
-                )
-                rows.append({"split": split, "horizon_months": horizon, "threshold": thresholds[horizon], **values})
+                values = binary_metrics(subset["probability"].to_numpy(), subset["label"].to_numpy(), cut[horizon])
+                rows.append({"split": split, "horizon_months": horizon, "threshold": cut[horizon], **values})
     return pd.DataFrame(rows)
 
 

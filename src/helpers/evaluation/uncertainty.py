@@ -116,12 +116,15 @@ def bootstrap_horizon_metrics(
     seed: int = 0,
     confidence: float = 0.95,
     split: str = "test",
+    thresholds: Mapping[int, float] | None = None,
 ) -> pd.DataFrame:
-    """``horizon_metrics``' AUC and accuracy on ``split`` with bootstrap CIs, at the training split's Youden cut-off.
+    """``horizon_metrics``' AUC and accuracy on ``split`` with bootstrap CIs, accuracy at ``thresholds`` (per
+    horizon; default: the training split's Youden cut-off).
 
     Columns: horizon_months, threshold, auc, auc_low, auc_high, accuracy, accuracy_low, accuracy_high, n, events.
     """
-    thresholds = horizon_metrics(predictions, cohort, policy).groupby("horizon_months")["threshold"].first()
+    if thresholds is None:
+        thresholds = horizon_metrics(predictions, cohort, policy).groupby("horizon_months")["threshold"].first()
     rows = []
     for horizon, part in known_rows(predictions, cohort, policy, split).groupby("horizon_months"):
         values = bootstrap_binary_metrics(
@@ -138,18 +141,30 @@ def bootstrap_table2(
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    thresholds: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Long table of every Table 2 test cell with its CI: one row per model (MODEL_LABELS' keys) and horizon.
 
-    Every model uses the same ``seed``, hence the same resampled patients per horizon (paired).
+    Every model uses the same ``seed``, hence the same resampled patients per horizon (paired). Accuracy is
+    taken at Table 2's own cut-offs when ``thresholds`` (rows model, horizon_months, threshold: notebook 07's
+    metrics of one arm) is given, else at each model's training Youden cut-off.
     Columns: model, horizon_months, n, events, threshold, auc, auc_low, auc_high, accuracy, accuracy_low,
     accuracy_high.
     """
     unknown = sorted(set(predictions) - set(MODEL_LABELS))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; Table 2's models are {list(MODEL_LABELS)}")
+    cuts = None if thresholds is None else thresholds.groupby(["model", "horizon_months"])["threshold"].first()
     parts = [
-        bootstrap_horizon_metrics(frame, cohort, policy, n_resamples, seed, confidence).assign(model=name)
+        bootstrap_horizon_metrics(
+            frame,
+            cohort,
+            policy,
+            n_resamples,
+            seed,
+            confidence,
+            thresholds=None if cuts is None else {int(h): float(t) for h, t in cuts.loc[name].items()},
+        ).assign(model=name)
         for name, frame in predictions.items()
     ]
     table = pd.concat(parts, ignore_index=True)

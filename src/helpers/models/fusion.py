@@ -8,9 +8,9 @@ Encoding (``fusion_features``): one column per input, as the paper's seven-bar i
 implies: gender_male 1 = male, 0 = female; T stage ordinal 1-4 (T1-T4), N stage 0-2 (N0-N2),
 M stage 0/1 (M0/M1); age in years; the two base-model probabilities of death by the horizon.
 
-Models (``make_model``): under ``paper`` scikit-learn defaults; logistic regression and the
-SVM sit behind a StandardScaler (age in years next to 0/1 codes would otherwise dominate the
-L2 penalty and the RBF distance), and the SVM's probabilities come from Platt scaling on
+Models (``make_model``): under ``paper`` R's defaults (``_paper_models``: glm, randomForest,
+e1071, rpart), the paper's software; logistic regression and the SVM sit behind a StandardScaler
+(age in years next to 0/1 codes would otherwise dominate the L2 penalty and the RBF distance), and the SVM's probabilities come from Platt scaling on
 internal 5-fold cross-validation, ``CalibratedClassifierCV(SVC(), ensemble=False)``, scikit-learn
 1.9's replacement for the deprecated ``SVC(probability=True)``. Under ``rigorous`` each model is a
 ``GridSearchCV`` over a small grid, stratified 5-fold on the training split only, scored by ROC
@@ -20,10 +20,11 @@ AUC and refitted on the whole training split; its cross-validated AUC picks the 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -37,7 +38,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from helpers.data.outcomes import horizon_label_frame
-from helpers.evaluation.binary import horizon_metrics
+from helpers.evaluation.binary import arm_thresholds, horizon_metrics
 from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol
 
 FUSION_MODELS = ("logistic_regression", "random_forest", "svm", "decision_tree")
@@ -106,8 +107,48 @@ def fusion_features(
     return frame.astype({column: int for column in ("gender_male", "T", "N", "M")})[list(FEATURES)]
 
 
+class RpartTree(DecisionTreeClassifier):
+    """A classification tree with R rpart's defaults: minsplit 20, minbucket 7 and complexity ``cp`` 0.01.
+
+    rpart keeps a split only if it lowers the tree's relative risk by ``cp``; scikit-learn's cost-complexity
+    pruning is the same idea on the Gini impurity, so ``ccp_alpha`` is set to ``cp`` x the root's Gini
+    impurity at each fit (rpart measures its risk by misclassification: an analogue, not a copy).
+    """
+
+    def __init__(self, *, cp: float = 0.01, random_state: int | None = None) -> None:
+        super().__init__(min_samples_split=20, min_samples_leaf=7, random_state=random_state)
+        self.cp = cp
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, check_input: bool = True) -> RpartTree:
+        """Fit with ``ccp_alpha`` = cp x the Gini impurity of ``y``."""
+        share = float(np.mean(np.asarray(y) == np.unique(y)[0]))
+        self.ccp_alpha = self.cp * 2 * share * (1 - share)
+        super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+        return self
+
+
+def _paper_models(random_state: int | None) -> dict[str, Callable[[], ClassifierMixin]]:
+    """The paper arm's classifiers with R's defaults, the nearest analogue of what the paper most plausibly ran
+    (its training AUCs, tree 0.90-0.92 and forest 0.97-0.98, are those of regularised models, not fully grown
+    ones): unpenalised logistic regression (glm), randomForest (500 trees, nodesize 1, mtry sqrt(p)), e1071's
+    radial SVM (cost 1, gamma 1/p on standardised inputs, Platt probabilities) and rpart (``RpartTree``)."""
+    return {
+        "logistic_regression": lambda: Pipeline(
+            [("scale", StandardScaler()), ("lr", LogisticRegression(C=np.inf, max_iter=1000))]
+        ),
+        "random_forest": lambda: RandomForestClassifier(
+            n_estimators=500, min_samples_leaf=1, max_features="sqrt", random_state=random_state
+        ),
+        "svm": lambda: Pipeline(
+            [("scale", StandardScaler()), ("svm", CalibratedClassifierCV(SVC(C=1.0, gamma="auto"), ensemble=False))]
+        ),
+        "decision_tree": lambda: RpartTree(random_state=random_state),
+    }
+
+
 def make_model(name: str, protocol: Protocol, random_state: int | None) -> ClassifierMixin:
-    """Unfitted fusion classifier ``name``: defaults ("paper") or a stratified 5-fold AUC grid search ("rigorous")."""
+    """Unfitted fusion classifier ``name``: R's defaults ("paper") or a stratified 5-fold AUC grid search around
+    scikit-learn's defaults ("rigorous")."""
     if protocol not in ("paper", "rigorous"):
         raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
     models = {
@@ -119,7 +160,7 @@ def make_model(name: str, protocol: Protocol, random_state: int | None) -> Class
     if name not in models:
         raise ValueError(f"unknown fusion model {name!r}; valid models are {', '.join(FUSION_MODELS)}")
     if protocol == "paper":
-        return models[name]()
+        return _paper_models(random_state)[name]()
     folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
     return GridSearchCV(models[name](), PARAM_GRIDS[name], scoring="roc_auc", cv=folds, error_score="raise")
 
@@ -414,21 +455,24 @@ def fuse_and_choose(
 ) -> FusionResult:
     """Fuse the base models' ``inputs`` (see ``base_inputs``), score every model on the train and test splits
     (external patients, when present, are predicted but not scored) and choose the reported one as ``protocol``
-    does. ``final``: the base models' own predictions, scored beside the fusion models."""
+    does. ``final``: the base models' own predictions, scored beside the fusion models. Accuracy is taken at
+    ``arm_thresholds``: 0.5 under "paper", the Youden cut-off of out-of-fold training predictions under
+    "rigorous" (the base models' stacking inputs, the fusion models' own out-of-fold predictions)."""
     cases = cohort.set_index("patient_id")
     labels = horizon_label_frame(cases["time_months"], cases["event"], policy)
     fused = fuse(cohort, inputs["radiomics"], inputs["densenet"], labels, protocol, random_state)
     predictions = fused.predictions
     scored = cohort[cohort["split"] != "external"]
     scores = {
-        name: horizon_metrics(frame[frame["split"] != "external"], scored, policy) for name, frame in final.items()
-    }
-    scores |= {
-        model: horizon_metrics(
-            predictions[(predictions["model"] == model) & (predictions["split"] != "external")], scored, policy
+        name: horizon_metrics(
+            frame[frame["split"] != "external"], scored, policy, arm_thresholds(protocol, inputs[name], scored, policy)
         )
-        for model in FUSION_MODELS
+        for name, frame in final.items()
     }
+    for model in FUSION_MODELS:
+        crossed = None if fused.oof is None else fused.oof[fused.oof["model"] == model]
+        rows = predictions[(predictions["model"] == model) & (predictions["split"] != "external")]
+        scores[model] = horizon_metrics(rows, scored, policy, arm_thresholds(protocol, crossed, scored, policy))
     long = pd.concat([table.assign(model=name) for name, table in scores.items()], ignore_index=True)
     best, reason = choose_best(long, protocol, fused.cv)
     return FusionResult(predictions, fused.models, fused.features, labels, fused.cv, fused.oof, long, best, reason)

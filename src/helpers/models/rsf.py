@@ -5,7 +5,8 @@ nsplit 11) on the selected PCs and reads the predicted survival probability at 1
 years, scored by ROC AUC and accuracy on the training and test splits. Here the forest is
 scikit-survival's, with node size = ``min_samples_leaf`` tuned on the out-of-bag error
 (1 - Harrell's C, randomForestSRC's survival error rate), the predictions are long-format
-death probabilities 1 - S(t) per patient and horizon (``helpers.evaluation.survival`` scores
+death probabilities 1 - S(t) per patient and horizon, out of bag for the forest's own training
+patients (``forest_predictions``, randomForestSRC's ``survival.oob``) (``helpers.evaluation.survival`` scores
 them; ``helpers.models.crossfit`` cross-fits them for the rigorous protocol's stacking).
 """
 
@@ -128,12 +129,57 @@ def death_probabilities(model: Forest, X: pd.DataFrame, horizons: tuple[int, ...
     return wide.stack().rename("probability").reset_index()
 
 
+def out_of_bag_death_probabilities(
+    model: Forest, X_train: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS_MONTHS
+) -> pd.DataFrame:
+    """1 - S(horizon) of each training patient from the trees whose bootstrap sample left it out.
+
+    randomForestSRC's out-of-bag ensemble (``survival.oob``), which the paper's near-equal training and
+    test AUCs suggest it reported: each tree's survival curve on the forest's event times, averaged over
+    the trees that never saw the patient. ``X_train``: the rows the forest was fitted on, in that order.
+    Columns: patient_id (X_train's index), horizon_months, probability.
+    """
+    n = len(X_train)
+    values = np.asarray(X_train, dtype=np.float32)
+    total, count = np.zeros((n, len(model.unique_times_))), np.zeros(n)
+    for tree, in_bag in zip(model.estimators_, model.estimators_samples_):
+        out_of_bag = np.setdiff1d(np.arange(n), in_bag)
+        total[out_of_bag] += tree.predict_survival_function(values[out_of_bag], return_array=True)
+        count[out_of_bag] += 1
+    if (count == 0).any():
+        raise ValueError(f"{int((count == 0).sum())} training patient(s) were in every tree's bootstrap sample")
+    survival = total / count[:, None]
+    position = np.searchsorted(model.unique_times_, np.asarray(horizons, float), side="right") - 1
+    at_horizons = np.where(position >= 0, survival[:, np.maximum(position, 0)], 1.0)
+    wide = pd.DataFrame(
+        1.0 - at_horizons,
+        index=pd.Index(X_train.index, name="patient_id"),
+        columns=pd.Index(horizons, name="horizon_months"),
+    )
+    return wide.stack().rename("probability").reset_index()
+
+
+def forest_predictions(model: Forest, X_train: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Death probabilities for every patient of ``X`` (in X's order): out of bag for those among the forest's
+    training patients (``X_train``, in fit order), from the whole forest for the others. Columns as
+    ``death_probabilities``."""
+    others = X.loc[~X.index.isin(X_train.index)]
+    out_of_bag = out_of_bag_death_probabilities(model, X_train)
+    out_of_bag = out_of_bag[out_of_bag["patient_id"].isin(X.index)]
+    predicted = pd.concat([out_of_bag, death_probabilities(model, others)], ignore_index=True)
+    order = pd.Series(range(len(X)), index=X.index)
+    return predicted.iloc[np.lexsort((predicted["horizon_months"], order[predicted["patient_id"]]))].reset_index(
+        drop=True
+    )
+
+
 @dataclass(frozen=True)
 class RadiomicsChain:
     """The whole radiomics chain (scaler, PCA, LASSO, node-size tuning, forest) as one fit-and-predict step.
 
     With several ``node_sizes`` the node size is tuned on the OOB error of the forest fitted to the
     training data passed in (each fold's own, when cross-fitted), never on the patients predicted.
+    Training patients among those predicted get out-of-bag probabilities (``forest_predictions``).
     """
 
     reducer_params: dict
@@ -169,7 +215,7 @@ class RadiomicsChain:
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         )
-        return death_probabilities(forest, reducer.transform(test_X))
+        return forest_predictions(forest, components, reducer.transform(test_X))
 
 
 def radiomics_chain(

@@ -87,7 +87,7 @@ class CohortSpec:
     centre_pixel_scale: tuple[float, float] = (1.0, 1.0625)
     # Reader 2 draws the boundary this far (mm, SD of a smooth random shift) from reader 1;
     # 1.8 mm puts the mean ICC(2,1) over all 1,037 features of the paper's extraction near its
-    # 0.81 (0.815 on the default cohort) at a mean reader Dice of 0.85.
+    # 0.81 (notebook 02 reports each run's value).
     reader2_boundary_mm: float = 1.8
 
     def to_dict(self) -> dict[str, Any]:
