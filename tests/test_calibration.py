@@ -11,15 +11,13 @@ from helpers.evaluation.calibration import (
     STRATEGY_LABELS,
     TREAT_ALL,
     TREAT_NONE,
-    calibration_curves,
     calibration_in_the_large,
     calibration_slope,
     calibration_table,
-    decision_curves,
-    net_benefit,
     net_benefit_at,
     threshold_grid,
 )
+from helpers.evaluation.censored import km_calibration_curves, km_decision_curves, km_net_benefit
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +70,14 @@ def test_hard_zero_one_predictions_get_finite_small_slopes_and_single_class_give
 
 
 def test_net_benefit_by_hand() -> None:
-    """6 patients, 3 deaths. t = 0.5: treat the top 3 (2 deaths, 1 survivor): 2/6 - 1/6 x 1 = 1/6.
-    t = 0.25: treat 5 (3 deaths, 2 survivors): 3/6 - 2/6 x 1/3 = 7/18. Treat all at 0.25: 3/6 - 3/6 x 1/3 = 1/3."""
+    """6 patients followed past the horizon, 3 deaths. t = 0.5: treat the top 3 (2 deaths, 1 survivor): 2/6 - 1/6 x 1
+    = 1/6. t = 0.25: treat 5 (3 deaths, 2 survivors): 3/6 - 2/6 x 1/3 = 7/18. Treat all at 0.25: 3/6 - 3/6 x 1/3 = 1/3
+    (without censoring the survival net benefit is Vickers & Elkin's)."""
     probability = np.array([0.9, 0.8, 0.6, 0.4, 0.3, 0.1])
     labels = np.array([1, 1, 0, 1, 0, 0])
-    np.testing.assert_allclose(net_benefit(probability, labels, [0.5, 0.25]), [1 / 6, 7 / 18])
-    np.testing.assert_allclose(net_benefit(np.ones(6), labels, [0.25]), [1 / 3])
+    time = np.where(labels == 1, 5.0, 100.0)
+    np.testing.assert_allclose(km_net_benefit(probability, time, labels, 12.0, [0.5, 0.25]), [1 / 6, 7 / 18])
+    np.testing.assert_allclose(km_net_benefit(np.ones(6), time, labels, 12.0, [0.25]), [1 / 3])
 
 
 def _cohort_and_predictions() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -99,17 +99,19 @@ def test_decision_curves_hold_the_model_and_both_defaults() -> None:
     cohort, predictions = _cohort_and_predictions()
     thresholds = threshold_grid(0.25)
     np.testing.assert_allclose(thresholds, [0.25, 0.5, 0.75])
-    curves = decision_curves({"svm": predictions}, cohort, "known_status", thresholds)
+    curves = km_decision_curves({"svm": predictions}, cohort, thresholds)
     by = curves.set_index(["strategy", "threshold"])["net_benefit"]
-    # Known test patients p00-p06: deaths p00, p01, p02 (3 of 7); p07 is censored at 6 months.
-    prevalence = 3 / 7
-    np.testing.assert_allclose(by.loc[TREAT_ALL], prevalence - (1 - prevalence) * thresholds / (1 - thresholds))
+    # Test patients p00-p07: deaths at 3, 5 and 8 months, p07 censored at 6: Kaplan-Meier S(12) = 7/8 x 6/7 x 4/5.
+    risk = 1 - 7 / 8 * 6 / 7 * 4 / 5
+    np.testing.assert_allclose(by.loc[TREAT_ALL], risk - (1 - risk) * thresholds / (1 - thresholds))
     assert (by.loc[TREAT_NONE] == 0).all()
-    # t = 0.5: treat p00, p01 (deaths) and p03 (alive at 12 months): 2/7 - 1/7 x 1 = 1/7.
-    assert by.loc[("svm", 0.5)] == pytest.approx(1 / 7)
-    table = net_benefit_at(curves, (0.5,))
+    # t = 0.5 treats p00, p01 (deaths at 3, 5), p03 (alive at 30) and p07 (censored at 6): S(12) = 3/4 x 2/3 = 1/2,
+    # so 4/8 x (1/2 - 1/2 x 1) = 0; t = 0.25 adds p02 (death at 8) and p06: S(12) = 5/6 x 4/5 x 2/3 = 4/9.
+    assert by.loc[("svm", 0.5)] == pytest.approx(0.0)
+    assert by.loc[("svm", 0.25)] == pytest.approx(6 / 8 * ((1 - 4 / 9) - 4 / 9 * 1 / 3))
+    table = net_benefit_at(curves, (0.25,))
     assert list(table.index) == [STRATEGY_LABELS["svm"], "Treat all", "Treat none"]
-    assert table.loc["Fusion SVM", (12, 0.5)] == pytest.approx(1 / 7)
+    assert table.loc["Fusion SVM", (12, 0.25)] == pytest.approx(6 / 8 * ((1 - 4 / 9) - 4 / 9 * 1 / 3))
 
 
 def test_calibration_table_and_curves_use_known_test_labels(true_model) -> None:
@@ -124,7 +126,7 @@ def test_calibration_table_and_curves_use_known_test_labels(true_model) -> None:
         {"patient_id": np.arange(n), "split": "test", "time_months": np.where(labels, 6.0, 20.0), "event": labels}
     )
     big = pd.DataFrame({"patient_id": np.arange(n), "horizon_months": 12, "probability": probability})
-    curve = calibration_curves({"lr": big}, big_cohort, "known_status", n_bins=10)
+    curve = km_calibration_curves({"lr": big}, big_cohort, n_bins=10)
     assert len(curve) == 10
     np.testing.assert_allclose(
         curve["observed"], curve["predicted"], atol=0.04

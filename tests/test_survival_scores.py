@@ -17,6 +17,7 @@ from helpers.evaluation.survival import (
     survival_score_table,
     survival_scores,
 )
+from helpers.evaluation.uncertainty import bootstrap_survival_scores, survival_scores_with_ci
 
 HORIZONS = (12, 24, 36)
 
@@ -143,3 +144,23 @@ def test_test_follow_up_beyond_the_training_split_is_cut_without_changing_the_sc
     scores_beyond, scores_cut = survival_scores(predictions, beyond), survival_scores(predictions, cut)
     for key in ("uno_c", "auc_12m", "auc_36m", "brier_12m", "brier_36m", "ibs"):
         assert scores_beyond[key] == pytest.approx(scores_cut[key])
+
+
+def test_bootstrap_intervals_of_the_survival_scores_surround_the_estimates_and_are_paired(tcga) -> None:
+    cohort, predictions = tcga
+    reference = kaplan_meier_predictions(cohort)
+    table = bootstrap_survival_scores({"model": predictions, "km": reference}, cohort, n_resamples=60, seed=2)
+    scores = survival_scores(predictions, cohort)
+    model = table[table["model"] == "model"].set_index("score")
+    for score in ("harrell_c", "uno_c", "auc_24m", "brier_36m", "ibs"):
+        assert model.loc[score, "estimate"] == pytest.approx(scores[score])
+        assert model.loc[score, "low"] <= scores[score] <= model.loc[score, "high"]
+        assert model.loc[score, "high"] - model.loc[score, "low"] > 0.005  # a real interval on ~60 patients
+    km = table[table["model"] == "km"].set_index("score")
+    assert km.loc["harrell_c", ["estimate", "low", "high"]].tolist() == pytest.approx([0.5, 0.5, 0.5])
+    again = bootstrap_survival_scores({"model": predictions}, cohort, n_resamples=60, seed=2)
+    pd.testing.assert_frame_equal(again, table[table["model"] == "model"].reset_index(drop=True))
+    shown = survival_scores_with_ci(table, {"model": "The model"})
+    assert list(shown.index) == ["The model", "km"] and shown.loc["The model", "ibs"].startswith(
+        f"{scores['ibs']:.3f} ("
+    )

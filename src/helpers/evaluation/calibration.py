@@ -3,15 +3,13 @@
 AUC says whether a model ranks patients; it does not say whether "60% risk of death by 2
 years" means 60%. Per horizon, on the patients with a known status (as in Table 2):
 
-* **calibration curve**: observed death rate against mean predicted probability in quantile
-  bins (scikit-learn's ``calibration_curve``);
 * **calibration-in-the-large (CITL)**: intercept ``a`` of logit P(death) = a + logit(p) (the
   logit as an offset): 0 when predictions are right on average, > 0 when they under-predict;
 * **calibration slope**: ``b`` of logit P(death) = a + b logit(p), fitted by scikit-learn's
   unpenalised ``LogisticRegression`` (``C=np.inf``): 1 when ideal, < 1 when predictions are
   too extreme (overfitting), > 1 when too modest (Van Calster et al. 2016; Steyerberg 2019);
-* **decision curve** (Vickers & Elkin 2006): net benefit = TP/n - FP/n x t/(1 - t) of treating
-  the patients whose probability is at least the threshold t, against treating all and none.
+Calibration curves and decision curves keep the censored patients instead
+(``helpers.evaluation.censored``: Kaplan-Meier observed risk).
 
 Probabilities of exactly 0 or 1 (a fully grown decision tree gives nothing else) are clipped to
 [1e-6, 1 - 1e-6] before the logit, so such models get a finite, small slope.
@@ -26,7 +24,6 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import expit, logit
-from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
 
 from helpers.evaluation.uncertainty import known_rows
@@ -63,19 +60,6 @@ def calibration_slope(probability: ArrayLike, labels: ArrayLike) -> float:
     return float(LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(predictor, y).coef_[0, 0])
 
 
-def net_benefit(probability: ArrayLike, labels: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
-    """Net benefit TP/n - FP/n x t/(1 - t) of treating patients with probability >= t, for each threshold t.
-
-    A few lines of numpy rather than a dependency: no maintained decision-curve package is
-    installed (dcurves is not), and the formula is Vickers & Elkin's eq. 1.
-    """
-    p, y, t = np.asarray(probability, dtype=float), np.asarray(labels).astype(int), np.asarray(thresholds, dtype=float)
-    treated = p[None, :] >= t[:, None]
-    true_positives = (treated & (y == 1)).sum(axis=1)
-    false_positives = (treated & (y == 0)).sum(axis=1)
-    return true_positives / len(y) - false_positives / len(y) * t / (1 - t)
-
-
 def threshold_grid(step: float = 0.01) -> np.ndarray:
     """Thresholds step, 2 step, ... below 1 (rounded, so that 0.5 is exactly 0.5)."""
     return np.round(np.arange(step, 1 - step / 2, step), 10)
@@ -105,58 +89,6 @@ def calibration_table(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def calibration_curves(
-    predictions: Mapping[str, pd.DataFrame],
-    cohort: pd.DataFrame,
-    policy: LabelPolicy,
-    n_bins: int = 10,
-    split: str = "test",
-) -> pd.DataFrame:
-    """Calibration curve points per model and horizon: mean predicted and observed death rate in quantile bins.
-
-    Columns: model, horizon_months, predicted, observed (one row per non-empty bin).
-    """
-    parts = []
-    for name, frame in predictions.items():
-        for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
-            observed, predicted = calibration_curve(
-                part["label"].astype(int), part["probability"], n_bins=n_bins, strategy="quantile"
-            )
-            parts.append(
-                pd.DataFrame({"model": name, "horizon_months": horizon, "predicted": predicted, "observed": observed})
-            )
-    return pd.concat(parts, ignore_index=True)
-
-
-def decision_curves(
-    predictions: Mapping[str, pd.DataFrame],
-    cohort: pd.DataFrame,
-    policy: LabelPolicy,
-    thresholds: ArrayLike,
-    split: str = "test",
-) -> pd.DataFrame:
-    """Net benefit per horizon, strategy (each model's key, TREAT_ALL, TREAT_NONE) and threshold, on ``split``.
-
-    Columns: horizon_months, strategy, threshold, net_benefit.
-    """
-    t = np.asarray(thresholds, dtype=float)
-    curves, treat_all = [], {}
-    for name, frame in predictions.items():
-        for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
-            y = part["label"].to_numpy()
-            curves.append((horizon, name, net_benefit(part["probability"], y, t)))
-            treat_all[horizon] = net_benefit(np.ones_like(y), y, t)  # everyone treated: probability 1 >= t
-    curves += [(h, TREAT_ALL, values) for h, values in treat_all.items()]
-    curves += [(h, TREAT_NONE, np.zeros_like(t)) for h in treat_all]
-    return pd.concat(
-        [
-            pd.DataFrame({"horizon_months": h, "strategy": strategy, "threshold": t, "net_benefit": values})
-            for h, strategy, values in curves
-        ],
-        ignore_index=True,
-    )
 
 
 def net_benefit_at(curves: pd.DataFrame, thresholds: tuple[float, ...] = (0.25, 0.5, 0.75)) -> pd.DataFrame:

@@ -21,6 +21,7 @@ distribution (scikit-survival), so the test split is scored with weights it did 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -155,33 +156,65 @@ def survival_scores(predictions: pd.DataFrame, cohort: pd.DataFrame, split: str 
     frame = horizon_frame(predictions, cohort)
     horizons = tuple(int(h) for h in frame.columns.drop(["split", "time_months", "event"]))
     test, train = frame[frame["split"] == split], cohort[cohort["split"] == "train"]
-    y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
-    test_time, test_event = administrative_cut(
-        test["time_months"].to_numpy(dtype=float), test["event"].to_numpy(), float(train["time_months"].max())
-    )
-    y_test = Surv.from_arrays(test_event, test_time)
-    death = test[list(horizons)].to_numpy(dtype=float)
-    risk, tau = death[:, -1], float(horizons[-1])
-    times = evaluation_times(test_time, horizons)
-    briers = [float(brier_score(y_train, y_test, 1.0 - death[:, i], t)[1][0]) for i, t in enumerate(times)]
-    distinct = np.unique(times, return_index=True)[1]
-    ibs = (
-        float(integrated_brier_score(y_train, y_test, 1.0 - death[:, distinct], times[distinct]))
-        if len(distinct) > 1
-        else float("nan")
-    )
-    dynamic = cumulative_dynamic_auc_at(train["time_months"], train["event"], test_time, test_event, death, horizons)
-    harrell = concordance_index_censored(test["event"].astype(bool), test["time_months"], risk)[0]
-    return {
-        "n": len(test),
-        "events": int(test["event"].sum()),
-        "harrell_c": float(harrell),
-        "uno_c": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0]),
-        "tau": tau,
-        **{f"auc_{h}m": float(a) for h, a in zip(horizons, dynamic["auc"])},
-        **{f"brier_{h}m": b for h, b in zip(horizons, briers)},
-        "ibs": ibs,
-    }
+    scored = ScoredSplit.of(train, test, horizons)
+    return {"n": len(test), "events": int(test["event"].sum()), **scored.scores(np.arange(len(test)))}
+
+
+@dataclass(frozen=True)
+class ScoredSplit:
+    """One model's death probabilities on a split, with the training split's censoring weights: scores any
+    resample of the split's patients (``scores(rows)``), so a bootstrap reuses everything but the indices."""
+
+    y_train: np.ndarray
+    train_time: np.ndarray
+    train_event: np.ndarray
+    time: np.ndarray  # the split's follow-up as recorded (Harrell's C)
+    event: np.ndarray
+    cut_time: np.ndarray  # censored at the training split's last time (the IPCW scores)
+    cut_event: np.ndarray
+    death: np.ndarray  # patients x horizons
+    horizons: tuple[int, ...]
+
+    @classmethod
+    def of(cls, train: pd.DataFrame, test: pd.DataFrame, horizons: tuple[int, ...]) -> ScoredSplit:
+        """From the training split (time_months, event) and ``horizon_frame`` rows of the scored split."""
+        time, event = test["time_months"].to_numpy(dtype=float), test["event"].to_numpy().astype(bool)
+        cut_time, cut_event = administrative_cut(time, event, float(train["time_months"].max()))
+        return cls(
+            Surv.from_arrays(train["event"].astype(bool), train["time_months"]),
+            train["time_months"].to_numpy(dtype=float),
+            train["event"].to_numpy().astype(bool),
+            time,
+            event,
+            cut_time,
+            cut_event,
+            test[list(horizons)].to_numpy(dtype=float),
+            horizons,
+        )
+
+    def scores(self, rows: np.ndarray) -> dict[str, float]:
+        """Every score on the patients ``rows`` (indices into the split, repeats allowed)."""
+        time, event, death = self.cut_time[rows], self.cut_event[rows], self.death[rows]
+        y_test = Surv.from_arrays(event, time)
+        risk, tau = death[:, -1], float(self.horizons[-1])
+        times = evaluation_times(time, self.horizons)
+        briers = [float(brier_score(self.y_train, y_test, 1.0 - death[:, i], t)[1][0]) for i, t in enumerate(times)]
+        distinct = np.unique(times, return_index=True)[1]
+        ibs = (
+            float(integrated_brier_score(self.y_train, y_test, 1.0 - death[:, distinct], times[distinct]))
+            if len(distinct) > 1
+            else float("nan")
+        )
+        dynamic = cumulative_dynamic_auc_at(self.train_time, self.train_event, time, event, death, self.horizons)
+        harrell = concordance_index_censored(self.event[rows], self.time[rows], risk)[0]
+        return {
+            "harrell_c": float(harrell),
+            "uno_c": float(concordance_index_ipcw(self.y_train, y_test, risk, tau=tau)[0]),
+            "tau": tau,
+            **{f"auc_{h}m": float(a) for h, a in zip(self.horizons, dynamic["auc"])},
+            **{f"brier_{h}m": b for h, b in zip(self.horizons, briers)},
+            "ibs": ibs,
+        }
 
 
 def survival_score_table(

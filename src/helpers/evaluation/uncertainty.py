@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from helpers.evaluation.binary import binary_metrics, horizon_metrics, with_labels
+from helpers.evaluation.survival import ScoredSplit, horizon_frame
 from helpers.vocabulary import MODEL_LABELS, LabelPolicy
 
 CI_COLUMNS = ["auc", "auc_low", "auc_high", "accuracy", "accuracy_low", "accuracy_high"]
@@ -196,3 +197,66 @@ def table2_with_ci(long: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     table = pd.DataFrame(records).set_index("model")
     table.columns = pd.MultiIndex.from_tuples(table.columns, names=["horizon", "metric"])
     return table
+
+
+def bootstrap_survival_scores(
+    predictions: Mapping[str, pd.DataFrame],
+    cohort: pd.DataFrame,
+    n_resamples: int = 200,
+    seed: int = 0,
+    confidence: float = 0.95,
+    split: str = "test",
+) -> pd.DataFrame:
+    """Percentile CIs of every survival score (Harrell's and Uno's C, time-dependent AUC, Brier, IBS) per model.
+
+    The patients of ``split`` are resampled with replacement, deaths and censored patients separately, and
+    every model is scored on the same resamples (paired); the censoring weights stay the training split's.
+    Columns: model, score, estimate, low, high.
+    """
+    train = cohort[cohort["split"] == "train"]
+    patients = cohort.loc[cohort["split"] == split, "patient_id"]
+    event = cohort.set_index("patient_id").loc[patients, "event"].to_numpy()
+    indices = stratified_resamples(event, n_resamples, seed)
+    rows = []
+    for name, frame in predictions.items():
+        wide = horizon_frame(frame, cohort).reindex(patients)
+        horizons = tuple(int(h) for h in wide.columns.drop(["split", "time_months", "event"]))
+        scored = ScoredSplit.of(train, wide, horizons)
+        point = scored.scores(np.arange(len(wide)))
+        replicates = pd.DataFrame([scored.scores(rows_) for rows_ in indices])
+        for score, estimate in point.items():
+            if score == "tau":
+                continue
+            low, high = percentile_interval(replicates[score].to_numpy(dtype=float), confidence)
+            rows.append({"model": name, "score": score, "estimate": estimate, "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def headline_numbers(
+    intervals: pd.DataFrame, scores: pd.DataFrame, calibration: pd.DataFrame
+) -> dict[str, dict[str, object]]:
+    """What notebook 11 records of one arm in metrics/11_uncertainty.json: the Table 2 intervals, the
+    survival scores and the calibration numbers, keyed "<model>_<months>" (or by model)."""
+    by_cell = {f"{r.model}_{r.horizon_months}": r for r in intervals.itertuples()}
+    calibrated = {f"{r.model}_{r.horizon_months}": r for r in calibration.itertuples()}
+    return {
+        "test_auc_ci": {key: [r.auc_low, r.auc_high] for key, r in by_cell.items()},
+        "test_accuracy_ci": {key: [r.accuracy_low, r.accuracy_high] for key, r in by_cell.items()},
+        "harrell_c": dict(zip(scores["model"], scores["harrell_c"])),
+        "uno_c": dict(zip(scores["model"], scores["uno_c"])),
+        "ibs": dict(zip(scores["model"], scores["ibs"])),
+        "calibration_slope": {key: r.slope for key, r in calibrated.items()},
+        "citl": {key: r.citl for key, r in calibrated.items()},
+        "observed_to_expected": {key: r.observed_to_expected for key, r in calibrated.items()},
+    }
+
+
+def survival_scores_with_ci(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """``bootstrap_survival_scores`` as printed: one row per model (its label), one "estimate (low-high)" column
+    per score, in the table's order."""
+    cells = table.assign(
+        cell=[_interval_text(r.estimate, r.low, r.high, 3) for r in table.itertuples()],
+        model=table["model"].map(lambda m: labels.get(m, m)),
+    )
+    wide = cells.pivot(index="model", columns="score", values="cell")
+    return wide.loc[cells["model"].unique(), list(table["score"].unique())]

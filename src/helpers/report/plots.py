@@ -331,7 +331,8 @@ def survival_scores_figure(table: pd.DataFrame, labels: dict[str, str] | None = 
 
 
 def calibration_figure(curves: pd.DataFrame, table: pd.DataFrame, labels: dict[str, str] | None = None) -> plt.Figure:
-    """Calibration curves, one panel per horizon, each model's slope and CITL in the legend."""
+    """Calibration curves, one panel per horizon, each model's slope and its O/E ratio (CITL when the table has no
+    ``observed_to_expected``) in the legend."""
     labels = labels or {}
     horizons = sorted(curves["horizon_months"].unique())
     summary = table.set_index(["model", "horizon_months"])
@@ -345,12 +346,17 @@ def calibration_figure(curves: pd.DataFrame, table: pd.DataFrame, labels: dict[s
                 marker="o",
                 markersize=4,
                 linewidth=1,
-                label=f"{labels.get(model, model)} (slope {row['slope']:.2f}, CITL {row['citl']:.2f})",
+                label=f"{labels.get(model, model)} (slope {row['slope']:.2f}, "
+                + (
+                    f"O/E {row['observed_to_expected']:.2f})"
+                    if "observed_to_expected" in row
+                    else f"CITL {row['citl']:.2f})"
+                ),
             )
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
         ax.set(
             xlabel="Predicted probability of death",
-            ylabel="Observed death rate",
+            ylabel="Observed risk of death",
             xlim=(0, 1),
             ylim=(0, 1.02),
             aspect="equal",
