@@ -79,7 +79,7 @@ def skeleton(smoke_run: Path, folder: Path) -> Path:
 def test_every_declared_artifact_is_read_in_the_smoke_run(smoke_reads):
     declared = set(PRODUCERS) | {
         metrics_file(s)
-        for s in ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso", "05_rsf", "06_densenet", "08_stratification")
+        for s in ("01_cohort", "02_icc", "03_extraction", "04_pca_lasso", "06_densenet", "08_stratification")
     }
     assert {name for _, name in smoke_reads} == declared
 
