@@ -25,6 +25,7 @@ EXPECTED_NAMES = (
     "09_reproduction",
     "10_protocols",
     "11_uncertainty",
+    "12_optimism_seeds",
 )
 MAX_FUNCTION_LINES = 5
 MAX_CELL_LINES = 15  # lines of code (not blank, not comment) in one code cell
@@ -151,7 +152,7 @@ def test_figure_names_are_unique_across_the_book():
         for c in analysis_cells(path)
         if "mystnb" in c.metadata
     ]
-    assert len(labels) == len(set(labels)) == 21
+    assert len(labels) == len(set(labels)) == 22
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

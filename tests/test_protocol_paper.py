@@ -30,7 +30,7 @@ def paper_run(tmp_path_factory) -> Path:
 
 def test_every_notebook_runs_under_the_papers_protocol(paper_run):
     records = json.loads((paper_run / "run_manifest.json").read_text(encoding="utf-8"))["notebooks"]
-    assert [r["status"] for r in records] == ["ok"] * 11
+    assert [r["status"] for r in records] == ["ok"] * 12
 
 
 def test_the_paper_arm_stacks_in_sample_selects_on_test_and_searches_the_cut_off_on_everyone(paper_run):

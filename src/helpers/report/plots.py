@@ -394,3 +394,38 @@ def decision_curve_figure(curves: pd.DataFrame, labels: dict[str, str] | None = 
         ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def optimism_seeds_figure(rows: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
+    """Oracle-adjusted optimism of every model over the split seeds, one panel per horizon, both arms side by side
+    (``rows``: optimism_seeds.parquet); zero is a protocol whose test AUC is as far from its ceiling as the
+    external AUC is from its own."""
+    adjusted = rows.assign(
+        optimism=(rows["test_auc"] - rows["test_ceiling"]) - (rows["external_auc"] - rows["external_ceiling"])
+    )
+    models = list(dict.fromkeys(adjusted["model"]))
+    horizons = sorted(adjusted["horizon_months"].unique())
+    fig, axes = plt.subplots(1, len(horizons), figsize=(5 * len(horizons), 4.8), sharey=True, squeeze=False)
+    colours = {"paper": "tab:red", "rigorous": "tab:blue"}
+    for ax, horizon in zip(axes[0], horizons):
+        part = adjusted[adjusted["horizon_months"] == horizon]
+        for offset, arm in zip((-0.18, 0.18), colours):
+            values = [part[(part["arm"] == arm) & (part["model"] == m)]["optimism"].to_numpy() for m in models]
+            positions = np.arange(len(models)) + offset
+            box = ax.boxplot(values, positions=positions, widths=0.3, patch_artist=True, showfliers=False)
+            for patch in box["boxes"]:
+                patch.set(facecolor=colours[arm], alpha=0.35)
+            ax.scatter(
+                np.repeat(positions, [len(v) for v in values]),
+                np.concatenate(values),
+                s=6,
+                color=colours[arm],
+                label=f"{arm} arm" if horizon == horizons[0] else None,
+            )
+        ax.axhline(0, color="grey", linewidth=1, linestyle=":")
+        ax.set_xticks(np.arange(len(models)), [labels.get(m, m) for m in models], rotation=45, ha="right")
+        ax.set_title(f"{horizon // 12}-year")
+    axes[0, 0].set_ylabel("(test - ceiling) - (external - ceiling)")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
