@@ -11,7 +11,7 @@ What "no model can beat the ceiling" means: in the population, no score built fr
 information set has a higher expected AUC than the ranking by P(death by t | that information);
 E[lp | information] is that ranking up to the small differences between ranking by the expected
 log hazard and by the horizon's risk. On a finite split, a model's AUC can still exceed its ceiling
-by sampling noise (the AUC standard error of a 264-patient split is about 0.025), never by much
+by sampling noise (about one AUC standard error of the split), never by much
 more.
 """
 
