@@ -19,7 +19,7 @@ from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import atomic_save, load_densenet
 from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
-from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble
+from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble, predict_one_fold_each
 from helpers.models.deep.training import TrainResult, masked_cross_entropy, predict_densenet, train_densenet, train_step
 from helpers.models.deep.transforms import TumourCubed, case_items, case_transforms
 from helpers.synthetic.spec import CohortSpec
@@ -290,3 +290,12 @@ def test_the_cross_fitted_densenet_saves_its_fold_networks_and_their_mean_predic
     again = predict_fold_ensemble(path, cases[split == "test"], cache_dir)
     merged = test_rows.merge(again, on=["patient_id", "horizon_months"], suffixes=("", "_again"))
     assert len(merged) == 9 and np.allclose(merged["probability"], merged["probability_again"], atol=1e-6)
+    single = predict_one_fold_each(path, cases[split == "test"], cache_dir, seed=3)
+    assert len(single) == 9 and set(single["fold"]) <= {0, 1, 2}
+    pd.testing.assert_frame_equal(single, predict_one_fold_each(path, cases[split == "test"], cache_dir, seed=3))
+    for fold, rows in single.groupby("fold"):
+        network = build_model(TINY)
+        network.load_state_dict(crossfit.folds[fold]["state_dict"])
+        own = predict_densenet(network.eval(), cases.loc[rows["patient_id"].unique()], TINY, cache_dir)
+        merged = rows.merge(own, on=["patient_id", "horizon_months"], suffixes=("", "_own"))
+        assert np.allclose(merged["probability"], merged["probability_own"], atol=1e-6)

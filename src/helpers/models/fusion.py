@@ -333,9 +333,10 @@ def arm_inputs(
     """(the base models an arm reports, what its fusion models are fitted on), each keyed radiomics, densenet.
 
     ``base``: notebooks 05 and 06's predictions keyed as BASE_PREDICTIONS. The paper arm reports and stacks on
-    the final radiomics forest and the single network notebook 06 trained (in-sample training rows); the
-    rigorous arm reports the cross-fitted DenseNet (out-of-fold training rows, fold-mean test rows) and stacks
-    on out-of-fold training predictions of both base models.
+    the final radiomics forest (its training rows out of bag, as randomForestSRC reports them) and the single
+    network notebook 06 trained (in-sample training rows, epoch chosen on the test split); the rigorous arm
+    reports the cross-fitted DenseNet (out-of-fold training rows, fold-mean test rows) and stacks on
+    out-of-fold training predictions of both base models (the whole radiomics chain refitted per fold).
     """
     missing = [name for name in BASE_PREDICTIONS if name not in base]
     if missing:

@@ -164,9 +164,13 @@ def forest_predictions(model: Forest, X_train: pd.DataFrame, X: pd.DataFrame) ->
     training patients (``X_train``, in fit order), from the whole forest for the others. Columns as
     ``death_probabilities``."""
     others = X.loc[~X.index.isin(X_train.index)]
-    out_of_bag = out_of_bag_death_probabilities(model, X_train)
-    out_of_bag = out_of_bag[out_of_bag["patient_id"].isin(X.index)]
-    predicted = pd.concat([out_of_bag, death_probabilities(model, others)], ignore_index=True)
+    parts = []
+    if X.index.isin(X_train.index).any():
+        out_of_bag = out_of_bag_death_probabilities(model, X_train)
+        parts.append(out_of_bag[out_of_bag["patient_id"].isin(X.index)])
+    if len(others):
+        parts.append(death_probabilities(model, others))
+    predicted = pd.concat(parts, ignore_index=True)
     order = pd.Series(range(len(X)), index=X.index)
     return predicted.iloc[np.lexsort((predicted["horizon_months"], order[predicted["patient_id"]]))].reset_index(
         drop=True

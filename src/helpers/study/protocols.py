@@ -412,9 +412,12 @@ def cutoff_comparison(
                     "the rigorous arm searches its cut-off on out-of-fold training predictions: none given"
                 )
             crossed = result.oof[(result.oof["model"] == result.best) & (result.oof["horizon_months"] == risk_horizon)]
-            searched = patients[patients["split"] == "train"].assign(
-                fusion_risk=crossed.set_index("patient_id")["probability"]
-            )
+            searched = patients[patients["split"] == "train"]
+            risk = crossed.set_index("patient_id")["probability"].reindex(searched.index)
+            if risk.isna().any():
+                missing = risk.index[risk.isna()][:10].tolist()
+                raise ValueError(f"no out-of-fold fusion risk for training patient(s) {missing}")
+            searched = searched.assign(fusion_risk=risk.to_numpy())
         cut = stratify.optimal_cutpoint(
             searched["time_months"], searched["event"], searched["fusion_risk"], min_prop=min_prop, max_prop=max_prop
         )

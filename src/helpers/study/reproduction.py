@@ -283,7 +283,8 @@ def table2_notes(table: pd.DataFrame, margin: float = 0.03) -> list[str]:
         if has_ceiling and (run > rows["ceiling"] + margin).any():
             notes.append(
                 f"{where}: {span}; this run's AUC exceeds the ceiling of its information ({information}: "
-                f"{_span(rows['ceiling'])}), which only a model scoring patients it was fitted on can do."
+                f"{_span(rows['ceiling'])}) by more than sampling noise and the ceiling's approximation allow: the "
+                "mark of a model scoring patients it was fitted on."
             )
         if has_ceiling and (paper > rows["ceiling"] + margin).any():
             notes.append(

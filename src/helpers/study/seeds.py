@@ -9,15 +9,16 @@ model and horizon the test and external AUCs are set against the ceilings of the
 information on the same patients.
 
 **Held fixed: the DenseNet.** Retraining it per seed would cost hours on a CPU. Every patient
-already has one out-of-sample DenseNet prediction from notebook 06's cross-fitted networks (a
-training patient's from the fold network that never saw it, a test or external patient's from
-the mean of the fold networks), and that prediction is used for both arms under every seed. It
-cannot favour either arm: both stack on the same numbers. It does remove the paper arm's two
-DenseNet leaks (the test-selected epoch and in-sample DenseNet stacking), so the paper arm's
-optimism here is a lower bound of what the published protocol incurs; the rest of its protocol
-(in-sample radiomics stacking through out-of-bag forest predictions, the model picked by test
-AUC, accuracy at 0.5) is kept. Each prediction never saw its own patient, but its network saw
-other patients that a redrawn split may put in the test set.
+gets one out-of-sample prediction of a single network from notebook 06's cross-fitted networks (a
+training patient's from the fold network that never saw it, a test or external patient's from a
+fold network drawn at random, so no seed mixes fold means with single networks), and that
+prediction is used for both arms under every seed. It cannot favour either arm: both stack on the
+same numbers. It does remove the paper arm's two DenseNet leaks (the test-selected epoch and
+in-sample DenseNet stacking), so the paper arm's optimism here is a lower bound of what the
+published protocol incurs; the rest of its protocol (radiomics stacking on the forest's out-of-bag
+training predictions, as randomForestSRC reports them, the model picked by test AUC, accuracy at
+0.5) is kept. Each prediction never saw its own patient, but its network saw other patients that a
+redrawn split may put in the test set.
 """
 
 from __future__ import annotations

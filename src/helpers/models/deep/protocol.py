@@ -137,11 +137,8 @@ def densenet_crossfit(
     return DenseNetCrossfit(predictions, list(chain.trained), config, (time.perf_counter() - started) / 60)
 
 
-def predict_fold_ensemble(checkpoint_path: Path, cases: pd.DataFrame, cache_dir: Path) -> pd.DataFrame:
-    """Mean prediction of the fold networks saved in ``densenet_folds.pt`` for ``cases`` (index patient_id).
-
-    Columns: patient_id, horizon_months, probability.
-    """
+def _fold_predictions(checkpoint_path: Path, cases: pd.DataFrame, cache_dir: Path) -> list[pd.DataFrame]:
+    """Each fold network's predictions for ``cases`` (index patient_id), in fold order."""
     saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     config = DeepConfig.from_dict(saved["config"])
     parts = []
@@ -149,8 +146,30 @@ def predict_fold_ensemble(checkpoint_path: Path, cases: pd.DataFrame, cache_dir:
         model = build_model(config)
         model.load_state_dict(fold["state_dict"])
         parts.append(predict_densenet(model.eval(), cases, config, cache_dir))
+    return parts
+
+
+def predict_fold_ensemble(checkpoint_path: Path, cases: pd.DataFrame, cache_dir: Path) -> pd.DataFrame:
+    """Mean prediction of the fold networks saved in ``densenet_folds.pt`` for ``cases`` (index patient_id).
+
+    Columns: patient_id, horizon_months, probability.
+    """
+    parts = _fold_predictions(checkpoint_path, cases, cache_dir)
     mean = pd.concat(parts).groupby(["patient_id", "horizon_months"], sort=False)["probability"].mean()
     return mean.reset_index()
+
+
+def predict_one_fold_each(checkpoint_path: Path, cases: pd.DataFrame, cache_dir: Path, seed: int) -> pd.DataFrame:
+    """Each patient of ``cases`` predicted by one of the saved fold networks, drawn at random (seeded): a single
+    network's out-of-sample prediction, of the same kind as a training patient's out-of-fold one, so that a
+    redrawn split mixes no fold means with single networks. Columns: patient_id, horizon_months, probability, fold.
+    """
+    parts = _fold_predictions(checkpoint_path, cases, cache_dir)
+    drawn = pd.Series(np.random.default_rng(seed).integers(0, len(parts), len(cases)), index=cases.index)
+    rows = [part[part["patient_id"].map(drawn) == fold].assign(fold=fold) for fold, part in enumerate(parts)]
+    chosen = pd.concat(rows)
+    order = pd.Series(range(len(cases)), index=cases.index)
+    return chosen.iloc[np.lexsort((chosen["horizon_months"], order[chosen["patient_id"]]))].reset_index(drop=True)
 
 
 def fit_for_protocol(
