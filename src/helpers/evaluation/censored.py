@@ -117,7 +117,7 @@ def km_decision_curves(
 ) -> pd.DataFrame:
     """Survival net benefit per horizon, strategy (each model's key, TREAT_ALL, TREAT_NONE) and threshold.
 
-    Columns: horizon_months, strategy, threshold, net_benefit (as ``helpers.evaluation.calibration.decision_curves``).
+    Columns: horizon_months, strategy, threshold, net_benefit.
     """
     t = np.asarray(thresholds, dtype=float)
     curves, everyone = [], {}
