@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -173,12 +172,6 @@ def beside_ceiling(metrics: pd.DataFrame, ceilings: pd.DataFrame) -> pd.DataFram
         ceilings.rename(columns={"auc": "ceiling"}), on=["information_set", "split", "horizon_months"], how="left"
     )
     return joined.assign(gap=joined["ceiling"] - joined["auc"])
-
-
-def ceiling_r2(models: CeilingModels, truth: pd.DataFrame) -> dict[str, float]:
-    """Share of the linear predictor's variance each information set explains on ``truth`` (a fresh draw)."""
-    scores, lp = models.scores(truth), truth["lp_total"].to_numpy()
-    return {name: float(1 - np.var(lp - scores[name].to_numpy()) / np.var(lp)) for name in INFORMATION_SETS}
 
 
 def against_ceiling(metrics: pd.DataFrame, ceilings: pd.DataFrame | None, model: str) -> pd.DataFrame:
