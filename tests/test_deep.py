@@ -103,6 +103,23 @@ def test_masked_loss_ignores_unknown_labels() -> None:
     assert masked_cross_entropy(logits, torch.full((4, 2), np.nan)).item() == 0.0
 
 
+def test_weighted_loss_is_each_heads_weighted_mean_and_ones_change_nothing() -> None:
+    """IPCW weights: per head, sum(w * ce) / sum(w) over the known labels; weights of one give the plain loss."""
+    logits = torch.randn(4, 2, 2, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([[1.0, np.nan], [0.0, 1.0], [np.nan, 0.0], [1.0, np.nan]])
+    weights = torch.tensor([[2.0, 0.0], [1.0, 3.0], [0.0, 1.0], [1.0, 0.0]])
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(8, 2), labels.nan_to_num(0).long().reshape(8), reduction="none"
+    )
+    ce = ce.reshape(4, 2)
+    first = (2 * ce[0, 0] + ce[1, 0] + ce[3, 0]) / 4
+    second = (3 * ce[1, 1] + ce[2, 1]) / 4
+    torch.testing.assert_close(masked_cross_entropy(logits, labels, weights), (first + second) / 2)
+    torch.testing.assert_close(
+        masked_cross_entropy(logits, labels, torch.ones(4, 2)), masked_cross_entropy(logits, labels)
+    )
+
+
 def test_one_optimisation_step_lowers_the_loss() -> None:
     """An Adam step on a fixed batch lowers that batch's loss."""
     torch.manual_seed(0)
@@ -276,9 +293,7 @@ def test_the_cross_fitted_densenet_saves_its_fold_networks_and_their_mean_predic
     """3 fold networks over 9 training patients: out-of-fold rows for them, the fold mean for the 3 others, and
     the saved networks reproduce that mean."""
     split = pd.Series(["train"] * 9 + ["test"] * 3, index=cases.index)
-    crossfit = densenet_crossfit(
-        cases.assign(split=split), TINY, "known_status", cache_dir, n_folds=3, val_fraction=0.34, seed=0
-    )
+    crossfit = densenet_crossfit(cases.assign(split=split), TINY, cache_dir, n_folds=3, val_fraction=0.34, seed=0)
     predictions = crossfit.predictions
     assert len(crossfit.folds) == 3 and crossfit.minutes > 0
     train_rows = predictions[predictions["split"] == "train"]

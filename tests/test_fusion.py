@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -249,3 +251,47 @@ def test_the_paper_tree_has_rparts_defaults() -> None:
     grown = DecisionTreeClassifier(random_state=0).fit(X, y)
     assert tree.get_n_leaves() < grown.get_n_leaves() / 3
     assert RpartTree(cp=0.05, random_state=0).fit(X, y).get_n_leaves() <= tree.get_n_leaves()
+
+
+def test_a_weight_of_two_is_a_duplicated_patient_for_the_paper_logistic_regression() -> None:
+    """IPCW enters each classifier as a sample weight: for the unpenalised logistic regression a weight of 2 is
+    exactly the same fit as the patient listed twice."""
+    X, y = _training_data(120, seed=4)
+    weights = pd.Series(np.where(np.arange(120) % 3 == 0, 2.0, 1.0), index=X.index)
+    weighted = fit_fusion(X, y, "paper", random_state=0, weights=weights)["logistic_regression"]
+    doubled = X.index[weights.to_numpy() == 2.0]
+    duplicated = fit_fusion(pd.concat([X, X.loc[doubled]]), pd.concat([y, y.loc[doubled]]), "paper", 0)
+    # equal up to lbfgs's tolerance (the scaler, which ignores weights, does not change an unpenalised fit)
+    np.testing.assert_allclose(
+        weighted.predict_proba(X)[:, 1], duplicated["logistic_regression"].predict_proba(X)[:, 1], atol=1e-3
+    )
+    plain = fit_fusion(X, y, "paper", random_state=0)["logistic_regression"]
+    assert np.abs(weighted.predict_proba(X)[:, 1] - plain.predict_proba(X)[:, 1]).max() > 1e-2
+
+
+def test_rigorous_weights_reach_every_classifier_and_the_grid_search_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under IPCW every estimator inside the pipelines and grid searches receives the training rows' weights, and
+    the cross-validated AUC that picks the model is the weighted one."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    received: dict[str, bool] = {}
+    for cls in (LogisticRegression, RandomForestClassifier, SVC, DecisionTreeClassifier):
+        original = cls.fit
+
+        @functools.wraps(original)  # keeps fit's signature, which metadata routing reads
+        def spy(self, X, y, sample_weight=None, _original=original, _name=cls.__name__, **kwargs):  # type: ignore[no-untyped-def]
+            received[_name] = received.get(_name, True) and sample_weight is not None
+            return _original(self, X, y, sample_weight=sample_weight, **kwargs)
+
+        monkeypatch.setattr(cls, "fit", spy)
+    X, y = _training_data(90, seed=5)
+    weights = pd.Series(np.random.default_rng(0).uniform(1, 3, 90), index=X.index)
+    weighted = fit_fusion(X, y, "rigorous", random_state=0, weights=weights)
+    assert received == dict.fromkeys(
+        ("LogisticRegression", "RandomForestClassifier", "SVC", "DecisionTreeClassifier"), True
+    )
+    monkeypatch.undo()
+    plain = fit_fusion(X, y, "rigorous", random_state=0)
+    assert not np.allclose(cv_scores(weighted)["cv_auc"], cv_scores(plain)["cv_auc"])

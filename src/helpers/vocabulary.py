@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 Horizon = Literal[12, 24, 36]
 HORIZONS_MONTHS: tuple[int, ...] = get_args(Horizon)
-LabelPolicy = Literal["paper", "known_status"]
+LabelPolicy = Literal["paper", "known_status", "ipcw"]
 
 Splitting = Literal["exhaustive", "random"]
 
@@ -20,6 +20,7 @@ PREDICTION_COLUMNS = ["patient_id", "horizon_months", "probability"]
 
 Protocol = Literal["paper", "rigorous"]
 ARMS: tuple[Protocol, ...] = ("paper", "rigorous")  # every run fits both; the profile's protocol is the headline
+RIGOROUS_LABEL_POLICY: LabelPolicy = "ipcw"  # the rigorous arm's labels, whatever the profile's label_policy
 
 # Table 2 rows, in the paper's order: the two base models, then the four fusion algorithms.
 MODEL_LABELS = {

@@ -1,7 +1,8 @@
 """Calibration and clinical usefulness of horizon probabilities: calibration curves, CITL, slope, decision curves.
 
 AUC says whether a model ranks patients; it does not say whether "60% risk of death by 2
-years" means 60%. Per horizon, on the patients with a known status (as in Table 2):
+years" means 60%. Per horizon, on the patients with a known status (as in Table 2), weighted by their
+IPCW weights under ``label_policy: ipcw`` (the rigorous arm):
 
 * **calibration-in-the-large (CITL)**: intercept ``a`` of logit P(death) = a + logit(p) (the
   logit as an offset): 0 when predictions are right on average, > 0 when they under-predict;
@@ -39,25 +40,28 @@ def _linear_predictor(probability: ArrayLike) -> np.ndarray:
     return logit(np.clip(np.asarray(probability, dtype=float), CLIP, 1 - CLIP))
 
 
-def calibration_in_the_large(probability: ArrayLike, labels: ArrayLike) -> float:
-    """Intercept a of logit P(y = 1) = a + logit(p); NaN unless both outcomes occur.
+def calibration_in_the_large(probability: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> float:
+    """Intercept a of logit P(y = 1) = a + logit(p), weighted by ``weights`` if given; NaN unless both outcomes occur.
 
-    Solved as the root of the logistic score equation sum(y - expit(a + logit p)) = 0 (brentq):
+    Solved as the root of the logistic score equation sum(w (y - expit(a + logit p))) = 0 (brentq):
     scikit-learn's LogisticRegression has no offset term, and statsmodels is not a dependency.
     """
     offset, y = _linear_predictor(probability), np.asarray(labels, dtype=float)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
     if y.min() == y.max():
         return float("nan")
     bound = 2 * np.abs(offset).max() + 50  # expit(-bound + offset) ~ 0 and expit(bound + offset) ~ 1 for every patient
-    return float(brentq(lambda a: np.sum(y - expit(a + offset)), -bound, bound, xtol=1e-10))
+    return float(brentq(lambda a: np.sum(w * (y - expit(a + offset))), -bound, bound, xtol=1e-10))
 
 
-def calibration_slope(probability: ArrayLike, labels: ArrayLike) -> float:
-    """Slope b of logit P(y = 1) = a + b logit(p) by unpenalised logistic regression; NaN unless both outcomes occur."""
+def calibration_slope(probability: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> float:
+    """Slope b of logit P(y = 1) = a + b logit(p) by unpenalised logistic regression (weighted by ``weights`` if
+    given); NaN unless both outcomes occur."""
     predictor, y = _linear_predictor(probability).reshape(-1, 1), np.asarray(labels).astype(int)
     if y.min() == y.max():
         return float("nan")
-    return float(LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(predictor, y).coef_[0, 0])
+    model = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)
+    return float(model.fit(predictor, y, sample_weight=weights).coef_[0, 0])
 
 
 def threshold_grid(step: float = 0.01) -> np.ndarray:
@@ -68,24 +72,25 @@ def threshold_grid(step: float = 0.01) -> np.ndarray:
 def calibration_table(
     predictions: Mapping[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy, split: str = "test"
 ) -> pd.DataFrame:
-    """Per model and horizon on ``split``: n, events, observed and mean predicted death rate, CITL, slope.
+    """Per model and horizon on ``split``: n, events, observed and mean predicted death rate, CITL, slope, each
+    weighted as ``policy`` says (IPCW under "ipcw", else every known patient once).
 
     Columns: model, horizon_months, n, events, observed, expected, citl, slope.
     """
     rows = []
     for name, frame in predictions.items():
         for horizon, part in known_rows(frame, cohort, policy, split).groupby("horizon_months"):
-            p, y = part["probability"].to_numpy(), part["label"].to_numpy()
+            p, y, w = part["probability"].to_numpy(), part["label"].to_numpy(), part["weight"].to_numpy()
             rows.append(
                 {
                     "model": name,
                     "horizon_months": horizon,
                     "n": len(y),
                     "events": int(y.sum()),
-                    "observed": float(y.mean()),
-                    "expected": float(p.mean()),
-                    "citl": calibration_in_the_large(p, y),
-                    "slope": calibration_slope(p, y),
+                    "observed": float(np.average(y, weights=w)),
+                    "expected": float(np.average(p, weights=w)),
+                    "citl": calibration_in_the_large(p, y, w),
+                    "slope": calibration_slope(p, y, w),
                 }
             )
     return pd.DataFrame(rows)

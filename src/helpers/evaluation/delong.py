@@ -76,6 +76,8 @@ def delong_table(
 ) -> pd.DataFrame:
     """DeLong tests of the ``reference`` model against every other model, per horizon, on one split.
 
+    DeLong's variance is that of unweighted AUCs: under ``ipcw`` labels it compares the curves on the patients
+    with a known status, unweighted, so its AUCs differ slightly from the IPCW-weighted ones of Table 2.
     Columns: horizon_months, reference, compared_with, auc_reference, auc_other, z, p_value.
     """
     labelled = {}

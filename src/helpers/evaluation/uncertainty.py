@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 from helpers.evaluation.binary import binary_metrics, horizon_metrics, with_labels
 from helpers.evaluation.survival import ScoredSplit, horizon_frame
@@ -31,7 +32,7 @@ def known_rows(predictions: pd.DataFrame, cohort: pd.DataFrame, policy: LabelPol
     """One split's predictions with a known horizon label, ordered by (horizon, patient) so models line up.
 
     Columns: those of ``helpers.evaluation.binary.with_labels`` (the predictions' plus split, time_months,
-    event, label); a fresh RangeIndex.
+    event, label, weight); a fresh RangeIndex.
     """
     labelled = with_labels(predictions, cohort, policy)
     rows = labelled[(labelled["split"] == split) & labelled["label"].notna()]
@@ -51,11 +52,23 @@ def stratified_resamples(labels: ArrayLike, n_resamples: int, seed: int) -> np.n
     return np.hstack(draws) if draws else np.empty((n_resamples, 0), dtype=int)
 
 
-def resampled_auc(probability: ArrayLike, labels: ArrayLike, indices: np.ndarray) -> np.ndarray:
+def resampled_auc(
+    probability: ArrayLike, labels: ArrayLike, indices: np.ndarray, weights: ArrayLike | None = None
+) -> np.ndarray:
     """ROC AUC of each resample (a row of ``indices``): Mann-Whitney U on mid-ranks / (events x non-events).
 
     Vectorised over resamples (scikit-learn's roc_auc_score takes one at a time); NaN without both classes.
+    With ``weights`` (each patient keeps the weight of the full split) the weighted AUC of each resample, one
+    roc_auc_score call per resample.
     """
+    if weights is not None:
+        p, y, w = np.asarray(probability, dtype=float), np.asarray(labels).astype(int), np.asarray(weights, float)
+        return np.array(
+            [
+                roc_auc_score(y[row], p[row], sample_weight=w[row]) if len(set(y[row])) == 2 else np.nan
+                for row in indices
+            ]
+        )
     p, y = np.asarray(probability, dtype=float)[indices], np.asarray(labels).astype(int)[indices]
     ranks = rankdata(p, axis=1)
     events = y.sum(axis=1)
@@ -65,10 +78,16 @@ def resampled_auc(probability: ArrayLike, labels: ArrayLike, indices: np.ndarray
     return np.where(pairs > 0, auc, np.nan)
 
 
-def resampled_accuracy(probability: ArrayLike, labels: ArrayLike, threshold: float, indices: np.ndarray) -> np.ndarray:
-    """Accuracy of each resample at a fixed ``threshold`` (positive = probability >= it)."""
+def resampled_accuracy(
+    probability: ArrayLike, labels: ArrayLike, threshold: float, indices: np.ndarray, weights: ArrayLike | None = None
+) -> np.ndarray:
+    """Accuracy of each resample at a fixed ``threshold`` (positive = probability >= it), weighted if ``weights``."""
     p, y = np.asarray(probability, dtype=float), np.asarray(labels).astype(int)
-    return ((p[indices] >= threshold) == y[indices]).mean(axis=1)
+    correct = (p[indices] >= threshold) == y[indices]
+    if weights is None:
+        return correct.mean(axis=1)
+    w = np.asarray(weights, dtype=float)[indices]
+    return (correct * w).sum(axis=1) / w.sum(axis=1)
 
 
 def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -86,17 +105,21 @@ def bootstrap_binary_metrics(
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    weights: ArrayLike | None = None,
 ) -> dict[str, float]:
     """AUC and accuracy with percentile CIs from stratified resamples; labels must be known (0/1).
 
     The accuracy threshold stays fixed (the training split's Youden cut-off): it is not re-learned
     in each resample, so the interval reflects test-sample variation only, not threshold choice.
+    IPCW ``weights`` stay those of the full split (the censoring distribution is not re-estimated per
+    resample, a small understatement of the interval's width).
     """
     p, y = np.asarray(probability, dtype=float), np.asarray(labels).astype(int)
     indices = stratified_resamples(y, n_resamples, seed)
-    auc_low, auc_high = percentile_interval(resampled_auc(p, y, indices), confidence)
-    accuracy_low, accuracy_high = percentile_interval(resampled_accuracy(p, y, threshold, indices), confidence)
-    point = binary_metrics(p, y, threshold)
+    auc_low, auc_high = percentile_interval(resampled_auc(p, y, indices, weights), confidence)
+    accuracy = resampled_accuracy(p, y, threshold, indices, weights)
+    accuracy_low, accuracy_high = percentile_interval(accuracy, confidence)
+    point = binary_metrics(p, y, threshold, weights)
     return {
         "auc": point["auc"],
         "auc_low": auc_low,
@@ -128,8 +151,9 @@ def bootstrap_horizon_metrics(
         thresholds = horizon_metrics(predictions, cohort, policy).groupby("horizon_months")["threshold"].first()
     rows = []
     for horizon, part in known_rows(predictions, cohort, policy, split).groupby("horizon_months"):
+        weights = None if policy != "ipcw" else part["weight"]
         values = bootstrap_binary_metrics(
-            part["probability"], part["label"], float(thresholds[horizon]), n_resamples, seed, confidence
+            part["probability"], part["label"], float(thresholds[horizon]), n_resamples, seed, confidence, weights
         )
         rows.append({"horizon_months": horizon, "threshold": float(thresholds[horizon]), **values})
     return pd.DataFrame(rows)

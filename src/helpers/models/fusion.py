@@ -15,6 +15,12 @@ internal 5-fold cross-validation, ``CalibratedClassifierCV(SVC(), ensemble=False
 1.9's replacement for the deprecated ``SVC(probability=True)``. Under ``rigorous`` each model is a
 ``GridSearchCV`` over a small grid, stratified 5-fold on the training split only, scored by ROC
 AUC and refitted on the whole training split; its cross-validated AUC picks the best model.
+
+Censoring (``fit_fusion``'s weights): under ``ipcw`` labels, which the rigorous arm always uses, every
+classifier is fitted with each patient's inverse-probability-of-censoring weight (scikit-learn's
+metadata routing passes them to the estimator inside the pipeline and the grid search) and the grid
+search scores its folds by the weighted AUC, so the patients censored before a horizon are stood for by
+those followed as long instead of being dropped or called survivors.
 """
 
 from __future__ import annotations
@@ -26,18 +32,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin, clone
+from sklearn import config_context
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from helpers.data.outcomes import horizon_label_frame
+from helpers.data.outcomes import arm_label_policy, fitting_weights, horizon_label_frame, split_weight_frame
 from helpers.evaluation.binary import arm_thresholds, horizon_metrics
 from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol
 
@@ -120,8 +128,8 @@ class RpartTree(DecisionTreeClassifier):
         self.cp = cp
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, check_input: bool = True) -> RpartTree:
-        """Fit with ``ccp_alpha`` = cp x the Gini impurity of ``y``."""
-        share = float(np.mean(np.asarray(y) == np.unique(y)[0]))
+        """Fit with ``ccp_alpha`` = cp x the (weighted) Gini impurity of ``y``."""
+        share = float(np.average(np.asarray(y) == np.unique(y)[0], weights=sample_weight))
         self.ccp_alpha = self.cp * 2 * share * (1 - share)
         super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
         return self
@@ -165,12 +173,38 @@ def make_model(name: str, protocol: Protocol, random_state: int | None) -> Class
     return GridSearchCV(models[name](), PARAM_GRIDS[name], scoring="roc_auc", cv=folds, error_score="raise")
 
 
+def with_weights(estimator: BaseEstimator) -> BaseEstimator:
+    """``estimator`` set to take ``sample_weight`` at fit (and a grid search to score by the weighted AUC), through
+    scikit-learn's metadata routing: call it, and fit, inside ``config_context(enable_metadata_routing=True)``.
+    Scalers ignore the weights; every classifier, and the SVM inside its Platt calibration, uses them."""
+    if isinstance(estimator, GridSearchCV):
+        scorer = make_scorer(roc_auc_score, response_method="predict_proba").set_score_request(sample_weight=True)
+        estimator.set_params(scoring=scorer)
+        with_weights(estimator.estimator)
+        return estimator
+    if isinstance(estimator, Pipeline):
+        for _, step in estimator.steps[:-1]:
+            step.set_fit_request(sample_weight=False)
+        with_weights(estimator.steps[-1][1])
+        return estimator
+    if isinstance(estimator, CalibratedClassifierCV):
+        with_weights(estimator.estimator)
+    return estimator.set_fit_request(sample_weight=True)
+
+
 def fit_fusion(
-    train_X: pd.DataFrame, train_y: pd.Series, protocol: Protocol, random_state: int | None
+    train_X: pd.DataFrame,
+    train_y: pd.Series,
+    protocol: Protocol,
+    random_state: int | None,
+    weights: pd.Series | None = None,
 ) -> dict[str, ClassifierMixin]:
-    """Every fusion model fitted on the training rows with a known label (NaN labels dropped, with a warning)."""
+    """Every fusion model fitted on the training rows with a known label (NaN labels dropped, with a warning),
+    each row weighted by ``weights`` (same index as ``train_X``; the IPCW weights of the rigorous arm) if given."""
     if not train_y.index.equals(train_X.index):
         raise ValueError("train_y must have the same index (patient_id, same order) as train_X")
+    if weights is not None and not weights.index.equals(train_X.index):
+        raise ValueError("weights must have the same index (patient_id, same order) as train_X")
     unknown = train_y.isna()
     if unknown.any():
         warnings.warn(
@@ -181,7 +215,14 @@ def fit_fusion(
     X, y = train_X.loc[~unknown], train_y.loc[~unknown].astype(int)
     if y.nunique() < 2:
         raise ValueError("fit_fusion needs both outcomes among the known training labels")
-    return {name: make_model(name, protocol, random_state).fit(X, y) for name in FUSION_MODELS}
+    if weights is None:
+        return {name: make_model(name, protocol, random_state).fit(X, y) for name in FUSION_MODELS}
+    w = weights.loc[~unknown].to_numpy(dtype=float)
+    with config_context(enable_metadata_routing=True):
+        return {
+            name: with_weights(make_model(name, protocol, random_state)).fit(X, y, sample_weight=w)
+            for name in FUSION_MODELS
+        }
 
 
 def predict_fusion(models: Mapping[str, ClassifierMixin], X: pd.DataFrame) -> pd.DataFrame:
@@ -281,9 +322,15 @@ def gini_importance(rf_model: RandomForestClassifier | GridSearchCV, feature_nam
 
 
 def permutation_importance_table(
-    model: ClassifierMixin, X_test: pd.DataFrame, y_test: pd.Series, random_state: int | None, n_repeats: int = 30
+    model: ClassifierMixin,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    random_state: int | None,
+    n_repeats: int = 30,
+    weights: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Drop in test ROC AUC when each input is shuffled (mean, SD over ``n_repeats``), largest first; NaN labels out.
+    """Drop in test ROC AUC (weighted by ``weights`` if given) when each input is shuffled (mean, SD over
+    ``n_repeats``), largest first; NaN labels out.
 
     Columns: feature, importance_mean, importance_std.
     """
@@ -295,6 +342,7 @@ def permutation_importance_table(
         scoring="roc_auc",
         n_repeats=n_repeats,
         random_state=random_state,
+        sample_weight=None if weights is None else weights.loc[known].to_numpy(dtype=float),
     )
     table = pd.DataFrame(
         {
@@ -354,22 +402,34 @@ def arm_inputs(
 
 
 def out_of_fold_fusion(
-    models: Mapping[str, GridSearchCV], train_X: pd.DataFrame, train_y: pd.Series, random_state: int | None
+    models: Mapping[str, GridSearchCV],
+    train_X: pd.DataFrame,
+    train_y: pd.Series,
+    random_state: int | None,
+    weights: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Cross-validated training predictions of each tuned fusion model (its chosen settings refitted per fold).
+    """Cross-validated training predictions of each tuned fusion model (its chosen settings refitted per fold,
+    with the ``weights`` it was fitted with).
 
     Patients with an unknown label were never fitted on, so the final model's prediction is already out of
     sample for them. Columns: patient_id, model, probability.
     """
     known = train_y.notna()
     folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
+    params = None if weights is None else {"sample_weight": weights.loc[known].to_numpy(dtype=float)}
     parts = []
     for name, model in models.items():
         estimator = model.best_estimator_ if isinstance(model, GridSearchCV) else model
         probability = pd.Series(model.predict_proba(train_X)[:, list(model.classes_).index(1)], index=train_X.index)
-        crossed = cross_val_predict(
-            clone(estimator), train_X.loc[known], train_y.loc[known].astype(int), cv=folds, method="predict_proba"
-        )
+        with config_context(enable_metadata_routing=weights is not None):
+            crossed = cross_val_predict(
+                clone(estimator),
+                train_X.loc[known],
+                train_y.loc[known].astype(int),
+                cv=folds,
+                method="predict_proba",
+                params=params,
+            )
         probability.loc[known] = crossed[:, 1]
         parts.append(pd.DataFrame({"patient_id": train_X.index, "model": name, "probability": probability.to_numpy()}))
     return pd.concat(parts, ignore_index=True)
@@ -393,25 +453,30 @@ def fuse(
     labels: pd.DataFrame,
     protocol: Protocol,
     random_state: int | None,
+    weights: pd.DataFrame | None = None,
 ) -> Fused:
     """Fit the four fusion models per horizon on the training split and predict every patient.
 
-    ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown). Under "rigorous" the
-    training split is also predicted out of fold (``out_of_fold_fusion``), for the cut-off search.
+    ``labels``: index patient_id, one column per horizon (1, 0 or NaN = unknown); ``weights``: the same shape,
+    the training patients' fitting weights (None: unweighted). Under "rigorous" the training split is also
+    predicted out of fold (``out_of_fold_fusion``), for the cut-off search.
     """
     split = cohort.set_index("patient_id")["split"]
     predictions, models, inputs, cv, oof = [], {}, {}, [], []
     for horizon in HORIZONS_MONTHS:
         X = fusion_features(cohort, radiomics, densenet, horizon)
         train = X.index[split.reindex(X.index) == "train"]
+        weight = None if weights is None else weights.loc[train, horizon]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="fit_fusion: left out")  # counted in notebook 01
-            models[horizon] = fit_fusion(X.loc[train], labels.loc[train, horizon], protocol, random_state)
+            models[horizon] = fit_fusion(X.loc[train], labels.loc[train, horizon], protocol, random_state, weight)
         inputs[horizon] = X
         predictions.append(predict_fusion(models[horizon], X).assign(horizon_months=horizon))
         if protocol == "rigorous":
             cv.append(cv_scores(models[horizon]).assign(horizon_months=horizon))
-            crossed = out_of_fold_fusion(models[horizon], X.loc[train], labels.loc[train, horizon], random_state)
+            crossed = out_of_fold_fusion(
+                models[horizon], X.loc[train], labels.loc[train, horizon], random_state, weight
+            )
             oof.append(crossed.assign(horizon_months=horizon))
     long = pd.concat(predictions, ignore_index=True)
     long["split"] = long["patient_id"].map(split)
@@ -432,6 +497,7 @@ class FusionResult:
     models: dict[int, dict[str, ClassifierMixin]]  # horizon -> model name -> fitted model
     features: dict[int, pd.DataFrame]  # horizon -> patients x FEATURES, the models' inputs
     labels: pd.DataFrame  # patients x horizons: 1, 0 or NaN (unknown under the label policy)
+    weights: pd.DataFrame  # patients x horizons: ``horizon_weights``, the censoring estimated within each split
     cv: pd.DataFrame | None  # cross-validated training AUCs (protocol "rigorous")
     oof: pd.DataFrame | None  # out-of-fold training predictions of the fusion models (protocol "rigorous")
     metrics: pd.DataFrame  # Table 2 in long form: horizon_metrics' columns plus model, for base and fusion models
@@ -451,17 +517,22 @@ def fuse_and_choose(
     final: Mapping[str, pd.DataFrame],
     inputs: Mapping[str, pd.DataFrame],
     protocol: Protocol,
-    policy: LabelPolicy,
+    label_policy: LabelPolicy,
     random_state: int | None,
 ) -> FusionResult:
     """Fuse the base models' ``inputs`` (see ``base_inputs``), score every model on the train and test splits
     (external patients, when present, are predicted but not scored) and choose the reported one as ``protocol``
-    does. ``final``: the base models' own predictions, scored beside the fusion models. Accuracy is taken at
-    ``arm_thresholds``: 0.5 under "paper", the Youden cut-off of out-of-fold training predictions under
-    "rigorous" (the base models' stacking inputs, the fusion models' own out-of-fold predictions)."""
+    does. ``final``: the base models' own predictions, scored beside the fusion models. Labels: the profile's
+    ``label_policy`` under "paper", IPCW under "rigorous" (``arm_label_policy``), whose weights also enter the
+    fit. Accuracy is taken at ``arm_thresholds``: 0.5 under "paper", the Youden cut-off of out-of-fold training
+    predictions under "rigorous" (the base models' stacking inputs, the fusion models' own out-of-fold ones)."""
+    policy = arm_label_policy(protocol, label_policy)
     cases = cohort.set_index("patient_id")
     labels = horizon_label_frame(cases["time_months"], cases["event"], policy)
-    fused = fuse(cohort, inputs["radiomics"], inputs["densenet"], labels, protocol, random_state)
+    weights = split_weight_frame(cases, policy)
+    fused = fuse(
+        cohort, inputs["radiomics"], inputs["densenet"], labels, protocol, random_state, fitting_weights(cases, policy)
+    )
     predictions = fused.predictions
     scored = cohort[cohort["split"] != "external"]
     scores = {
@@ -476,7 +547,9 @@ def fuse_and_choose(
         scores[model] = horizon_metrics(rows, scored, policy, arm_thresholds(protocol, crossed, scored, policy))
     long = pd.concat([table.assign(model=name) for name, table in scores.items()], ignore_index=True)
     best, reason = choose_best(long, protocol, fused.cv)
-    return FusionResult(predictions, fused.models, fused.features, labels, fused.cv, fused.oof, long, best, reason)
+    return FusionResult(
+        predictions, fused.models, fused.features, labels, weights, fused.cv, fused.oof, long, best, reason
+    )
 
 
 def by_arm(results: Mapping[str, FusionResult], table: str) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from lifelines import CoxPHFitter
 from sksurv.util import Surv
 
 from helpers.data.manifest import read_manifest
+from helpers.data.outcomes import arm_label_policy
 from helpers.evaluation import stratify
 from helpers.evaluation.binary import auc_known, horizon_metrics, with_labels
 from helpers.features import radiomics
@@ -42,7 +43,13 @@ from helpers.models.deep.protocol import predict_fold_ensemble
 from helpers.models.deep.training import predict_densenet
 from helpers.models.rsf import RadiomicsChain, radiomics_chain
 from helpers.pipeline.stage import Stage
-from helpers.synthetic.ceilings import MODEL_INFORMATION, CeilingModels, ceiling_auc_table, fit_ceilings
+from helpers.synthetic.ceilings import (
+    MODEL_INFORMATION,
+    CeilingModels,
+    arm_ceiling_table,
+    ceiling_auc_table,
+    fit_ceilings,
+)
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
 from helpers.vocabulary import ARMS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol, Splitting
@@ -144,14 +151,17 @@ def read_run(
     )
 
 
-def test_and_external_ceilings(run: RunInputs, external: ExternalCohort, policy: LabelPolicy) -> pd.DataFrame:
-    """The ceilings of every information set on the run's test split (notebook 01's) and on the external cohort.
+def test_and_external_ceilings(run: RunInputs, external: ExternalCohort, label_policy: LabelPolicy) -> pd.DataFrame:
+    """The ceilings of every information set on the run's test split (notebook 01's) and on the external cohort,
+    each arm's scored on that arm's labels.
 
-    Columns: information_set, split (test, external), horizon_months, auc.
+    Columns: arm, information_set, split (test, external), horizon_months, auc.
     """
     if run.ceilings is None or run.ceiling_models is None:
         raise ValueError("ceilings exist for in-silico cohorts only")
-    on_external = ceiling_auc_table(external.table, external.truth, run.ceiling_models, policy, splits=("external",))
+    on_external = arm_ceiling_table(
+        external.table, external.truth, run.ceiling_models, label_policy, splits=("external",)
+    )
     return pd.concat([run.ceilings[run.ceilings["split"] == "test"], on_external], ignore_index=True)
 
 
@@ -284,7 +294,7 @@ def stacking_inputs(final: pd.DataFrame, out_of_fold: pd.DataFrame | None) -> pd
 class ArmResult:
     """One protocol's fused predictions on train, test and external patients, and the model it reports."""
 
-    arm: str
+    arm: Protocol
     predictions: pd.DataFrame  # patient_id, split, horizon_months, model, probability
     best: str
     reason: str
@@ -321,11 +331,12 @@ def optimism_table(
     base: dict[str, dict[str, pd.DataFrame]],
     cohort: pd.DataFrame,
     ceilings: pd.DataFrame,
-    policy: LabelPolicy,
+    label_policy: LabelPolicy,
 ) -> pd.DataFrame:
-    """Per arm, model and horizon: reported test AUC, true external AUC, both ceilings and the optimism.
+    """Per arm, model and horizon: reported test AUC, true external AUC, both ceilings and the optimism, each arm
+    scored on its own labels (``helpers.data.outcomes.arm_label_policy``: IPCW for the rigorous arm).
 
-    ``ceilings``: the test rows of ceilings.parquet and the external ones, together. Each model is set
+    ``ceilings``: ``test_and_external_ceilings``. Each model is set
     against the ceiling of its own information set; ``adjusted_optimism`` = (test - test ceiling) -
     (external - external ceiling) removes the part of the raw difference that is only the two samples
     being easier or harder. Columns: arm, model (MODEL_LABELS' label), reported (whether it is the arm's
@@ -333,8 +344,9 @@ def optimism_table(
     adjusted_optimism.
     """
     rows = []
-    ceiling = ceilings.set_index(["information_set", "split", "horizon_months"])["auc"]
+    ceiling = ceilings.set_index(["arm", "information_set", "split", "horizon_months"])["auc"]
     for result in arms:
+        policy = arm_label_policy(result.arm, label_policy)
         models = dict(base[result.arm])
         models |= {
             m: result.predictions[result.predictions["model"] == m].drop(columns="model") for m in fusion.FUSION_MODELS
@@ -344,8 +356,8 @@ def optimism_table(
             for horizon, part in labelled.groupby("horizon_months"):
                 reported = auc_known(*_split(part, "test"))
                 external = auc_known(*_split(part, "external"))
-                test_ceiling = float(ceiling[(MODEL_INFORMATION[name], "test", int(horizon))])
-                external_ceiling = float(ceiling[(MODEL_INFORMATION[name], "external", int(horizon))])
+                test_ceiling = float(ceiling[(result.arm, MODEL_INFORMATION[name], "test", int(horizon))])
+                external_ceiling = float(ceiling[(result.arm, MODEL_INFORMATION[name], "external", int(horizon))])
                 rows.append(
                     {
                         "arm": result.arm,
@@ -382,10 +394,10 @@ def checkpoint_table(checkpoints: dict[str, pd.DataFrame], cohort: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
-def _split(part: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series]:
-    """(labels, probabilities) of one split of a labelled prediction table."""
+def _split(part: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(labels, probabilities, weights) of one split of a labelled prediction table."""
     rows = part[part["split"] == split]
-    return rows["label"], rows["probability"]
+    return rows["label"], rows["probability"], rows["weight"]
 
 
 def cutoff_comparison(

@@ -30,12 +30,13 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sksurv.util import Surv
 
+from helpers.data.outcomes import arm_label_policy
 from helpers.data.split import assign_split
 from helpers.evaluation.binary import auc_known, with_labels
 from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.rsf import RadiomicsChain
-from helpers.synthetic.ceilings import MODEL_INFORMATION, CeilingModels, ceiling_auc_table
+from helpers.synthetic.ceilings import MODEL_INFORMATION, CeilingModels, arm_ceiling_table
 from helpers.vocabulary import ARMS, PREDICTION_COLUMNS, LabelPolicy
 
 SEED_COLUMNS = (
@@ -62,14 +63,14 @@ class SeedStudy:
     chain: RadiomicsChain
     truth: pd.DataFrame  # the generator's latent rows of both cohorts
     ceiling_models: CeilingModels
-    policy: LabelPolicy
+    policy: LabelPolicy  # the profile's label_policy: the paper arm's labels (the rigorous arm's are IPCW)
     test_fraction: float
     oof_folds: int
     model_seed: int
 
     def external_ceilings(self) -> pd.DataFrame:
-        """The external cohort's ceilings (the same for every seed): information_set, split, horizon_months, auc."""
-        return ceiling_auc_table(self.external, self.truth, self.ceiling_models, self.policy, splits=("external",))
+        """The external cohort's ceilings (the same for every seed): arm, information_set, split, horizon_months, auc."""
+        return arm_ceiling_table(self.external, self.truth, self.ceiling_models, self.policy, splits=("external",))
 
     def run_seed(self, split_seed: int, external_ceilings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(SEED_COLUMNS rows, the declarations of each arm) for one redrawn split."""
@@ -94,10 +95,10 @@ class SeedStudy:
         }
         ceilings = pd.concat(
             [
-                ceiling_auc_table(cohort, self.truth, self.ceiling_models, self.policy, splits=("test",)),
+                arm_ceiling_table(cohort, self.truth, self.ceiling_models, self.policy, splits=("test",)),
                 external_ceilings,
             ]
-        ).set_index(["information_set", "split", "horizon_months"])["auc"]
+        ).set_index(["arm", "information_set", "split", "horizon_months"])["auc"]
         rows, declarations = [], []
         for arm in ARMS:
             shown, inputs = fusion.arm_inputs(arm, base)
@@ -106,7 +107,7 @@ class SeedStudy:
                 m: result.predictions[result.predictions["model"] == m].drop(columns="model")
                 for m in fusion.FUSION_MODELS
             }
-            aucs = _split_aucs(models, everyone, self.policy)
+            aucs = _split_aucs(models, everyone, arm_label_policy(arm, self.policy))
             for (name, horizon), values in aucs.iterrows():
                 information = MODEL_INFORMATION[name]
                 rows.append(
@@ -117,8 +118,8 @@ class SeedStudy:
                         "horizon_months": int(horizon),
                         "test_auc": values["test"],
                         "external_auc": values["external"],
-                        "test_ceiling": float(ceilings[(information, "test", int(horizon))]),
-                        "external_ceiling": float(ceilings[(information, "external", int(horizon))]),
+                        "test_ceiling": float(ceilings[(arm, information, "test", int(horizon))]),
+                        "external_ceiling": float(ceilings[(arm, information, "external", int(horizon))]),
                         "reported": name == result.best,
                     }
                 )
@@ -134,9 +135,7 @@ def _split_aucs(models: dict[str, pd.DataFrame], everyone: pd.DataFrame, policy:
         labelled = with_labels(frame, everyone, policy)
         for horizon, part in labelled.groupby("horizon_months"):
             rows[(name, int(horizon))] = {
-                where: auc_known(
-                    part.loc[part["split"] == where, "label"], part.loc[part["split"] == where, "probability"]
-                )
+                where: auc_known(*(part.loc[part["split"] == where, c] for c in ("label", "probability", "weight")))
                 for where in ("test", "external")
             }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "horizon_months"])

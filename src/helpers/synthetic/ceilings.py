@@ -25,11 +25,12 @@ import joblib
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
+from helpers.data.outcomes import arm_label_policy
 from helpers.evaluation.binary import auc_by_horizon
 from helpers.pipeline.files import atomic_path, json_digest
 from helpers.synthetic.clinical import simulate_clinical
 from helpers.synthetic.spec import CohortSpec
-from helpers.vocabulary import HORIZONS_MONTHS, LabelPolicy
+from helpers.vocabulary import ARMS, HORIZONS_MONTHS, LabelPolicy
 
 CLINICAL = ("age", "male", "t_stage", "n_stage", "m1")
 ROI = ("diameter_mm", "attenuation", "heterogeneity", "necrosis_fraction", "margin_irregularity")
@@ -156,6 +157,34 @@ def ceiling_auc_table(
             )
             rows += [{"information_set": name, "split": split, "horizon_months": h, "auc": a} for h, a in aucs.items()]
     return pd.DataFrame(rows)
+
+
+def arm_ceiling_table(
+    cohort: pd.DataFrame,
+    truth: pd.DataFrame,
+    models: CeilingModels,
+    label_policy: LabelPolicy,
+    splits: tuple[str, ...] = ("train", "test"),
+) -> pd.DataFrame:
+    """``ceiling_auc_table`` on the labels of each arm (``helpers.data.outcomes.arm_label_policy``), so that a model
+    is always set against a ceiling scored the way the model is. Columns: arm, then ceiling_auc_table's."""
+    by_policy: dict[str, pd.DataFrame] = {}
+    for arm in ARMS:
+        policy = arm_label_policy(arm, label_policy)
+        if policy not in by_policy:
+            by_policy[policy] = ceiling_auc_table(cohort, truth, models, policy, splits)
+    tables = [by_policy[arm_label_policy(arm, label_policy)].assign(arm=arm) for arm in ARMS]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["arm", *table.columns.drop("arm")]]
+
+
+def arm_ceilings(ceilings: pd.DataFrame | None, arm: str) -> pd.DataFrame | None:
+    """The rows of one arm of an ``arm_ceiling_table`` (without the arm column); None stays None (a real cohort)."""
+    if ceilings is None:
+        return None
+    if arm not in set(ceilings["arm"]):
+        raise ValueError(f"no ceilings for the {arm} arm (arms on file: {sorted(set(ceilings['arm']))})")
+    return ceilings[ceilings["arm"] == arm].drop(columns="arm").reset_index(drop=True)
 
 
 def beside_ceiling(metrics: pd.DataFrame, ceilings: pd.DataFrame) -> pd.DataFrame:

@@ -14,13 +14,13 @@ import torch
 from sklearn.model_selection import train_test_split
 from sksurv.util import Surv, check_array_survival
 
-from helpers.data.outcomes import horizon_label_frame
+from helpers.data.outcomes import horizon_label_frame, horizon_weight_frame
 from helpers.models.crossfit import crossfit_ensemble
 from helpers.models.deep.config import SELECTION, DeepConfig, Observer
 from helpers.models.deep.network import build_model
 from helpers.models.deep.training import TrainResult, predict_densenet, train_densenet
 from helpers.pipeline.files import json_digest
-from helpers.vocabulary import LabelPolicy
+from helpers.vocabulary import RIGOROUS_LABEL_POLICY, LabelPolicy
 
 
 def _inner_split(ids: pd.Index, event: np.ndarray, fraction: float, seed: int) -> tuple[pd.Index, pd.Index]:
@@ -46,14 +46,16 @@ class DenseNetChain:
     trained: list[dict[str, Any]] = field(default_factory=list)  # each fit's weights and kept epochs, in order
 
     def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
-        """Fit on (train_X, train_y) only, selecting the epoch on its validation AUC; predict test_X once."""
+        """Fit on (train_X, train_y) only, selecting the epoch on its validation AUC; predict test_X once.
+
+        Under ``ipcw`` labels the loss and the validation AUC are weighted, the censoring estimated on train_X.
+        """
         event, time_months = check_array_survival(train_X, train_y)
-        labels = horizon_label_frame(
-            pd.Series(time_months, index=train_X.index),
-            pd.Series(event.astype(int), index=train_X.index),
-            self.label_policy,
-            self.config.horizons,
-        )
+        outcome = (pd.Series(time_months, index=train_X.index), pd.Series(event.astype(int), index=train_X.index))
+        labels = horizon_label_frame(*outcome, self.label_policy, self.config.horizons)
+        weights = None
+        if self.label_policy == "ipcw":
+            weights = horizon_weight_frame(*outcome, self.label_policy, self.config.horizons)
         fit_ids, val_ids = _inner_split(train_X.index, event, self.val_fraction, self.seed)
         folder = None
         if self.work_dir is not None:
@@ -72,6 +74,7 @@ class DenseNetChain:
             seed=self.seed,
             progress=self.progress,
             observer=self.observer,
+            weights=weights,
         )
         self.trained.append(
             {
@@ -114,7 +117,6 @@ class DenseNetCrossfit:
 def densenet_crossfit(
     cases: pd.DataFrame,
     config: DeepConfig,
-    label_policy: LabelPolicy,
     cache_dir: Path,
     *,
     n_folds: int,
@@ -126,11 +128,14 @@ def densenet_crossfit(
 
     Each fold network picks its epoch on a validation split of its own training folds; it predicts its
     held-out fold (out of sample for every training patient) and every non-training patient, whose
-    prediction is the mean over the folds (``helpers.models.crossfit.crossfit_ensemble``).
+    prediction is the mean over the folds (``helpers.models.crossfit.crossfit_ensemble``). Being the rigorous
+    arm's, it learns from IPCW labels (``RIGOROUS_LABEL_POLICY``), whatever the profile's label policy.
     """
     train, others = cases[cases["split"] == "train"], cases[cases["split"] != "train"]
     y_train = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
-    chain = densenet_chain(config, label_policy, cache_dir, work_dir=work_dir, val_fraction=val_fraction, seed=seed)
+    chain = densenet_chain(
+        config, RIGOROUS_LABEL_POLICY, cache_dir, work_dir=work_dir, val_fraction=val_fraction, seed=seed
+    )
     started = time.perf_counter()
     predicted = crossfit_ensemble(train, y_train, chain, others, n_folds=n_folds, random_state=seed)
     predictions = predicted.assign(split=predicted["patient_id"].map(cases["split"]))
@@ -183,8 +188,11 @@ def fit_for_protocol(
     checkpoint_path: Path,
     val_fraction: float,
     seed: int,
+    weights: pd.DataFrame | None = None,
 ) -> tuple[TrainResult, str]:
     """Train on the training split with the protocol's checkpoint rule; return the result and what chose the epoch.
+
+    ``weights``: patients x horizons loss and metric weights (``helpers.data.outcomes.fitting_weights``), or None.
 
     "paper": every epoch is scored on the test split and the best test accuracy is kept (as
     published). "rigorous": a stratified validation split of the training patients chooses
@@ -210,6 +218,7 @@ def fit_for_protocol(
         history_path=history_path,
         checkpoint_path=checkpoint_path,
         seed=seed,
+        weights=weights,
     )
     described = (
         f"best {set_on} {metric} (test-set selection, as published)"

@@ -37,13 +37,21 @@ from helpers.vocabulary import PREDICTION_COLUMNS, Metric
 # ----------------------------------------------------------------------------- labels and loss
 
 
-def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over heads of each head's cross-entropy over its known (non-NaN) labels; 0 when none is known."""
+def masked_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean over heads of each head's cross-entropy over its known (non-NaN) labels, a weighted mean when
+    ``weights`` (same shape as ``labels``: the IPCW weights) is given; 0 when no label is known."""
     losses = []
     for head in range(logits.shape[1]):
         known = ~torch.isnan(labels[:, head])
-        if known.any():
+        if not known.any():
+            continue
+        if weights is None:
             losses.append(F.cross_entropy(logits[known, head], labels[known, head].long()))
+        else:
+            each = F.cross_entropy(logits[known, head], labels[known, head].long(), reduction="none")
+            losses.append((each * weights[known, head]).sum() / weights[known, head].sum())
     return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
@@ -55,12 +63,14 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     amp: bool,
+    weights: torch.Tensor | None = None,
 ) -> float:
-    """One Adam step on one batch (mixed precision when ``amp``); returns the batch loss."""
+    """One Adam step on one batch (mixed precision when ``amp``), the loss weighted by ``weights`` if given;
+    returns the batch loss."""
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(device_type=image.device.type, dtype=torch.float16, enabled=amp):
         logits = model(image, roi)
-    loss = masked_cross_entropy(logits.float(), labels)
+    loss = masked_cross_entropy(logits.float(), labels, weights)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
@@ -120,11 +130,14 @@ def _probabilities(model: nn.Module, loader: DataLoader, device: torch.device) -
     return np.concatenate(parts).astype(float)
 
 
-def _metrics_row(name: str, probability: np.ndarray, labels: np.ndarray, horizons: tuple[int, ...]) -> dict[str, float]:
-    """Accuracy at 0.5 and AUC per horizon over the known labels, as history columns."""
+def _metrics_row(
+    name: str, probability: np.ndarray, labels: np.ndarray, horizons: tuple[int, ...], weights: np.ndarray | None
+) -> dict[str, float]:
+    """Accuracy at 0.5 and AUC per horizon over the known labels (weighted if ``weights``), as history columns."""
     row = {}
     for column, horizon in enumerate(horizons):
-        values = binary_metrics(probability[:, column], labels[:, column], threshold=0.5)
+        weight = None if weights is None else weights[:, column]
+        values = binary_metrics(probability[:, column], labels[:, column], 0.5, weight)
         row[f"{name}_accuracy_{horizon}m"] = values["accuracy"]
         row[f"{name}_auc_{horizon}m"] = values["auc"]
     return row
@@ -203,7 +216,7 @@ def _selections(model: nn.Module) -> list[_Selection]:
 
 
 def _label_array(labels: pd.DataFrame, ids: pd.Index, horizons: tuple[int, ...], what: str) -> np.ndarray:
-    """(n, n_horizons) float labels of ``ids``; raises naming patients without a label row."""
+    """(n, n_horizons) float labels (or weights) of ``ids``; raises naming patients without a row."""
     missing = ids.difference(labels.index)
     if len(missing):
         raise ValueError(f"labels lack {what} patient(s) {missing.tolist()[:20]}")
@@ -232,17 +245,20 @@ def _training_fingerprint(
     train_labels: np.ndarray,
     eval_sets: dict[str, pd.DataFrame],
     select: list[str],
+    train_weights: np.ndarray | None,
 ) -> str:
-    """What a resume checkpoint must match: data, labels, settings except the epoch count, seed, selection rule."""
-    return json_digest(
-        {
-            "config": {**config.to_dict(), "epochs": None},
-            "seed": seed,
-            "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1, train_labels).tolist()],
-            "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
-            "select": select,
-        }
-    )
+    """What a resume checkpoint must match: data, labels (and weights), settings except the epoch count, seed,
+    selection rule."""
+    content = {
+        "config": {**config.to_dict(), "epochs": None},
+        "seed": seed,
+        "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1, train_labels).tolist()],
+        "eval": {k: list(map(str, v.index)) for k, v in eval_sets.items()},
+        "select": select,
+    }
+    if train_weights is not None:
+        content["weights"] = np.round(train_weights, 12).tolist()
+    return json_digest(content)
 
 
 @dataclass
@@ -285,6 +301,7 @@ class _Training:
 def _new_training(
     cases: pd.DataFrame,
     train_labels: np.ndarray,
+    train_weights: np.ndarray | None,
     config: DeepConfig,
     cache_dir: Path,
     device: torch.device,
@@ -298,7 +315,7 @@ def _new_training(
         optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
         scaler=torch.amp.GradScaler(device.type, enabled=amp),
         generator=torch.Generator().manual_seed(seed),
-        train_set=LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels),
+        train_set=LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels, train_weights),
         selections=_selections(model),
     )
 
@@ -317,6 +334,7 @@ def _train_epoch(training: _Training, loader: DataLoader, device: torch.device, 
                 training.optimizer,
                 training.scaler,
                 amp,
+                batch["weight"].to(device) if "weight" in batch else None,
             )
         )
         weights.append(len(batch["label"]))
@@ -339,11 +357,13 @@ def train_densenet(
     seed: int = 0,
     progress: bool = True,
     observer: Observer | None = None,
+    weights: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Train on ``cases`` (index = patient_id), evaluate ``eval_sets`` each epoch, keep the best ``select_on`` epoch.
 
     ``labels``: patients x horizons (0/1/NaN; see ``horizon_label_frame``) covering the
-    training and eval patients. Under protocol "paper" pass eval_sets={"test": ...} and
+    training and eval patients; ``weights``, the same shape (``horizon_weight_frame``), weighs the loss
+    and the evaluation metrics (None: unweighted). Under protocol "paper" pass eval_sets={"test": ...} and
     select on its accuracy; under "rigorous" pass only {"val": ...}, select on its AUC and
     predict the test split once afterwards. ``observer`` sees every evaluation
     ("evaluate:<set>", ids) and the end of training ("train_end", []). With
@@ -356,12 +376,18 @@ def train_densenet(
     horizons, selected_by = config.horizons, f"{select_on}_{select_metric}"
     train_labels = _label_array(labels, cases.index, horizons, "training")
     eval_labels = {name: _label_array(labels, frame.index, horizons, name) for name, frame in eval_sets.items()}
-    fingerprint = _training_fingerprint(config, seed, cases, train_labels, eval_sets, [select_on, select_metric])
+    train_weights = None if weights is None else _label_array(weights, cases.index, horizons, "training")
+    eval_weights = {
+        name: None if weights is None else _label_array(weights, frame.index, horizons, name)
+        for name, frame in eval_sets.items()
+    }
+    select = [select_on, select_metric]
+    fingerprint = _training_fingerprint(config, seed, cases, train_labels, eval_sets, select, train_weights)
     last_path = None if checkpoint_path is None else resume_path(Path(checkpoint_path))
 
     cache_cases(pd.concat([cases, *eval_sets.values()]), config, cache_dir, progress)
     with _seeded(seed, device):
-        training = _new_training(cases, train_labels, config, cache_dir, device, amp, seed)
+        training = _new_training(cases, train_labels, train_weights, config, cache_dir, device, amp, seed)
         train_loader = _loader(training.train_set, config, device, shuffle_with=training.generator)
         eval_loaders = {
             name: _loader(cached_dataset(frame, config, cache_dir, train=False), config, device)
@@ -389,7 +415,8 @@ def train_densenet(
             for name, loader in eval_loaders.items():
                 if observer is not None:
                     observer(f"evaluate:{name}", list(map(str, eval_sets[name].index)))
-                row |= _metrics_row(name, _probabilities(training.model, loader, device), eval_labels[name], horizons)
+                probability = _probabilities(training.model, loader, device)
+                row |= _metrics_row(name, probability, eval_labels[name], horizons, eval_weights[name])
             training.history.append(row)
             for selection in training.selections:
                 selection.offer(row, selected_by, horizons, epoch)

@@ -175,19 +175,22 @@ def _discard(batch: list[Any]) -> None:
 
 
 class LabelledCases(torch.utils.data.Dataset):
-    """A case dataset whose items also carry the (n_horizons,) float label row (NaN = unknown)."""
+    """A case dataset whose items also carry the (n_horizons,) float label row (NaN = unknown) and, when given,
+    the row of loss weights (the IPCW weights)."""
 
-    def __init__(self, cases: PersistentDataset, labels: np.ndarray) -> None:
-        """Pair item i with labels[i]."""
+    def __init__(self, cases: PersistentDataset, labels: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Pair item i with labels[i] (and weights[i])."""
         self.cases, self.labels = cases, torch.as_tensor(labels, dtype=torch.float32)
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
     def __len__(self) -> int:
         """Number of cases."""
         return len(self.cases)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        """The case's inputs plus its "label" row."""
-        return {**self.cases[index], "label": self.labels[index]}
+        """The case's inputs plus its "label" row (and its "weight" row)."""
+        item = {**self.cases[index], "label": self.labels[index]}
+        return item if self.weights is None else item | {"weight": self.weights[index]}
 
 
 # ----------------------------------------------------------------------------- notebook steps
