@@ -1,8 +1,9 @@
 """The in-silico cohort page's tables of constants, generated from ``CohortSpec`` so the page cannot drift.
 
-``book/data_insilico.md`` includes ``book/insilico_spec.md``: the log hazard ratios of the true
-model, the survival and censoring constants and the two scanners, each value read from the
-default spec. ``python -m helpers.synthetic.page`` rewrites the fragment; ``--check`` only
+``book/data_insilico.md`` includes ``book/insilico_spec.md``: the cohort's size and marginal shares,
+the sizes of the reference populations, the log hazard ratios of the true model, the survival and
+censoring constants and the two scanners, each value read from the default spec or the module
+that uses it. ``python -m helpers.synthetic.page`` rewrites the fragment; ``--check`` only
 compares it (a test fails when the two disagree).
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from helpers.pipeline.files import repo_root, write_generated_page
+from helpers.synthetic.ceilings import REFERENCE_PATIENTS
+from helpers.synthetic.clinical import REFERENCE_DRAWS
 from helpers.synthetic.spec import CohortSpec
 
 PAGE_PATH = Path("book/insilico_spec.md")
@@ -37,6 +40,21 @@ TERMS: tuple[tuple[str, str, str, int | None], ...] = (
     ("context", "fat stranding, 0 to 1", "log_hr_stranding", None),
     ("context", "per doubling of (1 + liver lesions)", "log_hr_liver_lesion_doubling", None),
 )
+# (what the value sets, spec field or fields, joined by " to " when a window, else ", "): the cohort's size and
+# the marginals its draws aim at
+COHORT = (
+    ("patients", "n_patients"),
+    ("share of each centre (C1, C2)", "centre_fractions"),
+    ("patients outlined by a second reader", "n_reader2"),
+    ("share of men", "male_fraction"),
+    ("age: mean, SD (years)", ("age_mean", "age_sd")),
+    ("T1 / T2 / T3 / T4 shares", "t_stage_fractions"),
+    ("N0 / N1 / N2 shares", "n_stage_fractions"),
+    ("share of M1", "m1_fraction"),
+    ("share of pancreatic-head tumours", "head_fraction"),
+    ("diagnosis window", ("diagnosis_start", "diagnosis_end")),
+    ("end of follow-up (administrative censoring)", "censor_date"),
+)
 SURVIVAL = (
     ("Weibull scale of the reference patient", "baseline_scale_months", "months"),
     ("Weibull shape", "weibull_shape", ""),
@@ -51,11 +69,38 @@ def _value(spec: CohortSpec, field: str, index: int | None) -> float:
     return float(value[index] if index is not None else value)
 
 
+def _shown(value: object) -> str:
+    """A spec value as the page prints it: shares to two decimals, tuples joined by " / "."""
+    if isinstance(value, tuple):
+        return " / ".join(_shown(v) for v in value)
+    return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def cohort_rows(spec: CohortSpec) -> list[str]:
+    """The cohort table's rows: what a value sets, its spec field(s), its value; then the reference populations."""
+    rows = []
+    for label, fields in COHORT:
+        names = fields if isinstance(fields, tuple) else (fields,)
+        value = (" to " if "window" in label else ", ").join(_shown(getattr(spec, name)) for name in names)
+        rows.append(f"| {label} | {', '.join(f'`{name}`' for name in names)} | {value} |")
+    rows.append(
+        f"| reference draw of the category cut-offs | `clinical.REFERENCE_DRAWS` | {REFERENCE_DRAWS:,} patients |"
+    )
+    rows.append(
+        f"| reference population of the ceilings | `ceilings.REFERENCE_PATIENTS` | {REFERENCE_PATIENTS:,} patients |"
+    )
+    return rows
+
+
 def render(spec: CohortSpec | None = None) -> str:
-    """The fragment: the coefficient table, the survival constants and the scanner table of ``spec``."""
+    """The fragment: the cohort table, the coefficient table, the survival constants and the scanner table."""
     spec = spec or CohortSpec()
     lines = [
         f"% Generated from helpers.synthetic.spec.CohortSpec by `{REGENERATE}`: edit the spec, not this file.",
+        "",
+        "| cohort | spec field | value |",
+        "|---|---|---|",
+        *cohort_rows(spec),
         "",
         "| part | term | spec field | log hazard ratio | hazard ratio |",
         "|---|---|---|---|---|",
