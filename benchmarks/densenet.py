@@ -2,10 +2,16 @@
 
     .venv/bin/python benchmarks/densenet.py                       # smoke, default, paper (paper time-boxed)
     .venv/bin/python benchmarks/densenet.py --profiles smoke default --seconds 20
+    .venv/bin/python benchmarks/densenet.py --epochs-of runs/default --label after   # real epochs
 
-Times ``helpers.models.deep.training.train_step`` (forward + masked cross-entropy + backward + Adam, mixed
-precision on CUDA) and eval-mode forward passes on batches of random tensors, so it measures
-the network alone, without data loading. Writes benchmarks/results/densenet.json and prints it.
+Network mode times ``helpers.models.deep.training.train_step`` (forward + masked cross-entropy + backward +
+Adam, mixed precision on CUDA) and eval-mode forward passes on batches of random tensors, so it measures
+the network alone, without data loading; it writes benchmarks/results/densenet.json. Epoch mode
+(``--epochs-of``) trains the default profile's network for ``--epochs`` real epochs on the training split
+of a finished run's cohort at 32³ and 48³, through ``train_densenet`` exactly as notebook 06 does, and
+reports its end-to-end training samples/s (loading, augmentation and batching included; the one-off
+preprocessing into the cache is not); it appends to benchmarks/results/densenet_epoch.json under
+``--label``.
 """
 
 from __future__ import annotations
@@ -13,16 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import torch
 
+from helpers.data.outcomes import horizon_label_frame
 from helpers.models.deep.config import DeepConfig, resolve_device
 from helpers.models.deep.network import architecture_summary, build_model
-from helpers.models.deep.training import train_step
+from helpers.models.deep.training import train_densenet, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8), hidden=16)
@@ -35,6 +44,7 @@ PROFILES: dict[str, DeepConfig] = {
     "paper": DeepConfig(input_size=96, batch_size=8),  # DenseNet-121 blocks (6, 12, 24, 16)
 }
 GROUPS = {"default": ("default_32", "default_48", "default_64")}
+EPOCH_SIZES = (32, 48)  # notebook 06's default input size and the larger one issue 15 asks about
 
 
 def _batch(config: DeepConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -100,6 +110,40 @@ def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: 
     }
 
 
+def measure_epochs(run_dir: Path, input_size: int, epochs: int, device: torch.device) -> dict:
+    """End-to-end training samples/s of the default profile's network over ``epochs`` real epochs at
+    ``input_size`` on the run's training split (a fresh preprocessing cache, filled before the timing)."""
+    cohort = pd.read_parquet(run_dir / "cohort.parquet").set_index("patient_id")
+    train = cohort[cohort["split"] == "train"]
+    labels = horizon_label_frame(train["time_months"], train["event"], "known_status")
+    config = replace(
+        PROFILES["default_32"],
+        input_size=input_size,
+        field_of_view_mm=80.0,
+        learning_rate=1e-3,
+        epochs=epochs,
+        device=str(device),
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        result = train_densenet(
+            train,
+            labels,
+            config,
+            cache_dir=Path(scratch),
+            eval_sets={"val": train.head(8)},
+            select_on="val",
+            select_metric="auc",
+            seed=0,
+            progress=False,
+        )
+    return {
+        "input_size": input_size,
+        "epochs": epochs,
+        "patients": len(train),
+        "train_samples_per_s": round(result.samples_per_s, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -118,9 +162,15 @@ def main() -> None:
         help="time box for the paper profile (default: --seconds on CUDA, 1 batch on CPU)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "densenet.json")
+    parser.add_argument("--epochs-of", type=Path, default=None, help="a finished run's folder: time real epochs")
+    parser.add_argument("--epochs", type=int, default=2, help="real epochs per size (epoch mode)")
+    parser.add_argument("--label", default="current", help="name of this measurement (epoch mode)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
+    if args.epochs_of is not None:
+        epoch_results(args, device)
+        return
     names = [name for requested in args.profiles for name in GROUPS.get(requested, (requested,))]
     results = {}
     for name in names:
@@ -138,7 +188,20 @@ def main() -> None:
             f"{results[name]['eval_samples_per_s']} eval samples/s",
             flush=True,
         )
-    machine = {
+    report = {
+        "device": str(device),
+        "mixed_precision": device.type == "cuda",
+        "machine": _machine(device),
+        "profiles": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+def _machine(device: torch.device) -> dict:
+    """What the numbers were measured on."""
+    return {
         "cpus": psutil.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -147,10 +210,17 @@ def main() -> None:
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
-    report = {"device": str(device), "mixed_precision": device.type == "cuda", "machine": machine, "profiles": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+
+
+def epoch_results(args: argparse.Namespace, device: torch.device) -> None:
+    """Epoch mode: measure every EPOCH_SIZES size and append the measurement to densenet_epoch.json."""
+    sizes = [measure_epochs(args.epochs_of, size, args.epochs, device) for size in EPOCH_SIZES]
+    for row in sizes:
+        print(f"{args.label}: {row['input_size']}³: {row['train_samples_per_s']} training samples/s", flush=True)
+    out = ROOT / "benchmarks" / "results" / "densenet_epoch.json"
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report[args.label] = {"device": str(device), "machine": _machine(device), "sizes": sizes}
+    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig, resolv
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
 from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble, predict_one_fold_each
 from helpers.models.deep.training import TrainResult, masked_cross_entropy, predict_densenet, train_densenet, train_step
-from helpers.models.deep.transforms import TumourCubed, case_items, case_transforms
+from helpers.models.deep.transforms import TumourCubed, augment_batch, case_items, case_transforms
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort
 from helpers.vocabulary import PREDICTION_COLUMNS
@@ -134,22 +134,45 @@ def test_one_optimisation_step_lowers_the_loss() -> None:
     assert after < before
 
 
-def test_augmentation_only_in_training(cases: pd.DataFrame) -> None:
-    """Eval preprocessing is deterministic; the seeded training pipeline changes the input, reproducibly."""
+def test_preprocessing_is_deterministic_and_in_the_window(cases: pd.DataFrame) -> None:
+    """The cached preprocessing gives the same (1, S, S, S) float tensors in [0, 1] on every call."""
     item = case_items(cases.iloc[:1])[0]
-    evaluate = case_transforms(TINY, train=False)
-    first, second = evaluate(dict(item)), evaluate(dict(item))
+    preprocess = case_transforms(TINY)
+    first, second = preprocess(dict(item)), preprocess(dict(item))
     for key in INPUT_KEYS:
         assert first[key].shape == (1, 16, 16, 16) and first[key].dtype == torch.float32
         assert torch.equal(first[key], second[key])
         assert 0.0 <= first[key].min() and first[key].max() <= 1.0
-    draws = []
-    for _ in range(2):
-        train = case_transforms(TINY, train=True).set_random_state(seed=3)
-        draws.append([train(dict(item)) for _ in range(3)])
-    assert any(not torch.equal(d["image"], first["image"]) for d in draws[0])
-    for a, b in zip(*draws):
-        assert all(torch.equal(a[key], b[key]) for key in INPUT_KEYS)
+
+
+def _axial_symmetries(volume: torch.Tensor) -> list[torch.Tensor]:
+    """Every result of a rotation by 0-270° in the (y, x) plane followed by any set of axis flips (z, y, x)."""
+    found = []
+    for k in range(4):
+        turned = torch.rot90(volume, k, dims=(2, 3))
+        for flips in range(8):
+            dims = [1 + axis for axis in range(3) if flips >> axis & 1]
+            found.append(turned.flip(dims) if dims else turned)
+    return found
+
+
+def test_batch_augmentation_moves_both_inputs_alike_and_is_seeded() -> None:
+    """Without noise each augmented case is one rotation-and-flip of itself, the same one for the image and the
+    ROI; the draws follow the generator; with noise the added SD stays within noise_std."""
+    image = torch.rand((16, 1, 6, 6, 6), generator=torch.Generator().manual_seed(0))
+    out_image, out_roi = augment_batch(image, image.clone(), torch.Generator().manual_seed(1), noise_std=0.0)
+    assert torch.equal(out_image, out_roi)
+    for case in range(16):
+        assert any(torch.equal(out_image[case], option) for option in _axial_symmetries(image[case]))
+    moved = sum(not torch.equal(out_image[case], image[case]) for case in range(16))
+    assert moved >= 12  # each case stays put with probability 1/16
+    again = augment_batch(image, image.clone(), torch.Generator().manual_seed(1), noise_std=0.0)[0]
+    assert torch.equal(again, out_image)
+    noisy_image, noisy_roi = augment_batch(image, image.clone(), torch.Generator().manual_seed(1), noise_std=0.1)
+    added = noisy_image - out_image  # same draws, so the same spatial moves: only the noise differs
+    assert added.std(dim=(1, 2, 3, 4)).max() <= 0.1 * 1.3 and (added.abs().sum(dim=(1, 2, 3, 4)) == 0).any()
+    assert not torch.equal(noisy_image - out_image, noisy_roi - out_roi)  # each input draws its own noise
+    assert torch.equal(image, torch.rand((16, 1, 6, 6, 6), generator=torch.Generator().manual_seed(0)))  # untouched
 
 
 def test_cuda_without_a_gpu_is_a_clear_error() -> None:

@@ -481,8 +481,8 @@ CASES: list[FaultCase] = [
         tcga_cohort,
         lambda c: label_horizons(c, "drop"),
         ValueError,
-        ("label_policy", "'paper' or 'known_status'", "'drop'"),
-        "Set label_policy to paper or known_status.",
+        ("label_policy", "'known_status' or 'ipcw'", "'drop'"),
+        "Set label_policy to paper, known_status or ipcw.",
     ),
 ]
 

@@ -22,8 +22,11 @@ Choices the paper does not state, made explicit here:
   zero-padded (= below the window) where it leaves the scan, resized to ``input_size``^3;
 * augmentation (training only, each p = 0.5): a 90-degree rotation in the axial plane and a
   flip per axis, applied identically to both inputs; Gaussian noise drawn for each input;
+  applied to whole batches of tensors (``transforms.augment_batch``), not case by case;
 * the preprocessed tensors are cached on disk (``monai.data.PersistentDataset``) under a key
-  of the preprocessing settings and each file's size and modification time;
+  of the preprocessing settings and each file's size and modification time, and held in
+  memory while a network trains or predicts (``transforms.CaseTensors``), so that an epoch
+  reads nothing from disk;
 * ``heads="multitask"``: one network, one two-logit head per horizon, one checkpoint epoch;
   ``heads="separate"``: one network per horizon, each with its own checkpoint epoch.
 """

@@ -5,19 +5,14 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
-from monai.transforms import (
-    Randomizable,
-)
 from torch import nn
 
 from helpers.models.deep.config import DeepConfig, resolve_device
 from helpers.models.deep.network import build_model
-from helpers.models.deep.transforms import LabelledCases
 from helpers.pipeline.files import atomic_path
 
 
@@ -57,49 +52,16 @@ def resume_path(checkpoint_path: Path) -> Path:
     return checkpoint_path.with_name(f"{checkpoint_path.stem}.last{checkpoint_path.suffix}")
 
 
-def random_transforms(dataset: LabelledCases) -> list[Randomizable]:
-    """Every random state of the training pipeline, inner ones included (RandGaussianNoised draws from its own)."""
-    # Walked by hand: Compose.flatten() would build a new Compose, which re-seeds every transform.
-    found: list[Randomizable] = []
-
-    def visit(value: Any) -> None:
-        if isinstance(value, (list, tuple)):
-            for item in value:
-                visit(item)
-        elif isinstance(value, Randomizable) and not any(value is seen for seen in found):
-            found.append(value)
-            for attribute in vars(value).values():
-                visit(attribute)
-
-    visit(dataset.cases.transform)
-    return found
+def rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """Every random state the next epoch depends on: torch's (dropout) and the generator of shuffling and
+    augmentation."""
+    return {"torch": torch.get_rng_state(), "loader": generator.get_state()}
 
 
-def rng_state(generator: torch.Generator, transforms: list[Randomizable]) -> dict[str, Any]:
-    """Every random state the next epoch depends on: torch (dropout), shuffling, augmentation."""
-
-    def numpy_state(t: Randomizable) -> dict[str, Any]:
-        _, keys, position, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], t.R.get_state())
-        return {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "position": int(position),
-            "has_gauss": int(has_gauss),
-            "gauss": float(gauss),
-        }
-
-    return {
-        "torch": torch.get_rng_state(),
-        "loader": generator.get_state(),
-        "transforms": [numpy_state(t) for t in transforms],
-    }
-
-
-def restore_rng(state: dict[str, Any], generator: torch.Generator, transforms: list[Randomizable]) -> None:
+def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
     """Inverse of ``rng_state``."""
     torch.set_rng_state(state["torch"])
     generator.set_state(state["loader"])
-    for t, s in zip(transforms, state["transforms"], strict=True):
-        t.R.set_state(("MT19937", s["keys"].numpy().astype(np.uint32), s["position"], s["has_gauss"], s["gauss"]))
 
 
 def load_resume_state(path: Path | None, fingerprint: str, epochs: int) -> dict[str, Any] | None:

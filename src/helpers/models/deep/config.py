@@ -40,7 +40,6 @@ class DeepConfig:
     batch_size: int = 8
     learning_rate: float = 1e-4
     device: str = "auto"
-    num_workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (tuples as lists), as stored in checkpoints."""

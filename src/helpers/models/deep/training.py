@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from monai.data import DataLoader
 from monai.utils import set_determinism
 from torch import nn
 from tqdm import tqdm
@@ -23,14 +22,13 @@ from helpers.models.deep.checkpoint import (
     atomic_csv,
     atomic_save,
     load_resume_state,
-    random_transforms,
     restore_rng,
     resume_path,
     rng_state,
 )
 from helpers.models.deep.config import DeepConfig, Observer, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
-from helpers.models.deep.transforms import LabelledCases, cache_cases, cached_dataset
+from helpers.models.deep.transforms import CaseTensors, augment_batch, cache_cases, load_case_tensors
 from helpers.pipeline.files import json_digest
 from helpers.vocabulary import PREDICTION_COLUMNS, Metric
 
@@ -96,37 +94,32 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _loader(
-    dataset: torch.utils.data.Dataset,
-    config: DeepConfig,
-    device: torch.device,
-    shuffle_with: torch.Generator | None = None,
-) -> DataLoader:
-    """MONAI DataLoader, shuffled by ``shuffle_with`` if given; never touches the global torch RNG."""
-    # MONAI's DataLoader seeds the random transforms from its generator and, without one,
-    # re-seeds the global torch generator: always give it its own.
-    generator = shuffle_with if shuffle_with is not None else torch.Generator().manual_seed(0)
-    return DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        shuffle=shuffle_with is not None,
-        generator=generator,
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-    )
+MEMORY_FORMAT = torch.channels_last_3d  # measured faster for these 3D convolutions on CPU (benchmarks/densenet.py)
 
 
-def _probabilities(model: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
-    """(n cases, n heads) softmax probability of class 1 (death by the horizon), in loader order."""
+def _network_input(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch moved to ``device`` in the memory format the network runs in."""
+    return tensor.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
+
+
+def _index_batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """Row indices of consecutive batches over ``n`` cases, in ``order`` (default: as stored); the last may be short."""
+    rows = torch.arange(n) if order is None else order
+    for start in range(0, n, batch_size):
+        yield rows[start : start + batch_size]
+
+
+def _probabilities(model: nn.Module, inputs: CaseTensors, batch_size: int, device: torch.device) -> np.ndarray:
+    """(n cases, n heads) softmax probability of class 1 (death by the horizon), in the order of ``inputs``."""
     model.eval()
     parts = []
     with (
         torch.inference_mode(),
         torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"),
     ):
-        for batch in loader:
-            logits = model(batch["image"].to(device), batch["roi"].to(device))
-            parts.append(torch.softmax(logits.float(), dim=-1)[..., 1].cpu().numpy())
+        for rows in _index_batches(len(inputs), batch_size):
+            image, roi = _network_input(inputs.image[rows], device), _network_input(inputs.roi[rows], device)
+            parts.append(torch.softmax(model(image, roi).float(), dim=-1)[..., 1].cpu().numpy())
     return np.concatenate(parts).astype(float)
 
 
@@ -148,11 +141,11 @@ def predict_densenet(
 ) -> pd.DataFrame:
     """Long table patient_id, horizon_months, probability (softmax P(death by horizon)) for every case."""
     device = next(model.parameters()).device
+    model = model.to(memory_format=MEMORY_FORMAT)
     if observer is not None:
         observer("predict", list(map(str, cases.index)))
-    probability = _probabilities(
-        model, _loader(cached_dataset(cases, config, cache_dir, train=False), config, device), device
-    )
+    inputs = load_case_tensors(cases, config, cache_dir)
+    probability = _probabilities(model, inputs, config.batch_size, device)
     wide = pd.DataFrame(
         probability,
         index=pd.Index(cases.index, name="patient_id"),
@@ -268,8 +261,10 @@ class _Training:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    generator: torch.Generator
-    train_set: LabelledCases
+    generator: torch.Generator  # shuffling and augmentation
+    inputs: CaseTensors
+    labels: torch.Tensor  # (n, n_horizons), NaN = unknown
+    weights: torch.Tensor | None  # (n, n_horizons) loss weights, or None (unweighted)
     selections: list[_Selection]
     history: list[dict[str, float]] = field(default_factory=list)
     start: int = 0
@@ -282,7 +277,7 @@ class _Training:
         for selection, saved in zip(self.selections, last["best"], strict=True):
             selection.score, selection.epoch, selection.state = saved["score"], saved["epoch"], saved["state"]
         self.history, self.start = list(last["history"]), int(last["epoch"])
-        restore_rng(last["rng"], self.generator, random_transforms(self.train_set))
+        restore_rng(last["rng"], self.generator)
 
     def resume_state(self, fingerprint: str, epoch: int) -> dict[str, Any]:
         """The per-epoch resume checkpoint's content."""
@@ -294,53 +289,60 @@ class _Training:
             "scaler": self.scaler.state_dict(),
             "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in self.selections],
             "history": self.history,
-            "rng": rng_state(self.generator, random_transforms(self.train_set)),
+            "rng": rng_state(self.generator),
         }
 
 
 def _new_training(
-    cases: pd.DataFrame,
+    inputs: CaseTensors,
     train_labels: np.ndarray,
     train_weights: np.ndarray | None,
     config: DeepConfig,
-    cache_dir: Path,
     device: torch.device,
     amp: bool,
     seed: int,
 ) -> _Training:
     """A fresh model, optimiser and shuffling generator (call inside ``_seeded``: the weights draw from it)."""
-    model = build_model(config).to(device)
+    model = build_model(config).to(device, memory_format=MEMORY_FORMAT)
     return _Training(
         model=model,
         optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
         scaler=torch.amp.GradScaler(device.type, enabled=amp),
         generator=torch.Generator().manual_seed(seed),
-        train_set=LabelledCases(cached_dataset(cases, config, cache_dir, train=True), train_labels, train_weights),
+        inputs=inputs.pinned() if device.type == "cuda" else inputs,
+        labels=torch.as_tensor(train_labels, dtype=torch.float32),
+        weights=None if train_weights is None else torch.as_tensor(train_weights, dtype=torch.float32),
         selections=_selections(model),
     )
 
 
-def _train_epoch(training: _Training, loader: DataLoader, device: torch.device, amp: bool) -> tuple[float, int, float]:
-    """One pass over the training set: mean loss, samples and seconds (loading and augmentation included)."""
+def _train_epoch(training: _Training, config: DeepConfig, device: torch.device, amp: bool) -> tuple[float, int, float]:
+    """One pass over the training set in a shuffled order, each batch augmented as a whole: mean loss, samples
+    and seconds (batching and augmentation included)."""
     training.model.train()
-    began, losses, weights = time.perf_counter(), [], []
-    for batch in loader:
+    began, losses, sizes = time.perf_counter(), [], []
+    order = torch.randperm(len(training.inputs), generator=training.generator)
+    for rows in _index_batches(len(training.inputs), config.batch_size, order):
+        image, roi = augment_batch(
+            training.inputs.image[rows], training.inputs.roi[rows], training.generator, config.noise_std
+        )
+        weights = None if training.weights is None else training.weights[rows].to(device)
         losses.append(
             train_step(
                 training.model,
-                batch["image"].to(device),
-                batch["roi"].to(device),
-                batch["label"].to(device),
+                _network_input(image, device),
+                _network_input(roi, device),
+                training.labels[rows].to(device),
                 training.optimizer,
                 training.scaler,
                 amp,
-                batch["weight"].to(device) if "weight" in batch else None,
+                weights,
             )
         )
-        weights.append(len(batch["label"]))
+        sizes.append(len(rows))
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return float(np.average(losses, weights=weights)), sum(weights), time.perf_counter() - began
+    return float(np.average(losses, weights=sizes)), sum(sizes), time.perf_counter() - began
 
 
 def train_densenet(
@@ -386,13 +388,10 @@ def train_densenet(
     last_path = None if checkpoint_path is None else resume_path(Path(checkpoint_path))
 
     cache_cases(pd.concat([cases, *eval_sets.values()]), config, cache_dir, progress)
+    inputs = load_case_tensors(cases, config, cache_dir)
+    eval_inputs = {name: load_case_tensors(frame, config, cache_dir) for name, frame in eval_sets.items()}
     with _seeded(seed, device):
-        training = _new_training(cases, train_labels, train_weights, config, cache_dir, device, amp, seed)
-        train_loader = _loader(training.train_set, config, device, shuffle_with=training.generator)
-        eval_loaders = {
-            name: _loader(cached_dataset(frame, config, cache_dir, train=False), config, device)
-            for name, frame in eval_sets.items()
-        }
+        training = _new_training(inputs, train_labels, train_weights, config, device, amp, seed)
         last = load_resume_state(last_path, fingerprint, config.epochs)
         if last is not None:
             training.resume(last)
@@ -407,15 +406,15 @@ def train_densenet(
             total=config.epochs,
         )
         for epoch in epochs:
-            loss, samples, seconds = _train_epoch(training, train_loader, device, amp)
+            loss, samples, seconds = _train_epoch(training, config, device, amp)
             trained_samples, trained_seconds = trained_samples + samples, trained_seconds + seconds
             # No timings in the history: it is a recorded artifact, and wall-clock columns would make
             # every re-run of training look like a changed input to the notebooks that read it.
             row = {"epoch": epoch, "train_loss": loss}
-            for name, loader in eval_loaders.items():
+            for name, evaluated in eval_inputs.items():
                 if observer is not None:
                     observer(f"evaluate:{name}", list(map(str, eval_sets[name].index)))
-                probability = _probabilities(training.model, loader, device)
+                probability = _probabilities(training.model, evaluated, config.batch_size, device)
                 row |= _metrics_row(name, probability, eval_labels[name], horizons, eval_weights[name])
             training.history.append(row)
             for selection in training.selections:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,6 @@ from monai.transforms import (
     Compose,
     EnsureTyped,
     MapTransform,
-    RandFlipd,
-    RandGaussianNoised,
-    RandRotate90d,
     Resized,
     ScaleIntensityRanged,
     SelectItemsd,
@@ -86,26 +84,21 @@ class TumourCubed(MapTransform):
         return item
 
 
-def case_transforms(config: DeepConfig, train: bool) -> Compose:
-    """Preprocessing (cached) and, when ``train``, the paper's augmentation after it."""
+def case_transforms(config: DeepConfig) -> Compose:
+    """The deterministic preprocessing, whose output is cached; augmentation happens later, on whole batches
+    (``augment_batch``)."""
     low, high = config.window_hu
     size = (config.input_size,) * 3
-    steps: list[Any] = [
-        ReadCased(),
-        ScaleIntensityRanged(keys="image", a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True),
-        TumourCubed(config.roi_margin_mm, config.field_of_view_mm),
-        SelectItemsd(keys=INPUT_KEYS),
-        Resized(keys=INPUT_KEYS, spatial_size=size, mode="trilinear", anti_aliasing=config.anti_aliasing),
-        EnsureTyped(keys=INPUT_KEYS, dtype=torch.float32, track_meta=False),
-    ]
-    if train:
-        steps += [
-            RandRotate90d(keys=INPUT_KEYS, prob=0.5, max_k=3, spatial_axes=(1, 2)),
-            *(RandFlipd(keys=INPUT_KEYS, prob=0.5, spatial_axis=axis) for axis in range(3)),
-            *(RandGaussianNoised(keys=key, prob=0.5, std=config.noise_std) for key in INPUT_KEYS),
+    return Compose(
+        [
+            ReadCased(),
+            ScaleIntensityRanged(keys="image", a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True),
+            TumourCubed(config.roi_margin_mm, config.field_of_view_mm),
+            SelectItemsd(keys=INPUT_KEYS),
+            Resized(keys=INPUT_KEYS, spatial_size=size, mode="trilinear", anti_aliasing=config.anti_aliasing),
             EnsureTyped(keys=INPUT_KEYS, dtype=torch.float32, track_meta=False),
         ]
-    return Compose(steps)
+    )
 
 
 def case_items(cases: pd.DataFrame) -> list[dict[str, Any]]:
@@ -147,11 +140,9 @@ def _cache_folder(cache_dir: Path, config: DeepConfig) -> Path:
     return Path(cache_dir) / f"preprocessed-{json_digest(settings)[:12]}"
 
 
-def cached_dataset(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, train: bool) -> PersistentDataset:
-    """Cases as a disk-cached MONAI dataset; train and eval datasets share the cached preprocessing."""
-    return PersistentDataset(
-        case_items(cases), case_transforms(config, train), cache_dir=_cache_folder(cache_dir, config)
-    )
+def cached_dataset(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path) -> PersistentDataset:
+    """Cases as a disk-cached MONAI dataset of their preprocessed inputs."""
+    return PersistentDataset(case_items(cases), case_transforms(config), cache_dir=_cache_folder(cache_dir, config))
 
 
 def cache_cases(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, progress: bool = True) -> None:
@@ -162,7 +153,7 @@ def cache_cases(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path, progre
     place, so workers never see a half-written entry.
     """
     unique = cases[~cases.index.duplicated()]
-    dataset = cached_dataset(unique, config, cache_dir, train=False)
+    dataset = cached_dataset(unique, config, cache_dir)
     workers = min(os.cpu_count() or 1, len(dataset)) if len(dataset) > 1 else 0
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, collate_fn=_discard)
     for _ in tqdm(loader, total=len(dataset), desc="preprocess", unit="case", disable=not progress):
@@ -174,23 +165,65 @@ def _discard(batch: list[Any]) -> None:
     return None
 
 
-class LabelledCases(torch.utils.data.Dataset):
-    """A case dataset whose items also carry the (n_horizons,) float label row (NaN = unknown) and, when given,
-    the row of loss weights (the IPCW weights)."""
+@dataclass(frozen=True)
+class CaseTensors:
+    """Every case's preprocessed inputs held in memory as two stacked tensors, in the order of ``ids``.
 
-    def __init__(self, cases: PersistentDataset, labels: np.ndarray, weights: np.ndarray | None = None) -> None:
-        """Pair item i with labels[i] (and weights[i])."""
-        self.cases, self.labels = cases, torch.as_tensor(labels, dtype=torch.float32)
-        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    Small at the CPU sizes (880 cases x 2 inputs x 32³ floats = 230 MB), they make an epoch a loop
+    over index batches: no disk reads, no per-sample dictionaries, no collation.
+    """
+
+    ids: list[str]
+    image: torch.Tensor  # (n, 1, S, S, S) float32, the whole-image input
+    roi: torch.Tensor  # (n, 1, S, S, S) float32, the tumour-region input
 
     def __len__(self) -> int:
         """Number of cases."""
-        return len(self.cases)
+        return len(self.ids)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        """The case's inputs plus its "label" row (and its "weight" row)."""
-        item = {**self.cases[index], "label": self.labels[index]}
-        return item if self.weights is None else item | {"weight": self.weights[index]}
+    def pinned(self) -> CaseTensors:
+        """The same tensors in page-locked memory, for fast asynchronous copies to a GPU."""
+        return CaseTensors(self.ids, self.image.pin_memory(), self.roi.pin_memory())
+
+
+def load_case_tensors(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path) -> CaseTensors:
+    """The cached preprocessing (``cache_cases`` first) of ``cases`` (index patient_id) stacked in memory."""
+    dataset = cached_dataset(cases, config, cache_dir)
+    items = [dataset[index] for index in range(len(dataset))]
+    if not items:
+        raise ValueError("no cases to load")
+    image = torch.stack([torch.as_tensor(item["image"], dtype=torch.float32) for item in items])
+    roi = torch.stack([torch.as_tensor(item["roi"], dtype=torch.float32) for item in items])
+    return CaseTensors([str(patient) for patient in cases.index], image, roi)
+
+
+def augment_batch(
+    image: torch.Tensor, roi: torch.Tensor, generator: torch.Generator, noise_std: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's augmentation on a whole batch (B, 1, z, y, x), drawn from ``generator``: per case, with
+    probability 0.5 each, a rotation by 90°, 180° or 270° in the axial (y, x) plane and a flip along each axis,
+    the same for both inputs; and, per input, Gaussian noise with an SD drawn uniformly from [0, noise_std]
+    (MONAI's RandRotate90d, RandFlipd and RandGaussianNoised settings)."""
+    n = image.shape[0]
+    draws = torch.rand((n, 6), generator=generator)  # rotate, flip z, flip y, flip x, noise image, noise roi
+    turns = torch.randint(1, 4, (n,), generator=generator)
+    scales = torch.rand((n, 2), generator=generator) * noise_std
+    both = torch.stack((image, roi), dim=1)  # (B, 2, 1, z, y, x): one spatial transform for the two inputs
+    rotate = draws[:, 0] < 0.5
+    for k in (1, 2, 3):
+        chosen = rotate & (turns == k)
+        if chosen.any():
+            both[chosen] = torch.rot90(both[chosen], k, dims=(4, 5))
+    for case in range(n):
+        axes = [2 + axis for axis in range(3) if draws[case, 1 + axis] < 0.5]  # z, y, x of (2, 1, z, y, x)
+        if axes:
+            both[case] = both[case].flip(axes)
+    for which in range(2):
+        noised = torch.nonzero(draws[:, 4 + which] < 0.5).flatten()
+        if len(noised):
+            noise = torch.randn((len(noised), *image.shape[1:]), generator=generator)
+            both[noised, which] += noise * scales[noised, which].view(-1, 1, 1, 1, 1)
+    return both[:, 0], both[:, 1]
 
 
 # ----------------------------------------------------------------------------- notebook steps
@@ -198,7 +231,7 @@ class LabelledCases(torch.utils.data.Dataset):
 
 def example_inputs(cases: pd.DataFrame, config: DeepConfig) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(patient id, whole-image input, ROI input) as the network sees them (eval preprocessing, no augmentation)."""
-    transform = case_transforms(config, train=False)
+    transform = case_transforms(config)
     examples = []
     for patient_id, item in zip(cases.index, case_items(cases)):
         out = transform(item)
