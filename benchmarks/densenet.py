@@ -31,7 +31,7 @@ import torch
 from helpers.data.outcomes import horizon_label_frame
 from helpers.models.deep.config import DeepConfig, resolve_device
 from helpers.models.deep.network import architecture_summary, build_model
-from helpers.models.deep.training import train_densenet, train_step
+from helpers.models.deep.training import MEMORY_FORMAT, train_densenet, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8), hidden=16)
@@ -48,11 +48,12 @@ EPOCH_SIZES = (32, 48)  # notebook 06's default input size and the larger one is
 
 
 def _batch(config: DeepConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Random (image, roi, labels) of one batch; a quarter of the labels unknown (NaN)."""
+    """Random (image, roi, labels) of one batch in the trainer's memory format; a quarter of the labels unknown."""
     shape = (config.batch_size, 1, *(config.input_size,) * 3)
     labels = torch.randint(0, 2, (config.batch_size, len(config.horizons))).float()
     labels[torch.rand(labels.shape) < 0.25] = float("nan")
-    return torch.rand(shape, device=device), torch.rand(shape, device=device), labels.to(device)
+    image, roi = (torch.rand(shape, device=device).contiguous(memory_format=MEMORY_FORMAT) for _ in range(2))
+    return image, roi, labels.to(device)
 
 
 def _timed(step, device: torch.device, iterations: int, seconds: float) -> tuple[int, float]:
@@ -72,7 +73,7 @@ def _timed(step, device: torch.device, iterations: int, seconds: float) -> tuple
 def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: float) -> dict:
     """Training and inference samples/s of one configuration, with its parameter counts."""
     torch.manual_seed(0)
-    model = build_model(config).to(device)
+    model = build_model(config).to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -165,6 +166,7 @@ def main() -> None:
     parser.add_argument("--epochs-of", type=Path, default=None, help="a finished run's folder: time real epochs")
     parser.add_argument("--epochs", type=int, default=2, help="real epochs per size (epoch mode)")
     parser.add_argument("--label", default="current", help="name of this measurement (epoch mode)")
+    parser.add_argument("--note", default="", help="what the measured code does (epoch mode)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -219,7 +221,7 @@ def epoch_results(args: argparse.Namespace, device: torch.device) -> None:
         print(f"{args.label}: {row['input_size']}³: {row['train_samples_per_s']} training samples/s", flush=True)
     out = ROOT / "benchmarks" / "results" / "densenet_epoch.json"
     report = json.loads(out.read_text()) if out.exists() else {}
-    report[args.label] = {"device": str(device), "machine": _machine(device), "sizes": sizes}
+    report[args.label] = {"device": str(device), "machine": _machine(device), "note": args.note, "sizes": sizes}
     out.write_text(json.dumps(report, indent=2) + "\n")
 
 

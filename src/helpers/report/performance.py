@@ -150,6 +150,36 @@ def densenet_section(report: dict[str, Any] | None) -> str:
     )
 
 
+def epoch_section(report: dict[str, Any] | None) -> str:
+    """End-to-end training samples/s of real epochs (loading, augmentation, batching) per version of the trainer,
+    each against the first measurement."""
+    if report is None:
+        return _missing("benchmarks/densenet.py --epochs-of runs/default --label <name> --note <what changed>")
+    first = {row["input_size"]: row["train_samples_per_s"] for row in next(iter(report.values()))["sizes"]}
+    rows = [
+        [
+            label,
+            entry.get("note", ""),
+            f"{row['input_size']}³",
+            row["patients"],
+            row["epochs"],
+            f"{row['train_samples_per_s']:.1f}",
+            f"{row['train_samples_per_s'] / first[row['input_size']]:.2f}×",
+        ]
+        for label, entry in report.items()
+        for row in entry["sizes"]
+    ]
+    machine = _machine(next(iter(report.values())))
+    return (
+        "The default profile's network trained for real epochs on the default run's training split through "
+        "`train_densenet`, as notebook 06 trains it; samples/s over the epochs, preprocessing into the cache "
+        f"excluded. Machine: {machine}.\n\n"
+        + _table(
+            ["measurement", "trainer", "input", "patients", "epochs", "train samples/s", "against the first"], rows
+        )
+    )
+
+
 def settings_section(report: dict[str, Any] | None) -> str:
     """What the CPU-size deep model costs in AUC: each setting's validation and test AUC and its time."""
     if report is None:
@@ -205,6 +235,7 @@ def render(root: Path) -> str:
         ("Growth with cohort size", scaling_section(_load(root, "book_scaling.json"))),
         ("Radiomics extraction", extraction_section(_load(root, "extraction.json"))),
         ("Deep-model throughput", densenet_section(_load(root, "densenet.json"))),
+        ("Deep-model training epochs, end to end", epoch_section(_load(root, "densenet_epoch.json"))),
         ("Deep-model settings: what the CPU size costs", settings_section(_load(root, "densenet_settings.json"))),
     ]
     body = "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
