@@ -4,7 +4,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: book test test-fast lint lab run clean
+.PHONY: book paper test test-fast lint lab run clean
 
 $(STAMP): pyproject.toml tools/install.sh
 	bash tools/install.sh $(VENV)
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml tools/install.sh
 ## make book: generate the default in-silico cohort, execute every notebook, build the book
 book: $(STAMP)
 	$(PY) -m helpers.run $(PROFILE)
+
+## make paper: the whole book at the paper's sizes (params/paper.yaml); needs a CUDA GPU, refuses at once without
+paper: $(STAMP)
+	$(PY) -m helpers.run params/paper.yaml
 
 ## make run PROFILE=params/x.yaml: execute the notebooks without building the book
 run: $(STAMP)

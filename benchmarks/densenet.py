@@ -73,7 +73,7 @@ def _timed(step, device: torch.device, iterations: int, seconds: float) -> tuple
 def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: float) -> dict:
     """Training and inference samples/s of one configuration, with its parameter counts."""
     torch.manual_seed(0)
-    model = build_model(config).to(device, memory_format=MEMORY_FORMAT)
+    model = build_model(config).to(device, memory_format=MEMORY_FORMAT)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=amp)

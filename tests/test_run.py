@@ -9,9 +9,10 @@ from pathlib import Path
 
 import papermill
 import pytest
+import torch
 import yaml
 
-from helpers.errors import ProfileError
+from helpers.errors import CudaUnavailableError, ProfileError
 from helpers.pipeline.book import UNPUBLISHED, publishable, publishable_parameters
 from helpers.pipeline.files import file_sha256
 from helpers.pipeline.notebooks import Notebook, discover_notebooks, parameters_for
@@ -98,8 +99,9 @@ RUN_PROFILES = sorted(p for p in (ROOT / "params").glob("*.yaml") if not p.name.
 
 
 @pytest.mark.parametrize("profile", RUN_PROFILES, ids=lambda p: p.name)
-def test_committed_profiles_only_use_declared_parameters_of_the_declared_types(profile):
+def test_committed_profiles_only_use_declared_parameters_of_the_declared_types(profile, monkeypatch):
     notebooks = discover_notebooks(ROOT / "notebooks")
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # the paper profile asks for a GPU
     values = load_profile(profile)
     declared = {nb.stem: nb for nb in notebooks}
     owners = {key: [nb for nb in declared.values() if key in nb.declared] for key in values}
@@ -107,6 +109,13 @@ def test_committed_profiles_only_use_declared_parameters_of_the_declared_types(p
     assert {k: nb.stem for k, nbs in owners.items() for nb in nbs if not fits(values[k], nb.default(k))} == {}
     check_unused_keys(notebooks, values, profile)
     check_types(notebooks, values, profile)
+
+
+def test_the_paper_profile_stops_before_any_notebook_without_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(CudaUnavailableError, match="dl_device 'cuda'.*sees no CUDA GPU"):
+        load_profile(ROOT / "params" / "paper.yaml")
 
 
 def test_a_value_of_the_wrong_type_is_refused_naming_the_notebook_and_its_default():
@@ -415,11 +424,6 @@ def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_pat
 
 
 def test_closed_choices_and_a_missing_gpu_are_refused_before_any_notebook(tmp_path, monkeypatch):
-    import torch
-
-    from helpers.errors import ProfileError
-    from helpers.pipeline.profile import load_profile
-
     def profile(**values) -> Path:
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump({"seed": 1, "protocol": "paper", **values}))
@@ -427,7 +431,7 @@ def test_closed_choices_and_a_missing_gpu_are_refused_before_any_notebook(tmp_pa
 
     with pytest.raises(ProfileError, match=r"site.yaml: risk_horizon must be one of 12, 24, 36, not 48"):
         load_profile(profile(risk_horizon=48))
-    with pytest.raises(ProfileError, match="label_policy must be one of paper, known_status, not 'drop'"):
+    with pytest.raises(ProfileError, match="label_policy must be one of paper, known_status, ipcw, not 'drop'"):
         load_profile(profile(label_policy="drop"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ProfileError, match="site.yaml: dl_device 'cuda' but PyTorch .* sees no CUDA GPU"):

@@ -80,21 +80,32 @@ def train_step(
 
 @contextmanager
 def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch, numpy and random (MONAI's set_determinism); deterministic kernels on CPU, restored after."""
+    """Seed torch, numpy and random (MONAI's set_determinism); deterministic kernels on CPU, cuDNN's autotuner on
+    CUDA; the previous settings restored after."""
     previous = torch.are_deterministic_algorithms_enabled()
+    cudnn = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
     set_determinism(seed=seed)
-    # CUDA has no deterministic kernel for some 3D backward passes: GPU runs are seeded, not bit-exact.
+    # CUDA has no deterministic kernel for some 3D backward passes: GPU runs are seeded, not bit-exact, so they
+    # may as well let cuDNN pick its fastest convolution for the fixed input size.
     torch.use_deterministic_algorithms(device.type == "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
 MEMORY_FORMAT = torch.channels_last_3d  # measured faster for these 3D convolutions on CPU (benchmarks/densenet.py)
+
+
+def _on_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` moved to ``device`` in the memory format the network runs in."""
+    return model.to(device, memory_format=MEMORY_FORMAT)  # type: ignore[call-overload]  # stubs omit memory_format
 
 
 def _network_input(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -141,7 +152,7 @@ def predict_densenet(
 ) -> pd.DataFrame:
     """Long table patient_id, horizon_months, probability (softmax P(death by horizon)) for every case."""
     device = next(model.parameters()).device
-    model = model.to(memory_format=MEMORY_FORMAT)
+    model = _on_device(model, device)
     if observer is not None:
         observer("predict", list(map(str, cases.index)))
     inputs = load_case_tensors(cases, config, cache_dir)
@@ -167,14 +178,26 @@ class TrainResult:
     device: str
     samples_per_s: float  # training samples/s (loading and augmentation included) over this call's epochs
     resumed_from: int  # epochs already done by an earlier, interrupted call (0 = fresh start)
+    training_seconds: float  # wall time of this call's epochs, evaluation included
+    peak_gpu_memory_gb: float | None  # the most GPU memory PyTorch held during the call (None on CPU)
 
     def describe(self, selected_on: str) -> str:
         """One line for the notebook: device, speed, a resumption, and the epoch kept per horizon."""
         resumed = f" (resumed after epoch {self.resumed_from} of an interrupted run)" if self.resumed_from else ""
+        memory = "" if self.peak_gpu_memory_gb is None else f", peak GPU memory {self.peak_gpu_memory_gb:.1f} GB"
         return (
-            f"trained on {self.device} at {self.samples_per_s:.1f} samples/s{resumed}; "
-            f"epoch kept per horizon: {self.best_epochs} ({selected_on})"
+            f"trained on {self.device} at {self.samples_per_s:.1f} samples/s in {self.training_seconds / 60:.1f} "
+            f"min{memory}{resumed}; epoch kept per horizon: {self.best_epochs} ({selected_on})"
         )
+
+    def run_notes(self) -> dict[str, float | str | None]:
+        """What the run manifest records of the training: device, samples/s, minutes and peak GPU memory."""
+        return {
+            "device": self.device,
+            "samples_per_s": self.samples_per_s,
+            "training_minutes": self.training_seconds / 60,
+            "peak_gpu_memory_gb": self.peak_gpu_memory_gb,
+        }
 
 
 @dataclass
@@ -303,7 +326,7 @@ def _new_training(
     seed: int,
 ) -> _Training:
     """A fresh model, optimiser and shuffling generator (call inside ``_seeded``: the weights draw from it)."""
-    model = build_model(config).to(device, memory_format=MEMORY_FORMAT)
+    model = _on_device(build_model(config), device)
     return _Training(
         model=model,
         optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
@@ -388,6 +411,9 @@ def train_densenet(
     last_path = None if checkpoint_path is None else resume_path(Path(checkpoint_path))
 
     cache_cases(pd.concat([cases, *eval_sets.values()]), config, cache_dir, progress)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    began = time.perf_counter()
     inputs = load_case_tensors(cases, config, cache_dir)
     eval_inputs = {name: load_case_tensors(frame, config, cache_dir) for name, frame in eval_sets.items()}
     with _seeded(seed, device):
@@ -436,6 +462,7 @@ def train_densenet(
         [select_on, select_metric],
         seed,
         trained_samples / trained_seconds if trained_seconds else float("nan"),
+        time.perf_counter() - began,
     )
 
 
@@ -448,6 +475,7 @@ def _finish(
     select: list[str],
     seed: int,
     samples_per_s: float,
+    seconds: float,
 ) -> TrainResult:
     """Load each unit's selected weights, write the best checkpoint and the history, and report."""
     for selection in training.selections:
@@ -476,4 +504,6 @@ def _finish(
         device=str(device),
         samples_per_s=samples_per_s,
         resumed_from=training.start,
+        training_seconds=seconds,
+        peak_gpu_memory_gb=torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
     )
