@@ -6,7 +6,9 @@
 
 Network mode times ``helpers.models.deep.training.train_step`` (forward + masked cross-entropy + backward +
 Adam, mixed precision on CUDA) and eval-mode forward passes on batches of random tensors, so it measures
-the network alone, without data loading; it writes benchmarks/results/densenet.json. Epoch mode
+the network alone, without data loading; it needs only PyTorch, MONAI, pandas and psutil (so that it runs on
+a GPU machine with PyTorch and MONAI's wheel carried along: ``benchmarks/gpu_check.sh``) and writes
+benchmarks/results/densenet.json. Epoch mode
 (``--epochs-of``) trains the default profile's network for ``--epochs`` real epochs on the training split
 of a finished run's cohort at 32³ and 48³, through ``train_densenet`` exactly as notebook 06 does, and
 reports its end-to-end training samples/s (loading, augmentation and batching included; the one-off
@@ -28,10 +30,9 @@ import pandas as pd
 import psutil
 import torch
 
-from helpers.data.outcomes import horizon_label_frame
 from helpers.models.deep.config import DeepConfig, resolve_device
 from helpers.models.deep.network import architecture_summary, build_model
-from helpers.models.deep.training import MEMORY_FORMAT, train_densenet, train_step
+from helpers.models.deep.step import MEMORY_FORMAT, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(block_config=(1, 1), growth_rate=4, init_features=8, roi_channels=(4, 8), hidden=16)
@@ -44,6 +45,7 @@ PROFILES: dict[str, DeepConfig] = {
     "paper": DeepConfig(input_size=96, batch_size=8),  # DenseNet-121 blocks (6, 12, 24, 16)
 }
 GROUPS = {"default": ("default_32", "default_48", "default_64")}
+TRAIN_PATIENTS, TEST_PATIENTS = 616, 264  # the paper's 7:3 split of 880
 EPOCH_SIZES = (32, 48)  # notebook 06's default input size and the larger one issue 15 asks about
 
 
@@ -108,12 +110,28 @@ def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: 
         "eval_steps": eval_steps,
         "eval_samples_per_s": round(eval_steps * config.batch_size / eval_seconds, 3),
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if amp else None,
+        # notebook 06 under the paper protocol: 100 epochs of the 616 training patients, each epoch also scoring
+        # the 264 test patients (network time only: the trainer holds its inputs in memory)
+        "minutes_for_100_epochs": round(
+            100
+            * (
+                TRAIN_PATIENTS * train_seconds / (train_steps * config.batch_size)
+                + TEST_PATIENTS * eval_seconds / (eval_steps * config.batch_size)
+            )
+            / 60,
+            1,
+        ),
     }
 
 
 def measure_epochs(run_dir: Path, input_size: int, epochs: int, device: torch.device) -> dict:
     """End-to-end training samples/s of the default profile's network over ``epochs`` real epochs at
     ``input_size`` on the run's training split (a fresh preprocessing cache, filled before the timing)."""
+    # Imported here: reading images needs SimpleITK and MONAI's transforms, which network mode (what a bare GPU
+    # machine with PyTorch runs) does without.
+    from helpers.data.outcomes import horizon_label_frame
+    from helpers.models.deep.training import train_densenet
+
     cohort = pd.read_parquet(run_dir / "cohort.parquet").set_index("patient_id")
     train = cohort[cohort["split"] == "train"]
     labels = horizon_label_frame(train["time_months"], train["event"], "known_status")

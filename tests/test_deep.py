@@ -20,7 +20,8 @@ from helpers.models.deep.checkpoint import atomic_save, load_densenet
 from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
 from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble, predict_one_fold_each
-from helpers.models.deep.training import TrainResult, masked_cross_entropy, predict_densenet, train_densenet, train_step
+from helpers.models.deep.step import masked_cross_entropy, train_step
+from helpers.models.deep.training import TrainResult, predict_densenet, train_densenet
 from helpers.models.deep.transforms import TumourCubed, augment_batch, case_items, case_transforms
 from helpers.synthetic.spec import CohortSpec
 from helpers.synthetic.writer import generate_cohort

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,3 +23,18 @@ def test_a_script_imports_without_running(script):
     finally:
         del sys.modules[spec.name]
     assert callable(getattr(module, "main", None))
+
+
+def test_the_gpu_benchmark_needs_only_torch_monai_pandas_and_psutil():
+    """benchmarks/densenet.py's network mode runs on a GPU machine without SimpleITK, scikit-learn or
+    scikit-survival (benchmarks/gpu_check.sh): importing it, in a fresh interpreter where those imports fail,
+    must work."""
+    blocked = ("SimpleITK", "sklearn", "sksurv", "radiomics", "lifelines")
+    code = (
+        "import runpy, sys\n"
+        f"sys.modules.update(dict.fromkeys({blocked!r}))\n"
+        f"module = runpy.run_path({str(ROOT / 'benchmarks' / 'densenet.py')!r})\n"
+        "assert callable(module['measure'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -12,7 +12,6 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from monai.utils import set_determinism
 from torch import nn
 from tqdm import tqdm
@@ -28,52 +27,10 @@ from helpers.models.deep.checkpoint import (
 )
 from helpers.models.deep.config import DeepConfig, Observer, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
+from helpers.models.deep.step import MEMORY_FORMAT, train_step
 from helpers.models.deep.transforms import CaseTensors, augment_batch, cache_cases, load_case_tensors
 from helpers.pipeline.files import json_digest
 from helpers.vocabulary import PREDICTION_COLUMNS, Metric
-
-# ----------------------------------------------------------------------------- labels and loss
-
-
-def masked_cross_entropy(
-    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Mean over heads of each head's cross-entropy over its known (non-NaN) labels, a weighted mean when
-    ``weights`` (same shape as ``labels``: the IPCW weights) is given; 0 when no label is known."""
-    losses = []
-    for head in range(logits.shape[1]):
-        known = ~torch.isnan(labels[:, head])
-        if not known.any():
-            continue
-        if weights is None:
-            losses.append(F.cross_entropy(logits[known, head], labels[known, head].long()))
-        else:
-            each = F.cross_entropy(logits[known, head], labels[known, head].long(), reduction="none")
-            losses.append((each * weights[known, head]).sum() / weights[known, head].sum())
-    return torch.stack(losses).mean() if losses else logits.sum() * 0.0
-
-
-def train_step(
-    model: nn.Module,
-    image: torch.Tensor,
-    roi: torch.Tensor,
-    labels: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    amp: bool,
-    weights: torch.Tensor | None = None,
-) -> float:
-    """One Adam step on one batch (mixed precision when ``amp``), the loss weighted by ``weights`` if given;
-    returns the batch loss."""
-    optimizer.zero_grad(set_to_none=True)
-    with torch.autocast(device_type=image.device.type, dtype=torch.float16, enabled=amp):
-        logits = model(image, roi)
-    loss = masked_cross_entropy(logits.float(), labels, weights)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    return float(loss.detach())
-
 
 # ----------------------------------------------------------------------------- device and determinism
 
@@ -98,9 +55,6 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- evaluation
-
-
-MEMORY_FORMAT = torch.channels_last_3d  # measured faster for these 3D convolutions on CPU (benchmarks/densenet.py)
 
 
 def _on_device(model: nn.Module, device: torch.device) -> nn.Module:
