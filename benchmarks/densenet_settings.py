@@ -1,15 +1,16 @@
-"""What the CPU-size deep model costs in AUC: several input sizes, fields of view and epoch counts
-trained on one run's cohort, each with its epoch chosen on a validation split (protocol rigorous).
+"""Which CPU-size deep-model setting to use, chosen on the training split alone: input size, field of view,
+anti-aliasing, the ROI branch's margin and the heads, one at a time from the default profile's setting.
 
     .venv/bin/python benchmarks/densenet_settings.py runs/default                 # every setting
-    .venv/bin/python benchmarks/densenet_settings.py runs/default --settings fov80_e15
+    .venv/bin/python benchmarks/densenet_settings.py runs/default --settings base aa_on
 
-Needs a run whose notebook 01 has finished (the cohort and its images). Each setting trains
-on 80 % of the training split, keeps the epoch with the best validation AUC and predicts the
-test split once, so the settings are compared without looking at the test split; the table
-reports validation AUC (what a user may choose a setting on) beside test AUC, wall time and
-training samples/s. Results are appended to benchmarks/results/densenet_settings.json after
-each setting, so an interrupted sweep keeps what it finished.
+Needs a run whose notebook 01 has finished (the cohort and its images). Each setting is cross-fitted over the
+run's training split exactly as notebook 06 cross-fits the rigorous arm's DenseNet (3 fold networks, each
+choosing its epoch on a validation split of its own folds, IPCW labels), and scored by the IPCW AUC of its
+out-of-fold predictions of all training patients. **The test split is never read**: the script drops it before
+anything is fitted, so that the default can be chosen on this table without the test split in view. Results
+(out-of-fold AUC per horizon, training samples/s, minutes) are appended to
+benchmarks/results/densenet_settings.json after each setting, so an interrupted sweep keeps what it finished.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,63 +25,58 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import torch
+from sksurv.util import Surv
 
-from helpers.data.outcomes import horizon_label_frame
-from helpers.evaluation.binary import auc_known, with_labels
+from helpers.evaluation.binary import horizon_metrics
+from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.config import DeepConfig
-from helpers.models.deep.protocol import fit_for_protocol
-from helpers.models.deep.training import predict_densenet
+from helpers.models.deep.protocol import densenet_chain
+from helpers.vocabulary import RIGOROUS_LABEL_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_NETWORK = DeepConfig(
+BASE = DeepConfig(
+    input_size=32,
     block_config=(2, 2, 2),
     growth_rate=8,
     init_features=16,
     roi_channels=(8, 16),
+    field_of_view_mm=80.0,
+    epochs=15,
     batch_size=8,
     learning_rate=1e-3,
     device="cpu",
-)  # params/default.yaml's network
+)  # params/default.yaml's deep model
 SETTINGS: dict[str, DeepConfig] = {
-    "fov120_e15": replace(CPU_NETWORK, input_size=32, field_of_view_mm=120.0, epochs=15),  # the default profile
-    "fov80_e15": replace(CPU_NETWORK, input_size=32, field_of_view_mm=80.0, epochs=15),
-    "fov80_e30": replace(CPU_NETWORK, input_size=32, field_of_view_mm=80.0, epochs=30),
-    "size48_fov80_e15": replace(CPU_NETWORK, input_size=48, field_of_view_mm=80.0, epochs=15),
+    "base": BASE,
+    "aa_on": replace(BASE, anti_aliasing=True),
+    "roi_margin_3mm": replace(BASE, roi_margin_mm=3.0),
+    "fov120": replace(BASE, field_of_view_mm=120.0),
+    "size48": replace(BASE, input_size=48),
+    "size48_aa_on": replace(BASE, input_size=48, anti_aliasing=True),
+    "separate_heads": replace(BASE, heads="separate"),
+    "epochs30": replace(BASE, epochs=30),
 }
+FOLDS = 3  # notebook 06's oof_folds
+VAL_FRACTION = 0.2  # notebook 06's dl_val_fraction
 
 
-def evaluate_setting(
-    cases: pd.DataFrame, cohort: pd.DataFrame, config: DeepConfig, label_policy: str, cache_dir: Path, seed: int
-) -> dict:
-    """Train one setting under the rigorous checkpoint rule; validation and test AUC per horizon, timings."""
-    labels = horizon_label_frame(cases["time_months"], cases["event"], label_policy)
+def evaluate_setting(train: pd.DataFrame, config: DeepConfig, cache_dir: Path, seed: int) -> dict:
+    """Cross-fit one setting over ``train`` (index patient_id; the training split only): out-of-fold IPCW AUC per
+    horizon, the kept epochs, the throughput and the wall time."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        result, _ = fit_for_protocol(
-            cases,
-            labels,
-            config,
-            "rigorous",
-            cache_dir=cache_dir,
-            history_path=Path(scratch) / "history.csv",
-            checkpoint_path=Path(scratch) / "densenet.pt",
-            val_fraction=0.2,
-            seed=seed,
-        )
-    test = cases[cases["split"] == "test"]
-    labelled = with_labels(predict_densenet(result.model, test, config, cache_dir), cohort, label_policy)
-    best = result.history.set_index("epoch").loc[next(iter(result.best_epochs.values()))]
+    chain = densenet_chain(config, RIGOROUS_LABEL_POLICY, cache_dir, val_fraction=VAL_FRACTION, seed=seed)
+    y = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
+    oof = out_of_fold_predictions(train, y, chain, n_folds=FOLDS, random_state=seed)
+    scored = horizon_metrics(oof, train.reset_index(), RIGOROUS_LABEL_POLICY, dict.fromkeys(config.horizons, 0.5))
     return {
         "input_size": config.input_size,
         "field_of_view_mm": config.field_of_view_mm,
+        "anti_aliasing": config.anti_aliasing,
+        "roi_margin_mm": config.roi_margin_mm,
+        "heads": config.heads,
         "epochs": config.epochs,
-        "best_epoch": int(next(iter(result.best_epochs.values()))),
-        "val_auc": {h: round(float(best[f"val_auc_{h}m"]), 4) for h in config.horizons},
-        "test_auc": {
-            int(h): round(auc_known(part["label"], part["probability"]), 4)
-            for h, part in labelled.groupby("horizon_months")
-        },
-        "train_samples_per_s": round(result.samples_per_s, 2),
+        "kept_epochs": [fit["best_epochs"] for fit in chain.trained],
+        "oof_auc": {int(r.horizon_months): round(float(r.auc), 4) for r in scored.itertuples()},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -90,13 +85,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run whose notebook 01 has finished, e.g. runs/default")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--label-policy", default="known_status")
     parser.add_argument("--seed", type=int, default=20250101)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "densenet_settings.json")
     args = parser.parse_args()
 
     cohort = pd.read_parquet(args.run_dir / "cohort.parquet")
-    cases = cohort.set_index("patient_id")
+    train = cohort[cohort["split"] == "train"].set_index("patient_id")  # the test split goes no further
     report = json.loads(args.out.read_text()) if args.out.exists() else {"settings": {}}
     report["machine"] = {
         "cpus": psutil.cpu_count(),
@@ -104,16 +98,11 @@ def main() -> None:
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
     }
-    report["cohort"] = {
-        "run_dir": str(args.run_dir),
-        "patients": len(cases),
-        "train": int((cases["split"] == "train").sum()),
-        "test": int((cases["split"] == "test").sum()),
-    }
+    report["cohort"] = {"run_dir": str(args.run_dir), "train": len(train), "folds": FOLDS}
     for name in args.settings:
         print(f"[densenet_settings] {name} ...", flush=True)
         report["settings"][name] = evaluate_setting(
-            cases, cohort, SETTINGS[name], args.label_policy, args.run_dir / "cache" / "densenet", args.seed
+            train, SETTINGS[name], args.run_dir / "cache" / "densenet", args.seed
         )
         print(json.dumps({name: report["settings"][name]}), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -50,29 +50,31 @@ def test_a_missing_result_names_the_command_that_measures_it(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "book").mkdir()
     page = performance.render(tmp_path)
-    assert page.count("Not measured yet") == 5 and "benchmarks/densenet_settings.py runs/default" in page
+    assert page.count("Not measured yet") == 6 and "benchmarks/densenet_settings.py runs/default" in page
     assert performance.main(["--check", "--root", str(tmp_path)]) == 1
     assert (
         performance.main(["--root", str(tmp_path)]) == 0 and performance.main(["--check", "--root", str(tmp_path)]) == 0
     )
 
 
-def test_settings_section_reports_validation_and_test_auc(tmp_path):
+def test_settings_section_reports_out_of_fold_training_auc_and_no_test_auc(tmp_path):
     report = {
         "machine": {},
-        "cohort": {"train": 616, "test": 264},
+        "cohort": {"train": 616, "folds": 3},
         "settings": {
             "small": {
                 "input_size": 32,
                 "field_of_view_mm": 80.0,
+                "anti_aliasing": True,
+                "roi_margin_mm": 3.0,
+                "heads": "multitask",
                 "epochs": 15,
-                "best_epoch": 9,
-                "val_auc": {"12": 0.7, "24": 0.71, "36": 0.72},
-                "test_auc": {"12": 0.68, "24": 0.69, "36": 0.7},
-                "train_samples_per_s": 27.5,
+                "kept_epochs": [{"12": 9}],
+                "oof_auc": {"12": 0.7, "24": 0.71, "36": 0.72},
                 "wall_seconds": 300,
             }
         },
     }
     text = performance.settings_section(json.loads(json.dumps(report)))
-    assert "| small | 32³ | 80 mm | 15 | 9 | 0.700/0.710/0.720 | 0.680/0.690/0.700 | 27.5 | 5.0 |" in text
+    assert "| small | 32³ | 80 mm | on | 3 mm | multitask | 15 | 0.700/0.710/0.720 | 0.710 | 5.0 |" in text
+    assert "test AUC" not in text and "the test split is never read" in text

@@ -15,7 +15,7 @@ from helpers.pipeline.notebooks import EXECUTED, KERNEL
 
 BOOK_SOURCES = ("_config.yml", "_toc.yml")
 
-PRIVATE_PARAMETERS = ("manifest",)  # a real cohort's location may name patients or a site
+PRIVATE_PARAMETERS = ("manifest", "dl_pretrained")  # local paths: a real cohort's may name patients or a site
 UNPUBLISHED = "<not published>"
 
 

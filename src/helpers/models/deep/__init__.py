@@ -14,7 +14,8 @@ Choices the paper does not state, made explicit here:
 * images are read with ``helpers.data`` (so manifests, DICOM and Slicer segmentations work
   as everywhere else) and reoriented to LPS, inside a custom MONAI ``MapTransform``;
 * whole-image input: the full scan resized to ``input_size``^3 by trilinear interpolation, as
-  the paper (``anti_aliasing=True`` smooths before shrinking: less aliased noise, ~0.13 s a case),
+  the paper (off by default, as the paper says nothing of it; ``anti_aliasing=True``, the profile's
+  ``dl_anti_aliasing``, smooths before shrinking: less aliased noise, slower preprocessing),
   or, with ``field_of_view_mm``, a fixed cube of that side centred on the tumour: at small input
   sizes the full scan leaves voxels too coarse to show vessel contact or fat stranding;
 * ROI input: a cube in mm centred on the reader-1 tumour bounding box, of side = the box's

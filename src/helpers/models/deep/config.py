@@ -40,6 +40,7 @@ class DeepConfig:
     batch_size: int = 8
     learning_rate: float = 1e-4
     device: str = "auto"
+    pretrained: str | None = None  # a local checkpoint for the whole-image DenseNet trunk (``pretrained.py``)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (tuples as lists), as stored in checkpoints."""

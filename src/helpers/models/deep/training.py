@@ -27,6 +27,7 @@ from helpers.models.deep.checkpoint import (
 )
 from helpers.models.deep.config import DeepConfig, Observer, resolve_device
 from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
+from helpers.models.deep.pretrained import load_pretrained
 from helpers.models.deep.step import MEMORY_FORMAT, train_step
 from helpers.models.deep.transforms import CaseTensors, augment_batch, cache_cases, load_case_tensors
 from helpers.pipeline.files import json_digest
@@ -279,8 +280,12 @@ def _new_training(
     amp: bool,
     seed: int,
 ) -> _Training:
-    """A fresh model, optimiser and shuffling generator (call inside ``_seeded``: the weights draw from it)."""
-    model = _on_device(build_model(config), device)
+    """A fresh model (its whole-image trunk read from ``config.pretrained`` when set), optimiser and shuffling
+    generator (call inside ``_seeded``: the initial weights draw from it)."""
+    built = build_model(config)
+    if config.pretrained:
+        load_pretrained(built, Path(config.pretrained))
+    model = _on_device(built, device)
     return _Training(
         model=model,
         optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
