@@ -135,6 +135,8 @@ def measure_epochs(run_dir: Path, input_size: int, epochs: int, device: torch.de
     cohort = pd.read_parquet(run_dir / "cohort.parquet").set_index("patient_id")
     train = cohort[cohort["split"] == "train"]
     labels = horizon_label_frame(train["time_months"], train["event"], "known_status")
+    # default_32's network (the default profile's, with a 64-unit head) with the default profile's field of view
+    # and learning rate: the network every measurement in densenet_epoch.json has used
     config = replace(
         PROFILES["default_32"],
         input_size=input_size,

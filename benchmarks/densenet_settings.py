@@ -25,27 +25,17 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import torch
+import yaml
 from sksurv.util import Surv
 
 from helpers.evaluation.binary import horizon_metrics
 from helpers.models.crossfit import out_of_fold_predictions
-from helpers.models.deep.config import DeepConfig
+from helpers.models.deep.config import DeepConfig, deep_config
 from helpers.models.deep.protocol import densenet_chain
 from helpers.vocabulary import RIGOROUS_LABEL_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = DeepConfig(
-    input_size=32,
-    block_config=(2, 2, 2),
-    growth_rate=8,
-    init_features=16,
-    roi_channels=(8, 16),
-    field_of_view_mm=80.0,
-    epochs=15,
-    batch_size=8,
-    learning_rate=1e-3,
-    device="cpu",
-)  # params/default.yaml's deep model
+BASE = replace(deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text())), device="cpu")
 SETTINGS: dict[str, DeepConfig] = {
     "base": BASE,
     "aa_on": replace(BASE, anti_aliasing=True),

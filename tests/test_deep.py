@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from monai.networks.nets import DenseNet121
 from sksurv.util import Surv
 
@@ -17,8 +18,14 @@ from helpers.data.outcomes import horizon_label_frame
 from helpers.errors import CudaUnavailableError
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import atomic_save, load_densenet
-from helpers.models.deep.config import INPUT_KEYS, SELECTION, DeepConfig, resolve_device
-from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, architecture_summary, build_model
+from helpers.models.deep.config import INPUT_KEYS, PROFILE_KEYS, SELECTION, DeepConfig, deep_config, resolve_device
+from helpers.models.deep.network import (
+    CoxNetwork,
+    DualInputDenseNet,
+    SeparateHorizonNets,
+    architecture_summary,
+    build_model,
+)
 from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble, predict_one_fold_each
 from helpers.models.deep.step import masked_cross_entropy, train_step
 from helpers.models.deep.training import TrainResult, predict_densenet, train_densenet
@@ -338,3 +345,45 @@ def test_the_cross_fitted_densenet_saves_its_fold_networks_and_their_mean_predic
         own = predict_densenet(network.eval(), cases.loc[rows["patient_id"].unique()], TINY, cache_dir)
         merged = rows.merge(own, on=["patient_id", "horizon_months"], suffixes=("", "_own"))
         assert np.allclose(merged["probability"], merged["probability_own"], atol=1e-6)
+
+
+def test_a_cox_network_trains_on_follow_up_and_predicts_monotone_horizon_probabilities(
+    cases: pd.DataFrame, labels: pd.DataFrame, cache_dir: Path, tmp_path: Path
+) -> None:
+    """dl_loss "cox": one risk score learned from the follow-up; its Breslow baseline (refitted each epoch on the
+    training cases) is saved with the weights, so a reloaded checkpoint predicts the same probabilities, which
+    rise with the horizon; separate heads are refused."""
+    config = replace(TINY, loss="cox")
+    train, test = cases.iloc[:8], cases.iloc[8:]
+    result = train_densenet(
+        train,
+        labels,
+        config,
+        cache_dir=cache_dir,
+        eval_sets={"val": test},
+        select_on="val",
+        select_metric="auc",
+        checkpoint_path=tmp_path / "cox.pt",
+        seed=0,
+        progress=False,
+    )
+    assert isinstance(result.model, CoxNetwork) and (result.model.baseline_hazard > 0).all()
+    assert torch.all(result.model.baseline_hazard[1:] >= result.model.baseline_hazard[:-1])
+    predictions = predict_densenet(result.model, cases, config, cache_dir)
+    wide = predictions.pivot(index="patient_id", columns="horizon_months", values="probability")
+    assert wide.to_numpy().min() > 0 and wide.to_numpy().max() < 1
+    assert (wide[24] >= wide[12]).all() and (wide[36] >= wide[24]).all()
+    model, loaded = load_densenet(tmp_path / "cox.pt", device="cpu")
+    pd.testing.assert_frame_equal(predict_densenet(model, cases, loaded, cache_dir), predictions)
+    with pytest.raises(ValueError, match="dl_heads 'multitask'"):
+        build_model(replace(TINY, loss="cox", heads="separate"))
+
+
+def test_a_profiles_dl_keys_make_the_config_notebook_06_trains() -> None:
+    """deep_config reads every dl_* key a profile may set (0 mm and "" mean none); params/default.yaml's network."""
+    default = deep_config(yaml.safe_load((Path(__file__).parents[1] / "params" / "default.yaml").read_text()))
+    assert (default.input_size, default.block_config, default.field_of_view_mm) == (32, (2, 2, 2), 80)
+    assert default.learning_rate == 1e-3 and default.epochs == 15 and default.pretrained is None
+    assert deep_config({"dl_field_of_view_mm": 0.0, "dl_pretrained": ""}) == DeepConfig()
+    notebook = (Path(__file__).parents[1] / "notebooks" / "06_densenet.ipynb").read_text()
+    assert all(f'"{key} = ' in notebook for key in PROFILE_KEYS)  # every key is one of notebook 06's parameters

@@ -50,7 +50,7 @@ def test_a_missing_result_names_the_command_that_measures_it(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "book").mkdir()
     page = performance.render(tmp_path)
-    assert page.count("Not measured yet") == 6 and "benchmarks/densenet_settings.py runs/default" in page
+    assert page.count("Not measured yet") == 7 and "benchmarks/densenet_settings.py runs/default" in page
     assert performance.main(["--check", "--root", str(tmp_path)]) == 1
     assert (
         performance.main(["--root", str(tmp_path)]) == 0 and performance.main(["--check", "--root", str(tmp_path)]) == 0

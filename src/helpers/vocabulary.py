@@ -36,6 +36,7 @@ LambdaRule = Literal["min", "1se"]
 IfEmpty = Literal["raise", "first_to_enter"]
 
 Heads = Literal["multitask", "separate"]
+DlLoss = Literal["cross_entropy", "cox"]
 Metric = Literal["accuracy", "auc"]
 
 PMethod = Literal["Lau92", "Lau94"]
@@ -54,6 +55,7 @@ PARAMETER_CHOICES: dict[str, Any] = {
     "lasso_rule": LambdaRule,
     "rsf_splitting": Splitting,
     "dl_heads": Heads,
+    "dl_loss": DlLoss,
     "risk_horizon": Horizon,
     "p_method": PMethod,
 }

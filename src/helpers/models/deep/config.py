@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 
 from helpers.errors import CudaUnavailableError
-from helpers.vocabulary import HORIZONS_MONTHS, Heads, Metric
+from helpers.vocabulary import HORIZONS_MONTHS, DlLoss, Heads, Metric
 
 PREPROCESSING_VERSION = "1"
 INPUT_KEYS = ("image", "roi")
@@ -30,6 +30,7 @@ class DeepConfig:
     hidden: int = 128
     dropout: float = 0.2
     heads: Heads = "multitask"
+    loss: DlLoss = "cross_entropy"  # "cox": one risk score, Cox partial likelihood, Breslow baseline (``cox.py``)
     horizons: tuple[int, ...] = HORIZONS_MONTHS
     window_hu: tuple[float, float] = (-160.0, 240.0)
     roi_margin_mm: float = 10.0
@@ -52,6 +53,38 @@ class DeepConfig:
         tuples = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
         settings: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in values.items()}
         return cls(**settings)
+
+
+# A profile's deep-model keys and the DeepConfig fields they set (the rest keep DeepConfig's defaults).
+PROFILE_KEYS = {
+    "dl_input_size": "input_size",
+    "dl_blocks": "block_config",
+    "dl_growth_rate": "growth_rate",
+    "dl_init_features": "init_features",
+    "dl_roi_channels": "roi_channels",
+    "dl_heads": "heads",
+    "dl_loss": "loss",
+    "dl_epochs": "epochs",
+    "dl_batch_size": "batch_size",
+    "dl_learning_rate": "learning_rate",
+    "dl_device": "device",
+    "dl_field_of_view_mm": "field_of_view_mm",
+    "dl_anti_aliasing": "anti_aliasing",
+    "dl_roi_margin_mm": "roi_margin_mm",
+    "dl_pretrained": "pretrained",
+}
+
+
+def deep_config(profile: Mapping[str, Any]) -> DeepConfig:
+    """The DeepConfig a profile's ``dl_*`` values describe, as notebook 06 builds it (a field of view of 0 and
+    an empty pretrained path mean none), so that benchmarks train exactly the profile's network."""
+    values: dict[str, Any] = {field: profile[key] for key, field in PROFILE_KEYS.items() if key in profile}
+    for field in ("block_config", "roi_channels"):
+        if field in values:
+            values[field] = tuple(values[field])
+    values["field_of_view_mm"] = values.get("field_of_view_mm") or None
+    values["pretrained"] = values.get("pretrained") or None
+    return DeepConfig(**values)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -86,8 +86,38 @@ class SeparateHorizonNets(nn.Module):
         return torch.cat([net(image, roi) for net in self.nets], dim=1)
 
 
-def build_model(config: DeepConfig) -> DualInputDenseNet | SeparateHorizonNets:
-    """The untrained network(s) that ``config`` describes: one multitask net or one net per horizon."""
+class CoxNetwork(nn.Module):
+    """One single-output DualInputDenseNet read as a Cox risk score, with the Breslow baseline of its training
+    patients at each horizon held as a buffer (saved with the weights), so that ``forward`` gives the same
+    (B, n_horizons, 2) logits as the classifiers: softmax class 1 = 1 - exp(-H0(h) exp(risk))."""
+
+    baseline_hazard: torch.Tensor
+
+    def __init__(self, net: DualInputDenseNet, n_horizons: int) -> None:
+        """Wrap ``net`` (n_heads = 1); the baseline starts at 0 until ``set_baseline``."""
+        super().__init__()
+        self.net: DualInputDenseNet = net
+        self.register_buffer("baseline_hazard", torch.zeros(n_horizons))
+
+    def risk(self, image: torch.Tensor, roi: torch.Tensor) -> torch.Tensor:
+        """(B,) log hazard ratio: the difference of the network's two logits."""
+        logits = self.net(image, roi)[:, 0]
+        return logits[:, 1] - logits[:, 0]
+
+    def set_baseline(self, cumulative_hazard: torch.Tensor) -> None:
+        """Store H0 at each horizon (Breslow, on the training patients)."""
+        self.baseline_hazard.copy_(cumulative_hazard)
+
+    def forward(self, image: torch.Tensor, roi: torch.Tensor) -> torch.Tensor:
+        """Logits (B, n_horizons, 2) whose softmax gives the probability of death by each horizon."""
+        hazard = self.baseline_hazard * torch.exp(self.risk(image, roi).float()).unsqueeze(1)  # H0(h) exp(risk)
+        log_odds = torch.log(-torch.expm1(-hazard)) + hazard  # logit(1 - exp(-x)), stable for small x
+        return torch.stack([torch.zeros_like(log_odds), log_odds], dim=-1)
+
+
+def build_model(config: DeepConfig) -> DualInputDenseNet | SeparateHorizonNets | CoxNetwork:
+    """The untrained network(s) that ``config`` describes: one multitask net, one net per horizon, or (loss
+    "cox") one risk-score net."""
 
     def net(n_heads: int) -> DualInputDenseNet:
         return DualInputDenseNet(
@@ -101,6 +131,10 @@ def build_model(config: DeepConfig) -> DualInputDenseNet | SeparateHorizonNets:
             n_heads=n_heads,
         )
 
+    if config.loss == "cox":
+        if config.heads != "multitask":
+            raise ValueError("dl_loss 'cox' trains one risk score for every horizon: use dl_heads 'multitask'")
+        return CoxNetwork(net(1), len(config.horizons))
     if config.heads == "multitask":
         return net(len(config.horizons))
     if config.heads == "separate":
@@ -113,10 +147,11 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _networks(model: nn.Module) -> list[DualInputDenseNet]:
-    """The DualInputDenseNet(s) inside a model."""
-    nets = list(model.nets) if isinstance(model, SeparateHorizonNets) else [model]
-    return cast(list[DualInputDenseNet], nets)
+def networks(model: nn.Module) -> list[DualInputDenseNet]:
+    """The DualInputDenseNet(s) inside a model: the per-horizon ones, the Cox network's, or the model itself."""
+    if isinstance(model, SeparateHorizonNets):
+        return cast(list[DualInputDenseNet], list(model.nets))
+    return [cast(DualInputDenseNet, model.net if isinstance(model, CoxNetwork) else model)]
 
 
 def architecture_summary(model: nn.Module) -> pd.DataFrame:
@@ -124,7 +159,7 @@ def architecture_summary(model: nn.Module) -> pd.DataFrame:
 
     Columns: branch ("image: MONAI DenseNet features", "roi: ...", "head: fully connected", "total"), parameters.
     """
-    nets = _networks(model)
+    nets = networks(model)
     rows = [
         ("image: MONAI DenseNet features", sum(_count(n.image_branch.features) for n in nets)),
         ("roi: 2 x [Conv3d, ReLU, MaxPool3d]", sum(_count(n.roi_branch) for n in nets)),

@@ -12,13 +12,12 @@ mismatched layer, before training starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import torch
 from torch import nn
 
 from helpers.errors import InputError
-from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets
+from helpers.models.deep.network import networks
 
 DATA_PARALLEL = "module."
 OWN_BRANCHES = ("image_branch.", "nets.0.image_branch.")  # a multitask network's, or the first horizon network's
@@ -56,7 +55,7 @@ def load_pretrained(model: nn.Module, path: Path) -> list[str]:
     Raises ``PretrainedWeightsError`` naming the file and every missing, unexpected or differently shaped layer.
     """
     state = trunk_state(path)
-    nets = cast(list[DualInputDenseNet], list(model.nets) if isinstance(model, SeparateHorizonNets) else [model])
+    nets = networks(model)
     expected = {f"features.{k}": v for k, v in nets[0].image_branch.features.state_dict().items()}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

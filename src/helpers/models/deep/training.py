@@ -26,7 +26,8 @@ from helpers.models.deep.checkpoint import (
     rng_state,
 )
 from helpers.models.deep.config import DeepConfig, Observer, resolve_device
-from helpers.models.deep.network import DualInputDenseNet, SeparateHorizonNets, build_model
+from helpers.models.deep.cox import BreslowBaseline
+from helpers.models.deep.network import CoxNetwork, SeparateHorizonNets, build_model
 from helpers.models.deep.pretrained import load_pretrained
 from helpers.models.deep.step import MEMORY_FORMAT, train_step
 from helpers.models.deep.transforms import CaseTensors, augment_batch, cache_cases, load_case_tensors
@@ -179,11 +180,37 @@ def _mean_metric(row: dict[str, float], prefix: str, horizons: Sequence[int]) ->
     return float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("-inf")
 
 
-def _selections(model: nn.Module) -> list[_Selection]:
-    """One selection unit per network: all heads of a multitask net, or net h for horizon h."""
+def _selections(model: nn.Module, n_horizons: int) -> list[_Selection]:
+    """One selection unit per network: all horizons of a multitask or Cox net, or net h for horizon h."""
     if isinstance(model, SeparateHorizonNets):
         return [_Selection(net, [h]) for h, net in enumerate(model.nets)]
-    return [_Selection(model, list(range(cast(DualInputDenseNet, model).n_heads)))]
+    return [_Selection(model, list(range(n_horizons)))]
+
+
+def _survival(cases: pd.DataFrame, config: DeepConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """(follow-up months, event) of the training cases under the Cox loss; None under cross-entropy."""
+    if config.loss != "cox":
+        return None
+    missing = {"time_months", "event"} - set(cases.columns)
+    if missing:
+        raise ValueError(f"dl_loss 'cox' needs the training cases' follow-up: columns {sorted(missing)} are missing")
+    return cases["time_months"].to_numpy(dtype=float), cases["event"].to_numpy(dtype=float)
+
+
+def _refit_baseline(training: _Training, config: DeepConfig, device: torch.device) -> None:
+    """Breslow's baseline of the Cox network on its training cases (eval mode, no augmentation), stored in it."""
+    model = cast(CoxNetwork, training.model)
+    if training.survival is None:
+        raise RuntimeError("a Cox network's training carries the follow-up of its cases (``_survival``)")
+    model.eval()
+    risks = []
+    with torch.inference_mode():
+        for rows in _index_batches(len(training.inputs), config.batch_size):
+            image, roi = (_network_input(t[rows], device) for t in (training.inputs.image, training.inputs.roi))
+            risks.append(model.risk(image, roi).float().cpu().numpy())
+    time_months, event = (part.numpy() for part in training.survival)
+    baseline = BreslowBaseline.fit(np.concatenate(risks), time_months, event)
+    model.set_baseline(torch.tensor([baseline.at(h) for h in config.horizons], device=device))
 
 
 def _label_array(labels: pd.DataFrame, ids: pd.Index, horizons: tuple[int, ...], what: str) -> np.ndarray:
@@ -243,6 +270,7 @@ class _Training:
     inputs: CaseTensors
     labels: torch.Tensor  # (n, n_horizons), NaN = unknown
     weights: torch.Tensor | None  # (n, n_horizons) loss weights, or None (unweighted)
+    survival: tuple[torch.Tensor, torch.Tensor] | None  # (time, event) of each case under the Cox loss, else None
     selections: list[_Selection]
     history: list[dict[str, float]] = field(default_factory=list)
     start: int = 0
@@ -275,6 +303,7 @@ def _new_training(
     inputs: CaseTensors,
     train_labels: np.ndarray,
     train_weights: np.ndarray | None,
+    survival: tuple[np.ndarray, np.ndarray] | None,
     config: DeepConfig,
     device: torch.device,
     amp: bool,
@@ -294,7 +323,10 @@ def _new_training(
         inputs=inputs.pinned() if device.type == "cuda" else inputs,
         labels=torch.as_tensor(train_labels, dtype=torch.float32),
         weights=None if train_weights is None else torch.as_tensor(train_weights, dtype=torch.float32),
-        selections=_selections(model),
+        survival=None
+        if survival is None
+        else (torch.as_tensor(survival[0], dtype=torch.float32), torch.as_tensor(survival[1], dtype=torch.float32)),
+        selections=_selections(model, len(config.horizons)),
     )
 
 
@@ -309,6 +341,9 @@ def _train_epoch(training: _Training, config: DeepConfig, device: torch.device, 
             training.inputs.image[rows], training.inputs.roi[rows], training.generator, config.noise_std
         )
         weights = None if training.weights is None else training.weights[rows].to(device)
+        survival = None
+        if training.survival is not None:
+            survival = (training.survival[0][rows].to(device), training.survival[1][rows].to(device))
         losses.append(
             train_step(
                 training.model,
@@ -319,6 +354,7 @@ def _train_epoch(training: _Training, config: DeepConfig, device: torch.device, 
                 training.scaler,
                 amp,
                 weights,
+                survival,
             )
         )
         sizes.append(len(rows))
@@ -347,7 +383,9 @@ def train_densenet(
 
     ``labels``: patients x horizons (0/1/NaN; see ``horizon_label_frame``) covering the
     training and eval patients; ``weights``, the same shape (``horizon_weight_frame``), weighs the loss
-    and the evaluation metrics (None: unweighted). Under protocol "paper" pass eval_sets={"test": ...} and
+    and the evaluation metrics (None: unweighted). Under ``config.loss == "cox"`` the loss is the Cox partial
+    likelihood of the cases' follow-up (``cases`` then needs time_months and event; ``weights`` only weigh the
+    metrics) and the Breslow baseline is refitted on the training cases after every epoch. Under protocol "paper" pass eval_sets={"test": ...} and
     select on its accuracy; under "rigorous" pass only {"val": ...}, select on its AUC and
     predict the test split once afterwards. ``observer`` sees every evaluation
     ("evaluate:<set>", ids) and the end of training ("train_end", []). With
@@ -376,7 +414,9 @@ def train_densenet(
     inputs = load_case_tensors(cases, config, cache_dir)
     eval_inputs = {name: load_case_tensors(frame, config, cache_dir) for name, frame in eval_sets.items()}
     with _seeded(seed, device):
-        training = _new_training(inputs, train_labels, train_weights, config, device, amp, seed)
+        training = _new_training(
+            inputs, train_labels, train_weights, _survival(cases, config), config, device, amp, seed
+        )
         last = load_resume_state(last_path, fingerprint, config.epochs)
         if last is not None:
             training.resume(last)
@@ -392,6 +432,8 @@ def train_densenet(
         )
         for epoch in epochs:
             loss, samples, seconds = _train_epoch(training, config, device, amp)
+            if isinstance(training.model, CoxNetwork):
+                _refit_baseline(training, config, device)
             trained_samples, trained_seconds = trained_samples + samples, trained_seconds + seconds
             # No timings in the history: it is a recorded artifact, and wall-clock columns would make
             # every re-run of training look like a changed input to the notebooks that read it.
