@@ -76,7 +76,7 @@ def test_optimism_is_reported_test_auc_minus_external_auc():
     # ceilings: 0.95 on the test split, 0.85 on the external cohort, for every information set
     ceilings = pd.DataFrame(
         [
-            {"information_set": name, "split": split, "horizon_months": h, "auc": auc}
+            {"arm": "paper", "information_set": name, "split": split, "horizon_months": h, "auc": auc}
             for name in ("roi", "image", "everything")
             for split, auc in (("test", 0.95), ("external", 0.85))
             for h in (12, 24, 36)
@@ -163,7 +163,7 @@ def test_centre_transfer_fits_on_the_source_centre_only():
         return _long(test_X.reset_index().assign(split="?"), test_X["risk"].to_numpy())[PREDICTION_COLUMNS]
 
     random_split = pd.DataFrame({"split": "test", "horizon_months": [12, 24, 36], "auc": [0.7, 0.7, 0.7]})
-    table = protocols.centre_transfer(features, cohort, None, chain, "known_status", random_split)
+    table = protocols.centre_transfer(features, cohort, None, chain, "paper", "known_status", random_split)
     assert fitted_on == [set(cohort.loc[cohort["centre"] == "C1", "patient_id"])]
     assert list(table.columns) == ["horizon_months", "AUC C1 -> C2", "n C2", "AUC random split (test)"]
     assert (table["AUC C1 -> C2"] > 0.65).all() and (table["AUC random split (test)"] == 0.7).all()

@@ -36,7 +36,7 @@ from sksurv.metrics import (
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
-from helpers.vocabulary import HORIZONS_MONTHS
+from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS
 
 
 def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> float:
@@ -115,6 +115,9 @@ def horizon_frame(predictions: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFra
     """
     wide = predictions.pivot_table(index="patient_id", columns="horizon_months", values="probability")
     return cohort.set_index("patient_id")[["split", "time_months", "event"]].join(wide, how="inner")
+
+
+SCORE_LABELS = MODEL_LABELS | {"kaplan_meier": "Kaplan-Meier (no covariates)"}  # Table 2's models and the reference
 
 
 def kaplan_meier_predictions(cohort: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS_MONTHS) -> pd.DataFrame:

@@ -465,7 +465,8 @@ def centre_transfer(
     cohort: pd.DataFrame,
     truth: pd.DataFrame | None,
     chain: RadiomicsChain,
-    policy: LabelPolicy,
+    arm: Protocol,
+    label_policy: LabelPolicy,
     random_split_auc: pd.DataFrame,
     ceiling_models: CeilingModels | None = None,
     source: str | None = None,
@@ -473,11 +474,13 @@ def centre_transfer(
 ) -> pd.DataFrame:
     """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient.
 
-    Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico (``truth``
-    and ``ceiling_models`` given), the ROI ceiling on the target centre. Columns: horizon_months,
+    Scored on the labels of ``arm`` (``helpers.data.outcomes.arm_label_policy``), the arm whose metrics notebook
+    05 wrote. Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico
+    (``truth`` and ``ceiling_models`` given), the ROI ceiling on the target centre. Columns: horizon_months,
     "AUC <source> -> <target>", "n <target>", "AUC random split (test)" and, in silico, "ROI ceiling on <target>".
     ``source`` and ``target`` default to the first two centres in sorted order.
     """
+    policy = arm_label_policy(arm, label_policy)
     centres = sorted(cohort["centre"].unique())
     source, target = source or centres[0], target or centres[1]
     by_centre = cohort.assign(
