@@ -10,7 +10,8 @@ the network alone, without data loading; it needs only PyTorch, MONAI, pandas an
 a GPU machine with PyTorch and MONAI's wheel carried along: ``benchmarks/gpu_check.sh``) and writes
 benchmarks/results/densenet.json. Epoch mode
 (``--epochs-of``) trains the default profile's network for ``--epochs`` real epochs on the training split
-of a finished run's cohort at 32³ and 48³, through ``train_densenet`` exactly as notebook 06 does, and
+of a finished run's cohort at 32³ and 48³, through ``train_densenet`` as notebook 06 trains (eight training
+patients stand in as the validation set, so that evaluation costs almost nothing), and
 reports its end-to-end training samples/s (loading, augmentation and batching included; the one-off
 preprocessing into the cache is not); it appends to benchmarks/results/densenet_epoch.json under
 ``--label``.
@@ -29,8 +30,9 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import torch
+import yaml
 
-from helpers.models.deep.config import DeepConfig, resolve_device
+from helpers.models.deep.config import DeepConfig, deep_config, resolve_device
 from helpers.models.deep.network import architecture_summary, build_model
 from helpers.models.deep.step import MEMORY_FORMAT, train_step
 
@@ -42,7 +44,8 @@ PROFILES: dict[str, DeepConfig] = {
     "default_32": DeepConfig(input_size=32, batch_size=8, **REDUCED),
     "default_48": DeepConfig(input_size=48, batch_size=8, **REDUCED),
     "default_64": DeepConfig(input_size=64, batch_size=8, **REDUCED),
-    "paper": DeepConfig(input_size=96, batch_size=8),  # DenseNet-121 blocks (6, 12, 24, 16)
+    # params/paper.yaml's network: 96³, DenseNet-121 blocks (6, 12, 24, 16), one network per horizon
+    "paper": deep_config(yaml.safe_load((ROOT / "params" / "paper.yaml").read_text())),
 }
 GROUPS = {"default": ("default_32", "default_48", "default_64")}
 TRAIN_PATIENTS, TEST_PATIENTS = 616, 264  # the paper's 7:3 split of 880
@@ -110,8 +113,9 @@ def measure(config: DeepConfig, device: torch.device, iterations: int, seconds: 
         "eval_steps": eval_steps,
         "eval_samples_per_s": round(eval_steps * config.batch_size / eval_seconds, 3),
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if amp else None,
-        # notebook 06 under the paper protocol: 100 epochs of the 616 training patients, each epoch also scoring
-        # the 264 test patients (network time only: the trainer holds its inputs in memory)
+        # notebook 06's single network under the paper protocol: 100 epochs of the 616 training patients, each
+        # epoch also scoring the 264 test patients (network time only: the trainer holds its inputs in memory);
+        # the rigorous arm's cross-fitted fold networks come on top
         "minutes_for_100_epochs": round(
             100
             * (

@@ -9,7 +9,7 @@ run's training split exactly as notebook 06 cross-fits the rigorous arm's DenseN
 choosing its epoch on a validation split of its own folds, IPCW labels), and scored by the IPCW AUC of its
 out-of-fold predictions of all training patients. **The test split is never read**: the script drops it before
 anything is fitted, so that the default can be chosen on this table without the test split in view. Results
-(out-of-fold AUC per horizon, training samples/s, minutes) are appended to
+(out-of-fold AUC per horizon, the kept epochs, minutes) are appended to
 benchmarks/results/densenet_settings.json after each setting, so an interrupted sweep keeps what it finished.
 """
 

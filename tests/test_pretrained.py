@@ -94,3 +94,14 @@ def test_training_starts_from_the_pretrained_trunk(tmp_path: Path) -> None:
     )
     for name, parameter in source.image_branch.features.named_parameters():
         assert torch.equal(dict(result.model.image_branch.features.named_parameters())[name], parameter), name
+
+
+def test_a_cox_networks_checkpoint_serves_as_pretrained_weights(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    cox = build_model(replace(SMALL, loss="cox"))
+    path = tmp_path / "cox.pt"
+    atomic_save({"state_dict": cox.state_dict()}, path)
+    target = build_model(SMALL)
+    load_pretrained(target, path)
+    for key, tensor in cox.net.image_branch.features.state_dict().items():
+        assert torch.equal(target.image_branch.features.state_dict()[key], tensor), key

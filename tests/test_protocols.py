@@ -103,7 +103,7 @@ def test_optimism_is_reported_test_auc_minus_external_auc():
 def test_checkpoint_table_scores_each_checkpoint_on_test_and_external():
     cohort = _cohort()
     good, useless = _long(cohort, cohort["risk"].to_numpy() * 3), _long(cohort, np.zeros(len(cohort)))
-    table = protocols.checkpoint_table({"good": good, "useless": useless}, cohort, "known_status")
+    table = protocols.checkpoint_table({"good": good, "useless": useless}, cohort, "paper", "known_status")
     assert set(table["checkpoint"]) == {"good", "useless"} and len(table) == 6
     assert (table.loc[table["checkpoint"] == "useless", ["test_auc", "external_auc"]] == 0.5).all().all()
     assert (table.loc[table["checkpoint"] == "good", ["test_auc", "external_auc"]] > 0.65).all().all()

@@ -21,7 +21,8 @@ from helpers.vocabulary import HORIZONS_MONTHS, RIGOROUS_LABEL_POLICY, LabelPoli
 
 
 def horizon_labels(time: pd.Series, event: pd.Series, horizon: float, policy: LabelPolicy) -> pd.Series:
-    """1 = died by ``horizon``, 0 = alive at it; NaN = unknown (censored earlier, ``known_status``)."""
+    """1 = died by ``horizon``, 0 = alive at it; NaN = unknown (censored earlier, under ``known_status`` and
+    ``ipcw``)."""
     if policy not in ("paper", "known_status", "ipcw"):
         raise ValueError(f"label_policy must be 'paper', 'known_status' or 'ipcw', not {policy!r}")
     died = (event.astype(int) == 1) & (time <= horizon)
@@ -43,8 +44,8 @@ def arm_label_policy(arm: Protocol, label_policy: LabelPolicy) -> LabelPolicy:
 def censoring_survival_before(time: pd.Series, event: pd.Series, at: np.ndarray) -> np.ndarray:
     """G(t-) at each of ``at``: the Kaplan–Meier probability of being still uncensored just before t.
 
-    Censoring is the "event" of this estimate; a death and a censoring at the same time count the death first
-    (the censored patient was at risk of censoring when the death happened), as in the usual IPCW estimators.
+    Censoring is the "event" of this estimate; a patient who died at a time still counts in the risk set of a
+    censoring at that same time, as in the usual IPCW estimators (scikit-survival's, lifelines').
     """
     t, censored = time.to_numpy(dtype=float), event.to_numpy().astype(int) == 0
     times, drops = np.unique(t[censored], return_counts=True)

@@ -6,7 +6,8 @@ cell gets a **percentile** bootstrap interval from stratified resamples: the pat
 by the horizon and those who survived it are resampled separately (with replacement), so
 every resample keeps the split's event count and both classes, and the AUC is always
 defined. Patients whose status at the horizon is unknown (censored before it, under
-``label_policy: known_status``) are left out, exactly as in ``helpers.evaluation.binary.horizon_metrics``.
+``label_policy: known_status`` or ``ipcw``) are left out, exactly as in
+``helpers.evaluation.binary.horizon_metrics``; under ``ipcw`` every resample keeps each patient's weight.
 All models are scored on the same resampled patients per horizon (paired resamples), so
 their intervals are comparable cell by cell.
 """

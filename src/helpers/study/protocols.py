@@ -375,11 +375,15 @@ def optimism_table(
     return pd.DataFrame(rows)
 
 
-def checkpoint_table(checkpoints: dict[str, pd.DataFrame], cohort: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """Test and external AUC per horizon of the same network at different checkpoints.
+def checkpoint_table(
+    checkpoints: dict[str, pd.DataFrame], cohort: pd.DataFrame, arm: Protocol, label_policy: LabelPolicy
+) -> pd.DataFrame:
+    """Test and external AUC per horizon of the same network at different checkpoints, on the labels of ``arm``
+    (the protocol notebook 06 trained the network under).
 
     Columns: checkpoint (``checkpoints``' keys), horizon_months, test_auc, external_auc.
     """
+    policy = arm_label_policy(arm, label_policy)
     rows = []
     for name, frame in checkpoints.items():
         for horizon, part in with_labels(frame, cohort, policy).groupby("horizon_months"):

@@ -52,16 +52,27 @@ def resume_path(checkpoint_path: Path) -> Path:
     return checkpoint_path.with_name(f"{checkpoint_path.stem}.last{checkpoint_path.suffix}")
 
 
-def rng_state(generator: torch.Generator) -> dict[str, Any]:
-    """Every random state the next epoch depends on: torch's (dropout) and the generator of shuffling and
-    augmentation."""
-    return {"torch": torch.get_rng_state(), "loader": generator.get_state()}
+def rng_state(generator: torch.Generator, noise_generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random state the next epoch depends on: torch's CPU and CUDA ones (dropout), the generator of
+    shuffling and augmentation, and the GPU's noise generator when there is one."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "loader": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if noise_generator is not None:
+        state["noise"] = noise_generator.get_state()
+    return state
 
 
-def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+def restore_rng(
+    state: dict[str, Any], generator: torch.Generator, noise_generator: torch.Generator | None = None
+) -> None:
     """Inverse of ``rng_state``."""
     torch.set_rng_state(state["torch"])
     generator.set_state(state["loader"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if noise_generator is not None:
+        noise_generator.set_state(state["noise"])
 
 
 def load_resume_state(path: Path | None, fingerprint: str, epochs: int) -> dict[str, Any] | None:

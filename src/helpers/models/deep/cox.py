@@ -20,7 +20,9 @@ def cox_loss(risk: torch.Tensor, time: torch.Tensor, event: torch.Tensor) -> tor
     """Negative Cox log partial likelihood per event (Breslow ties) of a batch; 0 when the batch has no event.
 
     ``risk``: (B,) log hazard ratios; ``time``: (B,) follow-up; ``event``: (B,) 1 = died, 0 = censored. Each
-    death is compared with the patients of the batch still at risk at its time (follow-up at least as long).
+    death is compared with the patients of the batch still at risk at its time (follow-up at least as long):
+    trained on mini-batches, the risk set is the batch's, not the training split's (DeepSurv's approximation,
+    noisier the smaller the batch).
     """
     died = event > 0
     if not died.any():

@@ -4,7 +4,8 @@ hospitals, so a user points ``dl_pretrained`` at a checkpoint they already have.
 Accepted: a ``torch.save``d state dict of a MONAI ``DenseNet`` of the same block configuration (keys
 ``features.*``; the classifier ``class_layers.*`` is ignored, the branch replaces it), optionally wrapped as
 ``{"state_dict": ...}`` or ``{"model": ...}`` and optionally prefixed ``module.`` (DataParallel); or one of
-this project's own checkpoints (``densenet.pt``, whose first network's ``image_branch`` is taken). Only the
+this project's own checkpoints (``densenet.pt`` of any head or loss, whose first network's ``image_branch``
+is taken). Only the
 DenseNet feature trunk is loaded; the ROI branch and the head start from their random initialisation. Anything that does not fit raises one error listing every
 mismatched layer, before training starts.
 """
@@ -20,7 +21,8 @@ from helpers.errors import InputError
 from helpers.models.deep.network import networks
 
 DATA_PARALLEL = "module."
-OWN_BRANCHES = ("image_branch.", "nets.0.image_branch.")  # a multitask network's, or the first horizon network's
+# this project's networks: a multitask one, the first horizon network of separate heads, a Cox network
+OWN_BRANCHES = ("image_branch.", "nets.0.image_branch.", "net.image_branch.")
 IGNORED = "class_layers."  # the classifier of a stand-alone DenseNet: the branch replaces it
 
 

@@ -31,7 +31,7 @@ from helpers.models.deep.network import CoxNetwork, SeparateHorizonNets, build_m
 from helpers.models.deep.pretrained import load_pretrained
 from helpers.models.deep.step import MEMORY_FORMAT, train_step
 from helpers.models.deep.transforms import CaseTensors, augment_batch, cache_cases, load_case_tensors
-from helpers.pipeline.files import json_digest
+from helpers.pipeline.files import file_sha256, json_digest, resolve_path
 from helpers.vocabulary import PREDICTION_COLUMNS, Metric
 
 # ----------------------------------------------------------------------------- device and determinism
@@ -245,9 +245,9 @@ def _training_fingerprint(
     select: list[str],
     train_weights: np.ndarray | None,
 ) -> str:
-    """What a resume checkpoint must match: data, labels (and weights), settings except the epoch count, seed,
-    selection rule."""
-    content = {
+    """What a resume checkpoint must match: data, labels (and weights; the follow-up under the Cox loss),
+    settings except the epoch count, the pretrained file's content, seed, selection rule."""
+    content: dict[str, object] = {
         "config": {**config.to_dict(), "epochs": None},
         "seed": seed,
         "train": [list(map(str, cases.index)), np.where(np.isnan(train_labels), -1, train_labels).tolist()],
@@ -256,6 +256,11 @@ def _training_fingerprint(
     }
     if train_weights is not None:
         content["weights"] = np.round(train_weights, 12).tolist()
+    survival = _survival(cases, config)
+    if survival is not None:
+        content["survival"] = [np.round(part, 9).tolist() for part in survival]
+    if config.pretrained:
+        content["pretrained_sha256"] = file_sha256(resolve_path(config.pretrained))
     return json_digest(content)
 
 
@@ -267,6 +272,7 @@ class _Training:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     generator: torch.Generator  # shuffling and augmentation
+    noise_generator: torch.Generator | None  # the augmentation noise's on a GPU; None on the CPU (``generator``)
     inputs: CaseTensors
     labels: torch.Tensor  # (n, n_horizons), NaN = unknown
     weights: torch.Tensor | None  # (n, n_horizons) loss weights, or None (unweighted)
@@ -283,7 +289,7 @@ class _Training:
         for selection, saved in zip(self.selections, last["best"], strict=True):
             selection.score, selection.epoch, selection.state = saved["score"], saved["epoch"], saved["state"]
         self.history, self.start = list(last["history"]), int(last["epoch"])
-        restore_rng(last["rng"], self.generator)
+        restore_rng(last["rng"], self.generator, self.noise_generator)
 
     def resume_state(self, fingerprint: str, epoch: int) -> dict[str, Any]:
         """The per-epoch resume checkpoint's content."""
@@ -295,7 +301,7 @@ class _Training:
             "scaler": self.scaler.state_dict(),
             "best": [{"score": s.score, "epoch": s.epoch, "state": s.state} for s in self.selections],
             "history": self.history,
-            "rng": rng_state(self.generator),
+            "rng": rng_state(self.generator, self.noise_generator),
         }
 
 
@@ -313,14 +319,15 @@ def _new_training(
     generator (call inside ``_seeded``: the initial weights draw from it)."""
     built = build_model(config)
     if config.pretrained:
-        load_pretrained(built, Path(config.pretrained))
+        load_pretrained(built, resolve_path(config.pretrained))
     model = _on_device(built, device)
     return _Training(
         model=model,
         optimizer=torch.optim.Adam(model.parameters(), lr=config.learning_rate),
         scaler=torch.amp.GradScaler(device.type, enabled=amp),
         generator=torch.Generator().manual_seed(seed),
-        inputs=inputs.pinned() if device.type == "cuda" else inputs,
+        noise_generator=torch.Generator(device).manual_seed(seed) if device.type == "cuda" else None,
+        inputs=inputs.to(device),
         labels=torch.as_tensor(train_labels, dtype=torch.float32),
         weights=None if train_weights is None else torch.as_tensor(train_weights, dtype=torch.float32),
         survival=None
@@ -337,8 +344,13 @@ def _train_epoch(training: _Training, config: DeepConfig, device: torch.device, 
     began, losses, sizes = time.perf_counter(), [], []
     order = torch.randperm(len(training.inputs), generator=training.generator)
     for rows in _index_batches(len(training.inputs), config.batch_size, order):
+        on_device = rows.to(training.inputs.image.device)
         image, roi = augment_batch(
-            training.inputs.image[rows], training.inputs.roi[rows], training.generator, config.noise_std
+            training.inputs.image[on_device],
+            training.inputs.roi[on_device],
+            training.generator,
+            config.noise_std,
+            training.noise_generator,
         )
         weights = None if training.weights is None else training.weights[rows].to(device)
         survival = None

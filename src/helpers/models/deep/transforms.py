@@ -169,8 +169,8 @@ def _discard(batch: list[Any]) -> None:
 class CaseTensors:
     """Every case's preprocessed inputs held in memory as two stacked tensors, in the order of ``ids``.
 
-    Small at the CPU sizes (880 cases x 2 inputs x 32³ floats = 230 MB), they make an epoch a loop
-    over index batches: no disk reads, no per-sample dictionaries, no collation.
+    Small (880 cases x 2 inputs x 32³ floats = 230 MB; 7 GB at 96³), they make an epoch a loop over
+    index batches: no disk reads, no per-sample dictionaries, no collation.
     """
 
     ids: list[str]
@@ -181,9 +181,9 @@ class CaseTensors:
         """Number of cases."""
         return len(self.ids)
 
-    def pinned(self) -> CaseTensors:
-        """The same tensors in page-locked memory, for fast asynchronous copies to a GPU."""
-        return CaseTensors(self.ids, self.image.pin_memory(), self.roi.pin_memory())
+    def to(self, device: torch.device) -> CaseTensors:
+        """The same cases on ``device``: on a GPU the training inputs live there, so batches never cross the bus."""
+        return CaseTensors(self.ids, self.image.to(device), self.roi.to(device))
 
 
 def load_case_tensors(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path) -> CaseTensors:
@@ -198,16 +198,21 @@ def load_case_tensors(cases: pd.DataFrame, config: DeepConfig, cache_dir: Path) 
 
 
 def augment_batch(
-    image: torch.Tensor, roi: torch.Tensor, generator: torch.Generator, noise_std: float
+    image: torch.Tensor,
+    roi: torch.Tensor,
+    generator: torch.Generator,
+    noise_std: float,
+    noise_generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's augmentation on a whole batch (B, 1, z, y, x), drawn from ``generator``: per case, with
     probability 0.5 each, a rotation by 90°, 180° or 270° in the axial (y, x) plane and a flip along each axis,
     the same for both inputs; and, per input, Gaussian noise with an SD drawn uniformly from [0, noise_std]
-    (MONAI's RandRotate90d, RandFlipd and RandGaussianNoised settings)."""
-    n = image.shape[0]
-    draws = torch.rand((n, 6), generator=generator)  # rotate, flip z, flip y, flip x, noise image, noise roi
-    turns = torch.randint(1, 4, (n,), generator=generator)
-    scales = torch.rand((n, 2), generator=generator) * noise_std
+    (MONAI's RandRotate90d, RandFlipd and RandGaussianNoised settings). The noise itself comes from
+    ``noise_generator`` when given (a generator on the batch's device: a GPU draws it where the batch is)."""
+    n, device = image.shape[0], image.device
+    draws = torch.rand((n, 6), generator=generator).to(device)  # rotate, flip z/y/x, noise image, noise roi
+    turns = torch.randint(1, 4, (n,), generator=generator).to(device)
+    scales = (torch.rand((n, 2), generator=generator) * noise_std).to(device)
     both = torch.stack((image, roi), dim=1)  # (B, 2, 1, z, y, x): one spatial transform for the two inputs
     rotate = draws[:, 0] < 0.5
     for k in (1, 2, 3):
@@ -221,7 +226,7 @@ def augment_batch(
     for which in range(2):
         noised = torch.nonzero(draws[:, 4 + which] < 0.5).flatten()
         if len(noised):
-            noise = torch.randn((len(noised), *image.shape[1:]), generator=generator)
+            noise = torch.randn((len(noised), *image.shape[1:]), generator=noise_generator or generator, device=device)
             both[noised, which] += noise * scales[noised, which].view(-1, 1, 1, 1, 1)
     return both[:, 0], both[:, 1]
 
