@@ -35,7 +35,17 @@ from helpers.models.deep.protocol import densenet_chain
 from helpers.vocabulary import RIGOROUS_LABEL_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = replace(deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text())), device="cpu")
+# params/default.yaml's network, with every swept choice pinned at the value it had when the sweep was first run
+BASE = replace(
+    deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text())),
+    input_size=32,
+    field_of_view_mm=80.0,
+    anti_aliasing=False,
+    roi_margin_mm=10.0,
+    heads="multitask",
+    epochs=15,
+    device="cpu",
+)
 SETTINGS: dict[str, DeepConfig] = {
     "base": BASE,
     "aa_on": replace(BASE, anti_aliasing=True),
@@ -44,6 +54,7 @@ SETTINGS: dict[str, DeepConfig] = {
     "size48": replace(BASE, input_size=48),
     "size48_aa_on": replace(BASE, input_size=48, anti_aliasing=True),
     "separate_heads": replace(BASE, heads="separate"),
+    "aa_on_roi_margin_3mm": replace(BASE, anti_aliasing=True, roi_margin_mm=3.0),
     "epochs30": replace(BASE, epochs=30),
 }
 FOLDS = 3  # notebook 06's oof_folds
