@@ -26,8 +26,8 @@ def tcga(shared_data) -> pd.DataFrame:
     """Overall survival of the TCGA-PAAD patients (months, event) and a risk score built from age and stage.
 
     Follow-up is in whole days, and eleven patients share a day with another; estimators differ in how they order
-    a death and a censoring on the same day (a 1e-4 difference in AUC), so the days are separated by at most a
-    microsecond, which fixes one order and changes nothing else.
+    a death and a censoring on the same day (a 1e-4 difference in AUC), so tied times are separated by less than
+    1e-6 months (under 3 seconds), which fixes one order and changes nothing else.
     """
     table = pd.read_csv(shared_data / "tcga_paad" / "tcga_paad_patients.csv")
     table = table[pd.to_numeric(table["os_days"], errors="coerce") > 0].reset_index(drop=True)
