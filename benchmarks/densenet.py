@@ -45,7 +45,7 @@ PROFILES: dict[str, DeepConfig] = {
     "default_48": DeepConfig(input_size=48, batch_size=8, **REDUCED),
     "default_64": DeepConfig(input_size=64, batch_size=8, **REDUCED),
     # params/paper.yaml's network: 96³, DenseNet-121 blocks (6, 12, 24, 16), one network per horizon
-    "paper": deep_config(yaml.safe_load((ROOT / "params" / "paper.yaml").read_text())),
+    "paper": deep_config(yaml.safe_load((ROOT / "params" / "paper.yaml").read_text(encoding="utf-8"))),
 }
 GROUPS = {"default": ("default_32", "default_48", "default_64")}
 TRAIN_PATIENTS, TEST_PATIENTS = 616, 264  # the paper's 7:3 split of 880
@@ -244,7 +244,7 @@ def epoch_results(args: argparse.Namespace, device: torch.device) -> None:
     for row in sizes:
         print(f"{args.label}: {row['input_size']}³: {row['train_samples_per_s']} training samples/s", flush=True)
     out = ROOT / "benchmarks" / "results" / "densenet_epoch.json"
-    report = json.loads(out.read_text()) if out.exists() else {}
+    report = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     report[args.label] = {"device": str(device), "machine": _machine(device), "note": args.note, "sizes": sizes}
     out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -36,7 +36,9 @@ from helpers.models.deep.training import predict_densenet
 from helpers.vocabulary import RIGOROUS_LABEL_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = replace(deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text())), device="cpu")
+DEFAULT = replace(
+    deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text(encoding="utf-8"))), device="cpu"
+)
 
 
 def evaluate_objective(

@@ -37,7 +37,7 @@ from helpers.vocabulary import RIGOROUS_LABEL_POLICY
 ROOT = Path(__file__).resolve().parents[1]
 # params/default.yaml's network, with every swept choice pinned at the value it had when the sweep was first run
 BASE = replace(
-    deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text())),
+    deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text(encoding="utf-8"))),
     input_size=32,
     field_of_view_mm=80.0,
     anti_aliasing=False,
@@ -92,7 +92,7 @@ def main() -> None:
 
     cohort = pd.read_parquet(args.run_dir / "cohort.parquet")
     train = cohort[cohort["split"] == "train"].set_index("patient_id")  # the test split goes no further
-    report = json.loads(args.out.read_text()) if args.out.exists() else {"settings": {}}
+    report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {"settings": {}}
     report["machine"] = {
         "cpus": psutil.cpu_count(),
         "torch_threads": torch.get_num_threads(),

@@ -381,7 +381,9 @@ def test_a_cox_network_trains_on_follow_up_and_predicts_monotone_horizon_probabi
 
 def test_a_profiles_dl_keys_make_the_config_notebook_06_trains() -> None:
     """deep_config reads every dl_* key a profile may set (0 mm and "" mean none); params/default.yaml's network."""
-    default = deep_config(yaml.safe_load((Path(__file__).parents[1] / "params" / "default.yaml").read_text()))
+    default = deep_config(
+        yaml.safe_load((Path(__file__).parents[1] / "params" / "default.yaml").read_text(encoding="utf-8"))
+    )
     assert (default.input_size, default.block_config, default.field_of_view_mm) == (32, (2, 2, 2), 80)
     assert default.learning_rate == 1e-3 and default.epochs == 15 and default.pretrained is None
     assert deep_config({"dl_field_of_view_mm": 0.0, "dl_pretrained": ""}) == DeepConfig()
