@@ -3,6 +3,7 @@ anti-aliasing, the ROI branch's margin and the heads, one at a time from the def
 
     .venv/bin/python benchmarks/densenet_settings.py runs/default                 # every setting
     .venv/bin/python benchmarks/densenet_settings.py runs/default --settings base aa_on
+    .venv/bin/python benchmarks/densenet_settings.py runs/default --curve        # AUC against minutes
 
 Needs a run whose notebook 01 has finished (the cohort and its images). Each setting is cross-fitted over the
 run's training split exactly as notebook 06 cross-fits the rigorous arm's DenseNet (3 fold networks, each
@@ -11,6 +12,10 @@ out-of-fold predictions of all training patients. **The test split is never read
 anything is fitted, so that the default can be chosen on this table without the test split in view. Results
 (out-of-fold AUC per horizon, the kept epochs, minutes) are appended to
 benchmarks/results/densenet_settings.json after each setting, so an interrupted sweep keeps what it finished.
+
+``--curve`` measures the trade-off instead: the default profile's network given more epochs, a larger input and a
+wider trunk, each set against the training split's image ceiling (the run's ceilings.parquet, rigorous arm), in
+benchmarks/results/densenet_tradeoff.json.
 """
 
 from __future__ import annotations
@@ -57,6 +62,18 @@ SETTINGS: dict[str, DeepConfig] = {
     "aa_on_roi_margin_3mm": replace(BASE, anti_aliasing=True, roi_margin_mm=3.0),
     "epochs30": replace(BASE, epochs=30),
 }
+DEFAULT = replace(
+    deep_config(yaml.safe_load((ROOT / "params" / "default.yaml").read_text(encoding="utf-8"))), device="cpu"
+)
+# The trade-off curve: what more CPU buys the default network, along the three axes that cost it.
+CURVE: dict[str, DeepConfig] = {
+    "default": DEFAULT,
+    "epochs30": replace(DEFAULT, epochs=30),
+    "epochs60": replace(DEFAULT, epochs=60),
+    "size48": replace(DEFAULT, input_size=48),
+    "size48_epochs30": replace(DEFAULT, input_size=48, epochs=30),
+    "wide": replace(DEFAULT, block_config=(4, 4, 4), growth_rate=16, init_features=32),
+}
 FOLDS = 3  # notebook 06's oof_folds
 VAL_FRACTION = 0.2  # notebook 06's dl_val_fraction
 
@@ -75,6 +92,8 @@ def evaluate_setting(train: pd.DataFrame, config: DeepConfig, cache_dir: Path, s
         "anti_aliasing": config.anti_aliasing,
         "roi_margin_mm": config.roi_margin_mm,
         "heads": config.heads,
+        "blocks": list(config.block_config),
+        "growth_rate": config.growth_rate,
         "epochs": config.epochs,
         "kept_epochs": [fit["best_epochs"] for fit in chain.trained],
         "oof_auc": {int(r.horizon_months): round(float(r.auc), 4) for r in scored.itertuples()},
@@ -82,17 +101,37 @@ def evaluate_setting(train: pd.DataFrame, config: DeepConfig, cache_dir: Path, s
     }
 
 
+def training_image_ceiling(run_dir: Path) -> dict[int, float]:
+    """The rigorous arm's image ceiling on the training split per horizon (notebook 01's ceilings.parquet), the
+    reference the out-of-fold AUCs are set against (the same patients and IPCW labels)."""
+    ceilings = pd.read_parquet(run_dir / "ceilings.parquet")
+    rows = ceilings[(ceilings["arm"] == "rigorous") & (ceilings["split"] == "train")]
+    rows = rows[rows["information_set"] == "image"]
+    return {int(r.horizon_months): round(float(r.auc), 4) for r in rows.itertuples()}
+
+
+def notebook_06_factor(n_train: int) -> float:
+    """Notebook 06's training samples per epoch over the cross-fit's: the final network learns from
+    (1 - VAL_FRACTION) of the training split, each of the FOLDS fold networks from (1 - VAL_FRACTION) of its folds,
+    so the notebook's training time is about this factor times the cross-fit's."""
+    fold = (1 - VAL_FRACTION) * n_train * (FOLDS - 1) / FOLDS
+    return (FOLDS * fold + (1 - VAL_FRACTION) * n_train) / (FOLDS * fold)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run whose notebook 01 has finished, e.g. runs/default")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--curve", action="store_true", help="measure the AUC-against-minutes curve instead")
     parser.add_argument("--seed", type=int, default=20250101)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "densenet_settings.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/densenet_<kind>.json")
     args = parser.parse_args()
+    settings = CURVE if args.curve else {name: SETTINGS[name] for name in args.settings}
+    out = args.out or ROOT / "benchmarks" / "results" / f"densenet_{'tradeoff' if args.curve else 'settings'}.json"
 
     cohort = pd.read_parquet(args.run_dir / "cohort.parquet")
     train = cohort[cohort["split"] == "train"].set_index("patient_id")  # the test split goes no further
-    report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {"settings": {}}
+    report = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"settings": {}}
     report["machine"] = {
         "cpus": psutil.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -100,14 +139,15 @@ def main() -> None:
         "torch": torch.__version__,
     }
     report["cohort"] = {"run_dir": str(args.run_dir), "train": len(train), "folds": FOLDS}
-    for name in args.settings:
+    if args.curve:
+        report["ceiling"] = training_image_ceiling(args.run_dir)
+        report["notebook_06_factor"] = round(notebook_06_factor(len(train)), 3)
+    for name, config in settings.items():
         print(f"[densenet_settings] {name} ...", flush=True)
-        report["settings"][name] = evaluate_setting(
-            train, SETTINGS[name], args.run_dir / "cache" / "densenet", args.seed
-        )
+        report["settings"][name] = evaluate_setting(train, config, args.run_dir / "cache" / "densenet", args.seed)
         print(json.dumps({name: report["settings"][name]}), flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

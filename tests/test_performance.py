@@ -50,7 +50,7 @@ def test_a_missing_result_names_the_command_that_measures_it(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "book").mkdir()
     page = performance.render(tmp_path)
-    assert page.count("Not measured yet") == 7 and "benchmarks/densenet_settings.py runs/default" in page
+    assert page.count("Not measured yet") == 8 and "benchmarks/densenet_settings.py runs/default" in page
     assert performance.main(["--check", "--root", str(tmp_path)]) == 1
     assert (
         performance.main(["--root", str(tmp_path)]) == 0 and performance.main(["--check", "--root", str(tmp_path)]) == 0
@@ -78,3 +78,33 @@ def test_settings_section_reports_out_of_fold_training_auc_and_no_test_auc(tmp_p
     text = performance.settings_section(json.loads(json.dumps(report)))
     assert "| small | 32³ | 80 mm | on | 3 mm | multitask | 15 | 0.700/0.710/0.720 | 0.710 | 5.0 |" in text
     assert "test AUC" not in text and "the test split is never read" in text
+
+
+def _budget(oof_auc: tuple[float, float, float], seconds: float) -> dict:
+    return {
+        "input_size": 32,
+        "blocks": [2, 2, 2],
+        "growth_rate": 8,
+        "epochs": 15,
+        "oof_auc": dict(zip(("12", "24", "36"), oof_auc, strict=True)),
+        "wall_seconds": seconds,
+    }
+
+
+def test_tradeoff_section_names_the_cheapest_setting_within_the_goal_or_says_none_is():
+    report = {
+        "machine": {"cpus": 2},
+        "cohort": {"train": 616, "folds": 3},
+        "ceiling": {"12": 0.8, "24": 0.85, "36": 0.86},
+        "notebook_06_factor": 1.5,
+        "settings": {
+            "slow_close": _budget((0.76, 0.81, 0.82), 1200),
+            "fast_close": _budget((0.751, 0.80, 0.811), 600),
+            "cheap_far": _budget((0.7, 0.84, 0.85), 60),
+        },
+    }
+    text = performance.tradeoff_section(json.loads(json.dumps(report)))
+    assert "| fast_close | 32³ | 2/2/2 × 8 | 15 | 0.751/0.800/0.811 | 0.049/0.050/0.049 | 10.0 | 15.0 |" in text
+    assert "every horizon: **fast_close**" in text and "0.800/0.850/0.860" in text
+    del report["settings"]["fast_close"], report["settings"]["slow_close"]
+    assert "the goal is not met on this CPU budget" in performance.tradeoff_section(json.loads(json.dumps(report)))
