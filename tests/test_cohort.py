@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from helpers.data.baseline import compare_continuous, format_table1, marginals, median_follow_up, split_summary, table1
-from helpers.data.split import assign_split
+from helpers.data.split import assign_split, stratification
 
 
 def toy_cohort() -> pd.DataFrame:
@@ -131,3 +131,23 @@ def test_marginals_in_percent():
     assert values["T2_pct"] == pytest.approx(300 / 7)
     assert values["M1_pct"] == pytest.approx(200 / 7)
     assert values["age_mean"] == pytest.approx(460 / 7)
+
+
+def test_a_centre_too_small_to_stratify_falls_back_to_event_then_none_with_a_note(capsys):
+    # 12 patients, two centres; centre B holds one censored patient (the real-CT fault of issue 16)
+    frame = pd.DataFrame({"event": [1, 0] * 5 + [1, 0], "centre": ["A"] * 11 + ["B"]})
+    split = assign_split(frame, 0.3, seed=1)
+    note = capsys.readouterr().out
+    assert "stratified by event instead" in note and "'event=0, centre=B' (1)" in note and "split column" in note
+    assert (split == "test").sum() == 4 and split[frame["event"] == 1].eq("test").sum() == 2  # still by event
+    one_death = frame.assign(event=[1] + [0] * 11)
+    assert assign_split(one_death, 0.3, seed=1).eq("test").sum() == 4
+    note = capsys.readouterr().out
+    assert "stratified by none instead" in note and "event: stratum '1' (1)" in note
+
+
+def test_the_finest_feasible_stratification_is_kept_silently(capsys):
+    frame = pd.DataFrame({"event": [1, 0] * 10, "centre": ["A", "A", "B", "B"] * 5})
+    assert stratification(frame, 0.3)[0] == "event x centre"
+    assign_split(frame, 0.3, seed=1)
+    assert capsys.readouterr().out == ""

@@ -19,12 +19,14 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 from builders import CLINICAL, ROOT, make_ct, make_mask, write_dicom_series, write_manifest, write_seg
+from sksurv.util import Surv
 
 from helpers.data import outcomes
 from helpers.data.manifest import ManifestError, read_manifest
 from helpers.data.tcga import tcga_paad_manifest
-from helpers.errors import CudaUnavailableError, ProfileError
+from helpers.errors import CohortTooSmallError, CudaUnavailableError, ProfileError
 from helpers.features import radiomics
+from helpers.features.selection import RadiomicsReducer
 from helpers.pipeline.notebooks import discover_notebooks
 from helpers.pipeline.profile import check_unused_keys, load_profile
 from helpers.vocabulary import HORIZONS_MONTHS
@@ -204,6 +206,18 @@ def tcga_cohort(folder: Path, data: Path, follow_up_months: float = np.inf) -> p
     table.loc[later, "time_months"] = follow_up_months
     table.to_csv(path, index=False)
     return read_manifest(path, check_images=False, allow_missing=("T", "N", "M"))
+
+
+def nine_training_patients(folder: Path, data: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Nine real TCGA-PAAD patients' follow-up (the training split of a 12-patient cohort) with 40 features."""
+    cohort = tcga_cohort(folder, data).dropna(subset=["time_months"]).head(9)
+    features = pd.DataFrame(np.random.default_rng(0).normal(size=(9, 40)), index=cohort["patient_id"])
+    return features, Surv.from_arrays(cohort["event"].astype(bool), cohort["time_months"])
+
+
+def fit_lasso(inputs: tuple[pd.DataFrame, np.ndarray]) -> None:
+    """Notebook 04's reducer with its default 10 folds."""
+    RadiomicsReducer(n_folds=10, random_state=0).fit(*inputs)
 
 
 def label_horizons(cohort: pd.DataFrame, policy: str = "known_status") -> None:
@@ -475,6 +489,15 @@ CASES: list[FaultCase] = [
         ("horizon 36 months", "longest follow-up (30 months)", "no patient is known to be alive"),
         "The book evaluates the paper's 12, 24 and 36-month horizons: update last-contact dates so that "
         "follow-up reaches them; if the longest follow-up looks 12 times too short, the times are in years.",
+    ),
+    FaultCase(
+        "lasso_folds_exceed_training_patients",
+        nine_training_patients,
+        fit_lasso,
+        CohortTooSmallError,
+        ("10-fold cross-validation", "at least 10 training patients and 10 deaths", "9 patients", "lasso_folds"),
+        "Lower lasso_folds (to 3 at least) or analyse a larger cohort; notebook 04 needs at least lasso_folds "
+        "training patients and as many deaths.",
     ),
     FaultCase(
         "unknown_label_policy",

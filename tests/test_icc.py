@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.errors import StaleInputError
+from helpers.features.agreement import ReaderAgreement, modelled_features, reader_agreement, second_readings
 from helpers.features.icc import ICC_FORMS, icc_band, icc_per_feature, intraclass_correlation
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
@@ -246,3 +248,42 @@ def test_full_study_size_table() -> None:
     table = icc_per_feature(r1, r2)
     assert len(table) == 1037 and table["icc"].notna().all()
     assert table["feature"].tolist() == list(r1.columns)
+
+
+# ----------------------------------------------------------------------------- a cohort's agreement (notebook 02)
+
+
+def test_a_cohort_without_a_second_reader_has_no_assessable_agreement_and_keeps_every_feature(tmp_path):
+    cohort = pd.DataFrame({"patient_id": ["A", "B", "C"], "mask": ["a.nii", "b.nii", "c.nii"]})
+    agreement = reader_agreement(cohort, "unused.yaml", tmp_path, form="ICC2")  # nothing is extracted
+    assert not agreement.assessable and agreement.patients == 0 and agreement.table is None
+    assert "0 patient(s) have a second reader's mask" in agreement.note and "at least 5" in agreement.note
+    assert agreement.summary() == {"patients": 0, "assessable": False, "mean_icc": None, "median_icc": None}
+    assert agreement.stable_features(0.75) is None
+    assert modelled_features({"features": None}, ["f1", "f2"]) == ["f1", "f2"]
+
+
+def test_too_few_second_readings_say_how_many_there_are_and_are_needed(tmp_path):
+    cohort = pd.DataFrame({"patient_id": list("ABCD"), "mask_reader2": ["a", "b", pd.NA, pd.NA]})
+    assert len(second_readings(cohort)) == 2
+    agreement = reader_agreement(cohort, "unused.yaml", tmp_path, form="ICC2", minimum=3)
+    assert "2 patient(s) have a second reader's mask" in agreement.note and "at least 3 (icc_min_patients)" in (
+        agreement.note
+    )
+    one = cohort.assign(mask_reader2=["a", pd.NA, pd.NA, pd.NA])
+    assert reader_agreement(one, "unused.yaml", tmp_path, form="ICC2", minimum=0).minimum == 2  # the ICC's own floor
+
+
+def test_an_assessable_agreement_filters_by_threshold_and_warns_below_thirty_patients():
+    table = pd.DataFrame({"feature": ["f1", "f2", "f3"], "icc": [0.95, 0.6, np.nan]})
+    few = ReaderAgreement(12, 5, table)
+    assert few.assessable and "12 patients delineated by both readers" in few.note and "30" in few.note
+    assert few.stable_features(0.75) == ["f1"] and few.stable_features(0.0) == ["f1", "f2", "f3"]
+    assert few.summary()["mean_icc"] == pytest.approx(0.775)
+    assert "30" not in ReaderAgreement(50, 5, table).note
+
+
+def test_modelled_features_refuse_a_feature_that_extraction_did_not_produce():
+    assert modelled_features({"features": ["f2"]}, ["f1", "f2"]) == ["f2"]
+    with pytest.raises(StaleInputError, match="features.parquet lacks.*'f9'.*re-run both"):
+        modelled_features({"features": ["f2", "f9"]}, ["f1", "f2"])

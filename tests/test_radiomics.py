@@ -145,3 +145,11 @@ def test_jobs_from_cohort_adds_reader2_only_where_given(tmp_path):
         ("B", "reader1", "bm.nii", 2),
         ("A", "reader2", "am2.nii", None),
     ]
+
+
+def test_reader_table_of_a_reader_without_cases_is_empty_with_the_feature_columns():
+    index = pd.MultiIndex.from_tuples([("P1", "reader1"), ("P2", "reader1")], names=["patient_id", "reader"])
+    features = pd.DataFrame({"original_firstorder_Mean": [1.0, 2.0]}, index=index)
+    assert radiomics.reader_table(features, "reader1")["original_firstorder_Mean"].tolist() == [1.0, 2.0]
+    second = radiomics.reader_table(features, "reader2")
+    assert second.empty and list(second.columns) == ["original_firstorder_Mean"] and second.index.name == "patient_id"

@@ -138,3 +138,11 @@ def test_a_run_above_its_own_ceiling_is_called_in_sample(reported):
     table = reproduction.table2_comparison(reported, _run_metrics(0.99), _ceilings(0.88))
     notes = [n for n in reproduction.table2_notes(table) if "this run's AUC exceeds the ceiling" in n]
     assert len(notes) == 12 and "patients it was fitted on" in notes[0]
+
+
+def test_the_pipeline_table_quotes_the_paper_and_shows_an_unassessable_icc_as_such(reported):
+    run = {"patients": 12, "mean_icc": None, "cutpoint": 0.123456, "pca_components": 3}
+    table = reproduction.pipeline_comparison(reported, run).set_index("quantity")
+    assert table.loc["mean icc", "this run"] == "not assessable" and table.loc["mean icc", "paper"] == 0.81
+    assert table.loc["cutpoint", "this run"] == 0.123 and table.loc["pca components", "this run"] == 3
+    assert table.loc["pca components", "paper"] == reported["pipeline"]["pca_components"] == 21

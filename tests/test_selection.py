@@ -8,6 +8,7 @@ import pytest
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import Surv
 
+from helpers.errors import CohortTooSmallError
 from helpers.features.selection import RadiomicsReducer, cox_deviance, n_components_for
 
 FACTOR_SD = np.array([3.0, 2.0, 1.5])  # three strong latent factors of decreasing strength
@@ -187,12 +188,16 @@ def test_empty_selection_can_fall_back_to_the_first_pc_on_the_path() -> None:
 
 @pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 def test_invalid_parameters_raise() -> None:
-    """Unknown rule, variance outside (0, 1], a fold without events."""
+    """Unknown rule, variance outside (0, 1], fewer deaths (or patients) than folds."""
     X, y = _cohort(n=60)
     with pytest.raises(ValueError, match="rule"):
         RadiomicsReducer(rule="max").fit(X, y)
     with pytest.raises(ValueError, match="variance"):
         RadiomicsReducer(variance=1.5).fit(X, y)
     few_events = Surv.from_arrays(np.arange(60) < 3, np.arange(1.0, 61.0))
-    with pytest.raises(ValueError, match="no events"):
+    with pytest.raises(
+        CohortTooSmallError, match="at least 5 training patients and 5 deaths.*60 patients and 3 deaths"
+    ):
         RadiomicsReducer(n_folds=5, random_state=0).fit(X, few_events)
+    with pytest.raises(CohortTooSmallError, match="9 patients"):
+        RadiomicsReducer(n_folds=10, random_state=0).fit(X[:9], y[:9])

@@ -19,7 +19,8 @@ from sklearn.metrics import roc_auc_score
 from helpers.synthetic import page
 from helpers.synthetic.clinical import population_cuts, simulate_clinical
 from helpers.synthetic.oracle import oracle_scores
-from helpers.synthetic.spec import CohortSpec
+from helpers.synthetic.phantom import synthesise_patient
+from helpers.synthetic.spec import CohortSpec, random_streams
 from helpers.synthetic.writer import MANIFEST_COLUMNS, generate_cohort
 
 SMALL = CohortSpec(n_patients=12, n_reader2=4, matrix=96, n_slices=12, seed=11)
@@ -269,3 +270,16 @@ def test_the_pages_constants_are_generated_from_the_default_spec() -> None:
     assert f"| `baseline_scale_months` | {spec.baseline_scale_months:g} months |" in fragment
     page_text = (ROOT / "book" / "data_insilico.md").read_text(encoding="utf-8")
     assert "```{include} insilico_spec.md" in page_text
+
+
+def test_a_tumour_larger_than_a_small_test_grid_fills_the_scan_instead_of_falling_outside_it():
+    """On tests' 48 x 48 x 8 grids (38 mm across) the tumours of 44-61 mm once fell outside the scan, leaving
+    reader 1's mask empty; the scan now centres on a tumour that cannot fit."""
+    spec = CohortSpec(n_patients=60, matrix=48, n_slices=8, n_reader2=0)
+    table = simulate_clinical(spec).set_index("patient_id")
+    _, seeds = random_streams(spec)
+    for index in (5, 13, 40):  # SYN-0006, SYN-0014, SYN-0041: 55, 61 and 44 mm
+        row = table.iloc[index]
+        assert row["diameter_mm"] > 40
+        volumes = synthesise_patient(spec, row.to_dict(), seeds[index].spawn(2))
+        assert volumes.reader1.sum() >= 400  # 0, 2 and 0 voxels before

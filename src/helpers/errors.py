@@ -34,3 +34,8 @@ class UndeclaredArtifactError(BookError, KeyError):
 
 class InputError(BookError, ValueError):
     """An image, mask or ROI that cannot be used as given; the message names the file and the problem."""
+
+
+class CohortTooSmallError(BookError, ValueError):
+    """A cohort (or split) too small for a method: the message names the method, the minimum it needs and the
+    cohort's size, before the library's own check fails less clearly."""

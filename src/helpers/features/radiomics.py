@@ -327,8 +327,11 @@ def count_by_family(columns: Iterable[str]) -> pd.DataFrame:
 def reader_table(features: pd.DataFrame, reader: str) -> pd.DataFrame:
     """One reader's features: one row a patient, one column a feature.
 
-    Index patient_id (the ``reader`` level dropped); columns those of ``features``.
+    Index patient_id (the ``reader`` level dropped); columns those of ``features``; no rows when no case of
+    ``reader`` was extracted (a cohort without a second reader).
     """
+    if reader not in features.index.get_level_values("reader"):
+        return features.iloc[:0].droplevel("reader")
     return features.xs(reader, level="reader")
 
 

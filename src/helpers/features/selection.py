@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_array_survival
 
+from helpers.errors import CohortTooSmallError
 from helpers.vocabulary import IfEmpty, LambdaRule
 
 # Cumulative explained variance is a float sum: a target hit exactly (0.8) must not be missed by rounding.
@@ -151,6 +152,13 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         if not 0 < self.variance <= 1:
             raise ValueError(f"variance must be in (0, 1]; got {self.variance}")
         event, _ = check_array_survival(X, y)
+        patients, deaths = len(event), int(event.sum())
+        if patients < self.n_folds or deaths < self.n_folds:
+            raise CohortTooSmallError(
+                f"Cox-LASSO with {self.n_folds}-fold cross-validation needs at least {self.n_folds} training patients "
+                f"and {self.n_folds} deaths (one per fold); the training split has {patients} patients and {deaths} "
+                "deaths: lower lasso_folds (3 at least) or use a larger cohort"
+            )
         self.scaler_ = StandardScaler().fit(X)
         self.pca_ = PCA(svd_solver="full").fit(self.scaler_.transform(X))
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
@@ -160,11 +168,7 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         self.n_nonzero_ = (self.coef_path_ != 0).sum(axis=0)
 
         folds = list(StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state).split(scores, event))
-        fold_events = np.array([event[test].sum() for _, test in folds], dtype=float)
-        if (fold_events == 0).any():
-            raise ValueError(
-                f"a CV fold has no events ({int(event.sum())} events for {self.n_folds} folds); use fewer folds"
-            )
+        fold_events = np.array([event[test].sum() for _, test in folds], dtype=float)  # >= 1: stratified
         raw = np.array([_fold_cv_deviance(scores, y, train, self.alphas_) for train, _ in folds])
         self.cv_deviance_mean_, self.cv_deviance_se_ = _cv_summary(raw, fold_events)
 

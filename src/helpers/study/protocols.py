@@ -36,6 +36,7 @@ from helpers.data.outcomes import arm_label_policy
 from helpers.evaluation import stratify
 from helpers.evaluation.binary import auc_known, horizon_metrics, with_labels
 from helpers.features import radiomics
+from helpers.features.agreement import modelled_features
 from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import load_densenet
@@ -123,7 +124,7 @@ def read_run(
     The radiomics chain tunes its node size among ``rsf_node_sizes`` inside every fit (each fold's own
     training data when cross-fitted, each centre's in the centre-wise comparison).
     """
-    stable = stage.read_json("stable_features.json")["features"]
+    extracted = stage.read_parquet("features.parquet")
     chain = radiomics_chain(
         joblib.load(stage.input("reducer.joblib")).get_params(),
         tuple(rsf_node_sizes),
@@ -136,7 +137,7 @@ def read_run(
     spec = CohortSpec.from_json(stage.input("insilico/spec.json")) if in_silico else None
     return RunInputs(
         cohort=stage.read_parquet("cohort.parquet"),
-        features=stage.read_parquet("features.parquet")[stable],
+        features=extracted[modelled_features(stage.read_json("stable_features.json"), extracted.columns)],
         chain=chain,
         densenet_protocol=stage.metrics("06_densenet")["protocol"],
         checkpoint=stage.input("densenet.pt"),

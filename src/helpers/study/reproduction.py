@@ -180,8 +180,9 @@ def table1_notes(table: pd.DataFrame, reported: dict[str, Any], z_limit: float =
 def pipeline_comparison(reported: dict[str, Any], run: dict[str, float]) -> pd.DataFrame:
     """Counts and summaries along the pipeline (cohort, ICC, features, PCA, LASSO, cut-off): paper, run, why.
 
-    ``run`` keys: patients, train, test, mean_icc, features, pca_components, lasso_components, cutpoint.
-    Columns: quantity, paper, this run, why.
+    ``run`` keys: patients, train, test, mean_icc (None: not assessable, no second reader), features,
+    pca_components, lasso_components, cutpoint; fractions are shown to 3 decimals. Columns: quantity, paper,
+    this run, why.
     """
     pipeline = reported["pipeline"]
     paper = {
@@ -196,10 +197,22 @@ def pipeline_comparison(reported: dict[str, Any], run: dict[str, float]) -> pd.D
     }
     return pd.DataFrame(
         [
-            {"quantity": key.replace("_", " "), "paper": paper[key], "this run": value, "why": WHY_PIPELINE[key]}
+            {
+                "quantity": key.replace("_", " "),
+                "paper": paper[key],
+                "this run": _shown(value),
+                "why": WHY_PIPELINE[key],
+            }
             for key, value in run.items()
         ]
     )
+
+
+def _shown(value: float | int | None) -> float | int | str:
+    """A pipeline quantity as the table shows it: fractions to 3 decimals, a missing one as not assessable."""
+    if value is None:
+        return "not assessable"
+    return round(value, 3) if isinstance(value, float) else value
 
 
 WHY_PIPELINE = {

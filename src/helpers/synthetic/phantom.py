@@ -518,14 +518,16 @@ def _paint_vessels(canvas: _Canvas, anatomy: _Anatomy) -> None:
 def _field_of_view(
     spec: CohortSpec, centre_index: int, tumour: np.ndarray, reach_mm: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Origin and spacing (x, y, z) of the scan, moved from the default centre just enough to hold the tumour."""
+    """Origin and spacing (x, y, z) of the scan, moved from the default centre just enough to hold the tumour;
+    along an axis where the tumour is larger than the scan (a small test grid), centred on the tumour."""
     pixel = spec.pixel_mm * spec.centre_pixel_scale[centre_index]
     spacing = np.array([pixel, pixel, spec.slice_mm])
     half = (np.array([spec.matrix, spec.matrix, spec.n_slices]) - 1) / 2 * spacing
     # in-plane, the tumour must fit in the reconstruction circle, not only in the square
     margin = reach_mm + np.array([2.0, 2.0, 0.0])
     room = np.array([half[0] / np.sqrt(2), half[1] / np.sqrt(2), half[2]])
-    centre = np.clip(FOV_CENTRE, tumour + margin - room, tumour - margin + room)
+    low, high = tumour + margin - room, tumour - margin + room
+    centre = np.where(low <= high, np.clip(FOV_CENTRE, low, high), tumour)
     return centre - half, spacing
 
 

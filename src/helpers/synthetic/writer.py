@@ -38,6 +38,11 @@ def _write_patient(
     """Synthesise and write one patient's files; return what the images measured."""
     volumes = synthesise_patient(spec, row, seeds)
     pid = row["patient_id"]
+    if not volumes.reader1.any():  # the phantom centres a tumour larger than the scan on it, so this is a bug
+        raise RuntimeError(
+            f"in-silico patient {pid}: reader 1's tumour mask is empty on a {spec.matrix}² x "
+            f"{spec.n_slices} grid (tumour {row['diameter_mm']:.0f} mm)"
+        )
     _write_nifti(volumes.ct, volumes, out_dir / "images" / f"{pid}_ct.nii.gz")
     _write_nifti(volumes.reader1.astype(np.uint8), volumes, out_dir / "masks" / f"{pid}_reader1.nii.gz")
     agreement = np.nan
