@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-GENERATOR_VERSION = "2.0"
+GENERATOR_VERSION = "2.1"  # 2.1: a tumour larger than the scan is centred in it (phantom._field_of_view)
 DAYS_PER_MONTH = 365.25 / 12
 
 # AJCC 8th T stage: size cut-offs (greatest diameter) and the arterial contact taken as
