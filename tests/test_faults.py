@@ -8,6 +8,7 @@ same cases, with an example message each; a test keeps the page and this catalog
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,20 @@ def two_segments(folder: Path) -> Path:
     voxels[0, 0, :4] = 2
     seg = write_seg(with_voxels(make_ct(), voxels), folder / "case.seg.nrrd", {0: ("tumour", 1, 0), 1: ("duct", 2, 0)})
     return manifest(folder, "P-SEG", mask=seg.name)
+
+
+def dicom_mask_case(folder: Path, data: Path, patient: str, mask: str, **cells: str) -> Path:
+    """A manifest row whose mask is one of the shared real SEG / RTSTRUCT files (or a CT slice) and whose image is
+    the CT series it belongs to: the SEGs' three evenly spaced files, or the planning CT's one public slice."""
+    real = data / "dicom_seg_rt"
+    series = folder / "ct"
+    series.mkdir()
+    planning = mask.startswith("rtstruct/")
+    sources = [real / "rtstruct" / "dicompyler_ct.0.dcm"] if planning else sorted((real / "ct_series").iterdir())[1:]
+    for source in sources:
+        shutil.copy(source, series / source.name)
+    shutil.copy(real / mask, folder / Path(mask).name)
+    return manifest(folder, patient, image="ct", mask=Path(mask).name, **cells)
 
 
 def radiomics_job(folder: Path, patient: str, image: sitk.Image, mask: sitk.Image) -> radiomics.CaseJob:
@@ -455,6 +470,55 @@ CASES: list[FaultCase] = [
         radiomics.ExtractionError,
         ("patient P-SMALL", "mask.nrrd", "Size of the ROI is too small"),
         "Texture needs at least 8 voxels of 3 mm; check the mask, or exclude the case.",
+    ),
+    # DICOM SEG and RTSTRUCT masks (real files from highdicom, dicompyler-core and pydicom)
+    FaultCase(
+        "dicom_seg_other_series",
+        lambda f, d: dicom_mask_case(f, d, "P-SEGREF", "seg/seg_image_ct_binary_single_frame.dcm"),
+        read_manifest,
+        ManifestError,
+        ("P-SEGREF: mask", "seg_image_ct_binary_single_frame.dcm", "references Frame of Reference", "another scan"),
+        "Point the image column at the CT series the segmentation was drawn on (the message names both UIDs).",
+    ),
+    FaultCase(
+        "dicom_seg_frames_outside_series",
+        lambda f, d: dicom_mask_case(f, d, "P-SEGOUT", "seg/seg_image_ct_binary_overlap.dcm", segment="first segment"),
+        read_manifest,
+        ManifestError,
+        ("P-SEGOUT: mask", "seg_image_ct_binary_overlap.dcm", "16 of its 64 voxels fall outside the image series"),
+        "The segment covers slices the image series lacks: give the complete series the segmentation was made on.",
+    ),
+    FaultCase(
+        "rtstruct_structure_not_found",
+        lambda f, d: dicom_mask_case(f, d, "P-ROI", "rtstruct/dicompyler_rtss.dcm", segment="GTV"),
+        read_manifest,
+        ManifestError,
+        ("P-ROI: mask", "dicompyler_rtss.dcm", "structure 'GTV' not found", "1 'BODY', 2 'Areola'"),
+        "Set segment to the tumour's ROI name exactly as the message lists it (or mask_label to its number).",
+    ),
+    FaultCase(
+        "rtstruct_empty_structure",
+        lambda f, d: dicom_mask_case(f, d, "P-EMPTY", "rtstruct/dicompyler_rtss.dcm", segment="Areola"),
+        read_manifest,
+        ManifestError,
+        ("P-EMPTY: mask", "dicompyler_rtss.dcm", "structure 2 'Areola' has no closed contour"),
+        "The structure was created but never contoured: choose the contoured tumour structure.",
+    ),
+    FaultCase(
+        "rtstruct_contour_outside_image",
+        lambda f, d: dicom_mask_case(f, d, "P-OUTSIDE", "rtstruct/dicompyler_rtss.dcm", segment="Heart"),
+        read_manifest,
+        ManifestError,
+        ("P-OUTSIDE: mask", "dicompyler_rtss.dcm", "structure 5 'Heart': a contour lies outside the image"),
+        "The image holds only part of the planning CT: give the whole series the structure set was drawn on.",
+    ),
+    FaultCase(
+        "dicom_mask_of_another_kind",
+        lambda f, d: dicom_mask_case(f, d, "P-CTMASK", "ct_series/17136"),
+        read_manifest,
+        ManifestError,
+        ("P-CTMASK: mask", "17136", "SOP class 1.2.840.10008.5.1.4.1.1.2 (modality CT), not an RTSTRUCT or DICOM SEG"),
+        "The mask column holds a CT slice: point it at the RTSTRUCT or SEG file (the CT series goes in image).",
     ),
     # parameters
     FaultCase(

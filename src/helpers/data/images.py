@@ -19,6 +19,8 @@ from helpers.errors import InputError
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
+# The UIDs a DICOM series carries on into its image's metadata: RTSTRUCT and SEG masks must reference them.
+SERIES_UID, FRAME_OF_REFERENCE_UID = "0020|000e", "0020|0052"
 SLICE_GAP_TOLERANCE = 0.01  # relative deviation of a DICOM slice gap from the series' median gap
 
 _NIFTI_FLOATS = {16: "f4", 64: "f8"}  # NIfTI datatype codes of float32 and float64 voxels
@@ -81,6 +83,9 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     except RuntimeError as error:
         raise InputError(f"{folder}: unreadable DICOM series ({_itk_reason(error)})") from None
     _check_slice_gaps(folder, reader, image)
+    for key in (SERIES_UID, FRAME_OF_REFERENCE_UID):
+        if reader.HasMetaDataKey(0, key):
+            image.SetMetaData(key, reader.GetMetaData(0, key).strip())
     return image
 
 

@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from helpers.data.images import read_image
-from helpers.data.masks import given_or_none, on_image_grid, select_roi, slicer_segments
+from helpers.data.masks import given_or_none, is_dicom_mask, on_image_grid, read_mask, select_roi, slicer_segments
 from helpers.errors import BookError
 
 REQUIRED_CLINICAL = ("age", "gender", "T", "N", "M", "time_months", "event")
@@ -182,6 +182,13 @@ def _check_case(
                 image = None
     for column in ("mask", "mask_reader2"):
         if column not in files:
+            continue
+        if is_dicom_mask(Path(files[column])):
+            if image is not None:  # else the image's own problem is reported
+                try:
+                    read_mask(Path(files[column]), label=label, segment=segment, reference=image)
+                except (OSError, ValueError) as error:
+                    problems.append(Problem(patient_id, column, str(error)))
             continue
         try:
             raw = read_image(Path(files[column]))

@@ -1,4 +1,5 @@
-"""Tumour masks: label images and 3D Slicer segmentations, chosen by label or segment, on the image grid."""
+"""Tumour masks: label images, 3D Slicer segmentations and DICOM RTSTRUCT / SEG files, chosen by label or segment,
+on the image grid."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from helpers.data.images import read_image
+from helpers.data.dicom_masks import dicom_mask_dataset, read_dicom_mask
+from helpers.data.images import IMAGE_SUFFIXES, read_image
 from helpers.errors import InputError
 
 _SEGMENT_KEY = re.compile(r"Segment(\d+)_(Name|LabelValue|Layer)")
@@ -39,6 +41,8 @@ def read_mask(
     # label/segment accept manifest cells (NA = not given). With a reference, the geometry must
     # agree within tolerance_mm and the result takes the reference's exact geometry; a Slicer
     # segmentation may cover another extent of the same voxel grid and is padded/cropped onto it.
+    if is_dicom_mask(path):
+        return _read_dicom_mask(path, label, segment, reference)
     raw = read_image(path)
     try:
         mask = select_roi(raw, cast(int | None, given_or_none(label)), cast(str | None, given_or_none(segment)))
@@ -47,6 +51,32 @@ def read_mask(
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
     return mask
+
+
+def is_dicom_mask(path: Path) -> bool:
+    """A mask file that is not a NIfTI, NRRD or MetaImage file is read as a DICOM RTSTRUCT or SEG."""
+    return Path(path).is_file() and not Path(path).name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _read_dicom_mask(path: Path, label: object, segment: object, reference: sitk.Image | None) -> sitk.Image:
+    """A DICOM RTSTRUCT or SEG mask on its CT series' grid (``helpers.data.dicom_masks``); errors name the file."""
+    try:
+        dataset = dicom_mask_dataset(path)
+        if dataset is None:
+            raise InputError(
+                "unsupported format; a mask is a NIfTI, NRRD (.seg.nrrd), MetaImage, DICOM RTSTRUCT or DICOM SEG file"
+            )
+        if reference is None:
+            raise InputError("a DICOM RTSTRUCT or SEG mask is read onto its CT series: pass the image as reference")
+        number = given_or_none(label)
+        return read_dicom_mask(
+            dataset,
+            reference,
+            None if number is None else int(cast(int, number)),
+            cast(str | None, given_or_none(segment)),
+        )
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def given_or_none(value: object) -> object | None:
