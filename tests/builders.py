@@ -97,6 +97,48 @@ def write_dicom_series(image: sitk.Image, folder: Path, series_uid: str, descrip
         writer.Execute(slice_)
 
 
+def export_dicom_seg(series: Path, mask: sitk.Image, path: Path, label: str) -> Path:
+    """Write a binary mask on a DICOM series' grid as a one-segment DICOM SEG, with highdicom's writer."""
+    import highdicom as hd
+    import pydicom
+
+    slices = [pydicom.dcmread(file) for file in sorted(series.iterdir())]
+    slices.sort(key=lambda dataset: float(dataset.ImagePositionPatient[2]))  # the mask's z order
+    description = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label=label,
+        segmented_property_category=hd.sr.CodedConcept("49755003", "SCT", "Morphologically Altered Structure"),
+        segmented_property_type=hd.sr.CodedConcept("108369006", "SCT", "Neoplasm"),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
+    seg = hd.seg.Segmentation(
+        source_images=slices,
+        pixel_array=sitk.GetArrayFromImage(mask).astype(bool),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[description],
+        series_instance_uid=hd.UID(),
+        series_number=100,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="pdac-fusion-book tests",
+        manufacturer_model_name="builders.export_dicom_seg",
+        software_versions=hd.__version__,
+        device_serial_number="0",
+    )
+    seg.save_as(path)
+    return path
+
+
+def export_rtstruct(series: Path, mask: sitk.Image, path: Path, name: str) -> Path:
+    """Write a binary mask on a DICOM series' grid as an RTSTRUCT ROI, with rt-utils' writer (OpenCV contours)."""
+    from rt_utils import RTStructBuilder
+
+    rtstruct = RTStructBuilder.create_new(dicom_series_path=str(series))
+    rtstruct.add_roi(mask=np.transpose(sitk.GetArrayFromImage(mask).astype(bool), (1, 2, 0)), name=name)
+    rtstruct.save(str(path))
+    return path
+
+
 def write_seg(mask: sitk.Image, path: Path, segments: dict[int, tuple[str, int, int]]) -> Path:
     """Write a 3D Slicer style .seg.nrrd: {index: (name, label value, layer)} in the header."""
     mask = sitk.Image(mask)

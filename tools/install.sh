@@ -33,4 +33,7 @@ if ! "$venv/bin/python" -c "import radiomics" >/dev/null 2>&1; then
 fi
 echo "[install] the helpers package and its pinned dependencies"
 "${pip[@]}" install -q -e ".[dev]"
+# rt-utils writes the tests' RTSTRUCT files; it declares opencv-python (the GUI build, which needs libGL),
+# so it is installed without dependencies beside the headless OpenCV that the dev extra pins.
+"${pip[@]}" install -q --no-deps "rt-utils==1.2.7"
 "$venv/bin/python" -c "import radiomics, torch, monai, sksurv, lifelines, helpers; print('[install] ok: pyradiomics', radiomics.__version__, '| torch', torch.__version__, '| monai', monai.__version__)"

@@ -31,6 +31,7 @@ SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 FRACTIONAL_THRESHOLD = 0.5  # a FRACTIONAL segment's voxel is in the mask when its probability/occupancy >= this
 PLANE_TOLERANCE = 0.25  # a contour lies on a slice when within this fraction of the slice spacing of it
+ON_CONTOUR_TOLERANCE = 1e-3  # a voxel centre within this fraction of a voxel of a contour line lies on it
 
 
 @dataclass(frozen=True)
@@ -219,11 +220,17 @@ def rtstruct_mask(dataset: pydicom.Dataset, reference: sitk.Image, number: int |
 
 
 def fill_contours(contours: list[np.ndarray], reference: sitk.Image) -> sitk.Image:
-    """Closed planar contours (patient mm) filled on ``reference``'s grid by the even-odd rule (holes XOR)."""
+    """Closed planar contours (patient mm) filled on ``reference``'s grid by the even-odd rule (holes XOR).
+
+    A voxel whose centre lies on a contour line belongs to the structure, whether the line is an outer edge or a
+    hole's edge: contouring tools trace the structure's own edge voxels (OpenCV's, and so rt-utils', contours run
+    through their centres), so leaving those voxels out would shave a voxel off every edge.
+    """
     size = np.asarray(reference.GetSize())
     to_index = np.linalg.inv(np.reshape(reference.GetDirection(), (3, 3)) * np.asarray(reference.GetSpacing()))
     origin = np.asarray(reference.GetOrigin())
     filled = np.zeros(size[::-1], dtype=bool)  # (z, y, x)
+    edges: list[tuple[int, tuple[np.ndarray, np.ndarray]]] = []  # voxel centres on each contour's line
     for contour in contours:
         index = (contour - origin) @ to_index.T  # continuous (x, y, z) indices; voxel centres are integers
         plane = float(np.mean(index[:, 2]))
@@ -246,9 +253,31 @@ def fill_contours(contours: list[np.ndarray], reference: sitk.Image) -> sitk.Ima
         centres = np.column_stack([xs.ravel(), ys.ravel()]).astype(float)
         inside = Polygon(index[:, :2]).contains_points(centres).reshape(xs.shape)
         filled[z, y0 : y1 + 1, x0 : x1 + 1] ^= inside
+        edges.append((z, _centres_on_line(index[:, :2])))
+    for z, (xs_on, ys_on) in edges:
+        filled[z, ys_on, xs_on] = True
     mask = sitk.GetImageFromArray(filled.astype(np.uint8))
     mask.CopyInformation(reference)
     return mask
+
+
+def _centres_on_line(polygon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The integer (x, y) voxel centres that lie on a closed polygon's edges (continuous voxel indices)."""
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for start, end in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        step = end - start
+        along = int(np.argmax(np.abs(step)))  # walk the edge along its longer axis, one voxel at a time
+        if abs(step[along]) < ON_CONTOUR_TOLERANCE:
+            points = start[None, :]
+        else:
+            low, high = sorted((start[along], end[along]))
+            ticks = np.arange(np.ceil(low - ON_CONTOUR_TOLERANCE), np.floor(high + ON_CONTOUR_TOLERANCE) + 1)
+            points = start + np.outer((ticks - start[along]) / step[along], step)
+        on = np.all(np.abs(points - np.round(points)) < ON_CONTOUR_TOLERANCE, axis=1)
+        xs.append(np.round(points[on, 0]).astype(int))
+        ys.append(np.round(points[on, 1]).astype(int))
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def read_dicom_mask(
