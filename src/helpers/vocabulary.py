@@ -21,6 +21,7 @@ PREDICTION_COLUMNS = ["patient_id", "horizon_months", "probability"]
 Protocol = Literal["paper", "rigorous"]
 ARMS: tuple[Protocol, ...] = ("paper", "rigorous")  # every run fits both; the profile's protocol is the headline
 RIGOROUS_LABEL_POLICY: LabelPolicy = "ipcw"  # the rigorous arm's labels, whatever the profile's label_policy
+FUSION_CV_FOLDS = 5  # folds that tune the fusion models (and so a minimum of deaths and survivors per horizon)
 
 # Table 2 rows, in the paper's order: the two base models, then the four fusion algorithms.
 MODEL_LABELS = {

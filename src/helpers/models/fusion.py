@@ -47,7 +47,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from helpers.data.outcomes import arm_label_policy, fitting_weights, horizon_label_frame, split_weight_frame
 from helpers.evaluation.binary import arm_thresholds, horizon_metrics
-from helpers.vocabulary import HORIZONS_MONTHS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol
+from helpers.vocabulary import FUSION_CV_FOLDS, HORIZONS_MONTHS, MODEL_LABELS, PREDICTION_COLUMNS, LabelPolicy, Protocol
 
 FUSION_MODELS = ("logistic_regression", "random_forest", "svm", "decision_tree")
 FEATURES = ("radiomics", "densenet", "age", "gender_male", "T", "N", "M")
@@ -58,7 +58,6 @@ CLINICAL_CODES: dict[str, dict[str, int]] = {
     "N": {"N0": 0, "N1": 1, "N2": 2},
     "M": {"M0": 0, "M1": 1},
 }
-CV_FOLDS = 5
 # Small grids around the defaults, for a few hundred patients and seven inputs.
 PARAM_GRIDS: dict[str, dict[str, list[Any]]] = {
     "logistic_regression": {"lr__C": [0.01, 0.1, 1.0, 10.0, 100.0]},
@@ -169,7 +168,7 @@ def make_model(name: str, protocol: Protocol, random_state: int | None) -> Class
         raise ValueError(f"unknown fusion model {name!r}; valid models are {', '.join(FUSION_MODELS)}")
     if protocol == "paper":
         return _paper_models(random_state)[name]()
-    folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
+    folds = StratifiedKFold(FUSION_CV_FOLDS, shuffle=True, random_state=random_state)
     return GridSearchCV(models[name](), PARAM_GRIDS[name], scoring="roc_auc", cv=folds, error_score="raise")
 
 
@@ -270,7 +269,7 @@ def choose_best(table: pd.DataFrame, protocol: Protocol, cv: pd.DataFrame | None
             raise ValueError("the rigorous protocol chooses on cross-validated training AUC: pass cv")
         name, value = _best_by_mean(cv, "cv_auc")
         return name, (
-            f"highest mean {CV_FOLDS}-fold cross-validated training AUC ({value:.3f}); "
+            f"highest mean {FUSION_CV_FOLDS}-fold cross-validated training AUC ({value:.3f}); "
             "the test split plays no part in the choice"
         )
     raise ValueError(f"protocol must be 'paper' or 'rigorous', not {protocol!r}")
@@ -415,7 +414,7 @@ def out_of_fold_fusion(
     sample for them. Columns: patient_id, model, probability.
     """
     known = train_y.notna()
-    folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=random_state)
+    folds = StratifiedKFold(FUSION_CV_FOLDS, shuffle=True, random_state=random_state)
     params = None if weights is None else {"sample_weight": weights.loc[known].to_numpy(dtype=float)}
     parts = []
     for name, model in models.items():
