@@ -72,4 +72,5 @@ def test_a_training_split_too_small_for_the_lasso_stops_notebook_04_with_the_pro
     record = {r["notebook"]: r for r in json.loads((small_run / "run_manifest.json").read_text())["notebooks"]}
     assert record["04_pca_lasso.ipynb"]["status"] == "failed"
     error = record["04_pca_lasso.ipynb"]["error"]
-    assert error.startswith("CohortTooSmallError: Cox-LASSO with 10-fold cross-validation") and "8 patients" in error
+    assert error.startswith("CohortTooSmallError: notebook 04_pca_lasso cannot run on this cohort of 12 patients")
+    assert "Cox-LASSO with cross-validated lambda needs at least 10 training patients (it has 8)" in error
