@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,9 +132,10 @@ def export_dicom_seg(series: Path, mask: sitk.Image, path: Path, label: str) -> 
 
 def export_rtstruct(series: Path, mask: sitk.Image, path: Path, name: str) -> Path:
     """Write a binary mask on a DICOM series' grid as an RTSTRUCT ROI, with rt-utils' writer (OpenCV contours)."""
-    from rt_utils import RTStructBuilder
-
-    rtstruct = RTStructBuilder.create_new(dicom_series_path=str(series))
+    rt_utils = pytest.importorskip(
+        "rt_utils", reason="rt-utils comes from tools/install.sh; conda route: pip install --no-deps rt-utils==1.2.7"
+    )
+    rtstruct = rt_utils.RTStructBuilder.create_new(dicom_series_path=str(series))
     rtstruct.add_roi(mask=np.transpose(sitk.GetArrayFromImage(mask).astype(bool), (1, 2, 0)), name=name)
     rtstruct.save(str(path))
     return path

@@ -26,7 +26,13 @@ from helpers.models.deep.network import (
     architecture_summary,
     build_model,
 )
-from helpers.models.deep.protocol import densenet_chain, densenet_crossfit, predict_fold_ensemble, predict_one_fold_each
+from helpers.models.deep.protocol import (
+    _inner_split,
+    densenet_chain,
+    densenet_crossfit,
+    predict_fold_ensemble,
+    predict_one_fold_each,
+)
 from helpers.models.deep.step import masked_cross_entropy, train_step
 from helpers.models.deep.training import TrainResult, predict_densenet, train_densenet
 from helpers.models.deep.transforms import TumourCubed, augment_batch, case_items, case_transforms
@@ -387,5 +393,16 @@ def test_a_profiles_dl_keys_make_the_config_notebook_06_trains() -> None:
     assert (default.input_size, default.block_config, default.field_of_view_mm) == (32, (2, 2, 2), 80)
     assert default.learning_rate == 1e-3 and default.epochs == 15 and default.pretrained is None
     assert deep_config({"dl_field_of_view_mm": 0.0, "dl_pretrained": ""}) == DeepConfig()
-    notebook = (Path(__file__).parents[1] / "notebooks" / "06_densenet.ipynb").read_text()
+    notebook = (Path(__file__).parents[1] / "notebooks" / "06_densenet.ipynb").read_text(encoding="utf-8")
     assert all(f'"{key} = ' in notebook for key in PROFILE_KEYS)  # every key is one of notebook 06's parameters
+
+
+@pytest.mark.parametrize("n_patients", [4, 5, 6, 10])
+def test_the_inner_validation_split_works_on_the_smallest_folds(n_patients):
+    """A cross-fitted fold of a tiny cohort still gets a validation patient (stratified once it can be)."""
+    ids = pd.Index([f"p{i}" for i in range(n_patients)])
+    event = np.array([1, 0] * (n_patients // 2))
+    fit, val = _inner_split(ids, event, 0.2, seed=0)
+    assert len(val) == int(np.ceil(0.2 * n_patients)) and fit.union(val).sort_values().equals(ids.sort_values())
+    if n_patients >= 10:  # two validation patients: one of each outcome
+        assert sorted(event[ids.get_indexer(val)]) == [0, 1]

@@ -215,3 +215,37 @@ def test_masks_read_from_dicom_carry_no_patient_tag(folder, ct, planning_ct):
         keys = mask.GetMetaDataKeys()
         assert not {"0010|0010", "0010|0020"} & set(keys)
         assert not any(name and name in mask.GetMetaData(k) for k in keys for name in names)
+
+
+def voxel_square(reference: sitk.Image, corner: tuple[int, int], side: int, decimals: int | None = None) -> np.ndarray:
+    """A square contour (patient mm) through the centres of voxels ``corner`` to ``corner + side``, on slice 0,
+    its coordinates rounded to ``decimals`` mm as a planning system writes them."""
+    (x, y), z = corner, 0
+    indices = [(x, y, z), (x + side, y, z), (x + side, y + side, z), (x, y + side, z)]
+    points = np.array([reference.TransformContinuousIndexToPhysicalPoint(i) for i in indices], dtype=float)
+    return points if decimals is None else points.round(decimals)
+
+
+def test_coordinates_rounded_to_a_hundredth_of_a_millimetre_fill_the_same_voxels(planning_ct):
+    exact = dicom_masks.fill_contours([voxel_square(planning_ct, (100, 120), 30)], planning_ct)
+    rounded = dicom_masks.fill_contours([voxel_square(planning_ct, (100, 120), 30, decimals=2)], planning_ct)
+    assert voxels(exact) == 31 * 31  # the voxels whose centres the square runs through are inside
+    assert np.array_equal(sitk.GetArrayFromImage(rounded), sitk.GetArrayFromImage(exact))
+
+
+def test_a_point_or_a_line_contour_marks_the_voxels_it_runs_through(planning_ct):
+    point = voxel_square(planning_ct, (50, 60), 0)[:1]
+    line = np.array([planning_ct.TransformContinuousIndexToPhysicalPoint(i) for i in [(50, 60, 0), (59, 60, 0)]])
+    assert voxels(dicom_masks.fill_contours([point], planning_ct)) == 1
+    marked = dicom_masks.fill_contours([line], planning_ct)
+    assert voxels(marked) == 10 and all(marked[(x, 60, 0)] == 1 for x in range(50, 60))
+
+
+def test_a_hole_whose_edge_runs_along_the_outer_edge_keeps_that_edge(planning_ct):
+    """Voxels on a hole's edge belong to the structure (its contour traces the structure's own voxels): a hole
+    drawn flush with the outer edge leaves that shared edge as a one-voxel wall."""
+    outer, hole = voxel_square(planning_ct, (100, 100), 20), voxel_square(planning_ct, (100, 105), 10)
+    filled = sitk.GetArrayFromImage(dicom_masks.fill_contours([outer, hole], planning_ct))[0]
+    assert filled[106:115, 101:110].sum() == 0  # the hole's interior is empty
+    assert filled[105:116, 100].all() and filled[105:116, 110].all()  # the shared edge and the hole's far edge
+    assert filled.sum() == 21 * 21 - 9 * 9

@@ -249,12 +249,12 @@ def run_project(project: Path, profile: dict | None = None, **kwargs) -> dict[st
     """Run the project's notebooks; the status of each notebook from run_manifest.json."""
     notebooks = discover_notebooks(project / "nb")
     run_notebooks(notebooks, {**PROFILE, **(profile or {})}, project / "run", **kwargs)
-    manifest = json.loads((project / "run" / "run_manifest.json").read_text())
+    manifest = json.loads((project / "run" / "run_manifest.json").read_text(encoding="utf-8"))
     return {r["notebook"][:2]: r["status"] for r in manifest["notebooks"]}
 
 
 def value(project: Path, name: str) -> dict:
-    return json.loads((project / "run" / name).read_text())
+    return json.loads((project / "run" / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -283,9 +283,9 @@ def project(first_run, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_a_second_run_skips_every_notebook_and_keeps_its_record(project, capsys):
-    before = json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+    before = json.loads((project / "run" / "run_manifest.json").read_text(encoding="utf-8"))["notebooks"]
     assert run_project(project) == {"01": "skipped", "02": "skipped", "03": "skipped"}
-    after = json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+    after = json.loads((project / "run" / "run_manifest.json").read_text(encoding="utf-8"))["notebooks"]
     assert [r["wall_seconds"] for r in after] == [r["wall_seconds"] for r in before]
     assert [r["fingerprint"] for r in after] == [r["fingerprint"] for r in before]
     assert "02_b.ipynb: skipped (unchanged)" in capsys.readouterr().out
@@ -349,7 +349,7 @@ def test_a_failed_notebook_is_recorded_and_rerun_once_fixed(project):
 def test_only_keeps_the_records_of_notebooks_it_does_not_run(project):
     notebooks = discover_notebooks(project / "nb")
     run_notebooks(notebooks, PROFILE, project / "run", selected=notebooks[2:], force=True)
-    manifest = json.loads((project / "run" / "run_manifest.json").read_text())
+    manifest = json.loads((project / "run" / "run_manifest.json").read_text(encoding="utf-8"))
     assert [(r["notebook"], r["status"]) for r in manifest["notebooks"]] == [
         ("01_a.ipynb", "ok"),
         ("02_b.ipynb", "ok"),
@@ -362,7 +362,7 @@ def test_fingerprint_follows_helpers_source_and_parameter_files(project, monkeyp
     notebook = discover_notebooks(project / "nb")[1]
     record = next(
         r
-        for r in json.loads((project / "run" / "run_manifest.json").read_text())["notebooks"]
+        for r in json.loads((project / "run" / "run_manifest.json").read_text(encoding="utf-8"))["notebooks"]
         if r["notebook"] == "02_b.ipynb"
     )
     params = record["parameters"]

@@ -69,8 +69,10 @@ def test_without_a_second_reader_agreement_is_not_assessable_and_every_feature_g
 
 @pytest.mark.slow
 def test_a_training_split_too_small_for_the_lasso_stops_notebook_04_with_the_projects_message(small_run):
-    record = {r["notebook"]: r for r in json.loads((small_run / "run_manifest.json").read_text())["notebooks"]}
+    record = {
+        r["notebook"]: r for r in json.loads((small_run / "run_manifest.json").read_text(encoding="utf-8"))["notebooks"]
+    }
     assert record["04_pca_lasso.ipynb"]["status"] == "failed"
     error = record["04_pca_lasso.ipynb"]["error"]
     assert error.startswith("CohortTooSmallError: notebook 04_pca_lasso cannot run on this cohort of 12 patients")
-    assert "Cox-LASSO with cross-validated lambda needs at least 10 training patients (it has 8)" in error
+    assert "Cox-LASSO with cross-validated lambda needs at least 10 training patients (the cohort has 8)" in error

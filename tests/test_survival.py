@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
+from sksurv.metrics import cumulative_dynamic_auc
 from sksurv.util import Surv
 
 from helpers.data.outcomes import horizon_labels
@@ -221,3 +222,21 @@ def test_invalid_splitting_raises(split: Split) -> None:
     X_train, _, y_train, _ = split
     with pytest.raises(ValueError, match="splitting"):
         fit_rsf(X_train, y_train, 10, splitting="nsplit")
+
+
+def test_a_test_death_after_every_training_follow_up_is_censored_at_its_end() -> None:
+    """sksurv refuses a test death where the training split's censoring curve is zero; the score censors the
+    test follow-up at the training split's last time first, as the IPCW scores of notebook 11 do."""
+    train_time, train_event = np.array([5.0, 10, 20, 30, 40]), np.array([1, 0, 1, 0, 0], dtype=bool)
+    test_time, test_event = np.array([8.0, 15, 25, 35, 50]), np.array([1, 1, 0, 1, 1], dtype=bool)
+    risk = np.array([0.9, 0.7, 0.2, 0.6, 0.5])
+    with pytest.raises(ValueError, match="censoring survival function is zero"):
+        cumulative_dynamic_auc(
+            Surv.from_arrays(train_event, train_time), Surv.from_arrays(test_event, test_time), risk, 36
+        )
+    table = cumulative_dynamic_auc_at(train_time, train_event, test_time, test_event, risk, (12, 24, 36))
+    cut = cumulative_dynamic_auc_at(
+        train_time, train_event, np.minimum(test_time, 40), test_event & (test_time < 40), risk, (12, 24, 36)
+    )
+    pd.testing.assert_frame_equal(table, cut)
+    assert table["auc"].notna().all()

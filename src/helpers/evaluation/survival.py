@@ -60,11 +60,17 @@ def cumulative_dynamic_auc_at(
 
     ``risk``: one score per patient, or one column per horizon (e.g. death probability by
     it). The AUC is only defined before the last test follow-up, so a horizon at or beyond
-    it is evaluated at the last distinct test time below it; the ``time`` column says where.
+    it is evaluated at the last distinct test time below it; the ``time`` column says where. The censoring
+    weights are unknown beyond the training split's last time, so the test follow-up is censored there first
+    (``administrative_cut``): a test death after every training follow-up does not stop the score.
     Columns: horizon_months, time, auc.
     """
-    train, test = Surv.from_arrays(train_event, train_time), Surv.from_arrays(test_event, test_time)
-    test_times = np.unique(np.asarray(test_time, dtype=float))
+    train_time = np.asarray(train_time, dtype=float)
+    cut_time, cut_event = administrative_cut(
+        np.asarray(test_time, dtype=float), np.asarray(test_event).astype(bool), float(train_time.max())
+    )
+    train, test = Surv.from_arrays(train_event, train_time), Surv.from_arrays(cut_event, cut_time)
+    test_times = np.unique(cut_time)
     latest = test_times[-2] if len(test_times) > 1 else test_times[0]
     scores = np.asarray(risk, dtype=float).reshape(len(test), -1)
     if scores.shape[1] not in (1, len(horizons)):

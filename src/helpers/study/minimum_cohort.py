@@ -1,9 +1,10 @@
 """The smallest cohort each notebook's methods can run on, checked before a notebook starts its work.
 
 A research group's first cohort is often a handful of patients. Each notebook from 04 on states here what its
-methods need (folds that each hold a death, both outcomes at every horizon for an AUC, a patient on each side of
-a cut-off) and stops at once with the project's message naming the notebook, the method, the minimum and the
-cohort's size, instead of a traceback from inside scikit-learn. The Running page prints the same table.
+methods need (folds that each hold a death, nested folds that still do, both outcomes at every horizon for an
+AUC, two of each for DeLong's variance, a patient on each side of a cut-off) and stops at once with the
+project's message naming the notebook, the method, the minimum and the cohort's size, instead of a traceback
+from inside scikit-learn. The Running page prints the same table.
 """
 
 from __future__ import annotations
@@ -11,107 +12,215 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import joblib
 import pandas as pd
 
-from helpers.errors import CohortTooSmallError
+from helpers.data.outcomes import horizon_labels
+from helpers.errors import CohortTooSmallError, StaleInputError
 from helpers.pipeline.stage import Stage
 from helpers.vocabulary import FUSION_CV_FOLDS, HORIZONS_MONTHS
 
 Params = Mapping[str, Any]
+Scope = Literal["always", "in silico", "two centres"]
+SCOPE_WORDS = {"always": "", "in silico": " (in-silico cohorts only)", "two centres": " (cohorts with two centres)"}
 
 
 @dataclass(frozen=True)
 class Requirement:
-    """One method's need: at least ``minimum(params)`` of a count of the cohort (``counted``)."""
+    """One method's need: at least ``minimum(params)`` of a count of the cohort (``counted``), checked when the
+    cohort is in ``scope`` and every name in ``parameters`` is known."""
 
     method: str
     counted: str
     minimum: Callable[[Params], int]
     rule: str  # the minimum in words, for the Running page
+    parameters: tuple[str, ...] = ()
+    scope: Scope = "always"
 
 
-def _folds(parameter: str, method: str) -> list[Requirement]:
+def nested_minimum(outer_folds: int, inner_folds: int) -> int:
+    """Smallest count c of a class that every held-out part of a stratified ``outer_folds`` split holds and whose
+    every training part (c - ceil(c / outer_folds)) still splits into ``inner_folds`` holding one each:
+    max(outer, inner + ceil(inner / (outer - 1)))."""
+    return max(outer_folds, inner_folds + math.ceil(inner_folds / (outer_folds - 1)))
+
+
+def _folds(parameter: str, method: str, scope: Scope = "always") -> list[Requirement]:
     """A stratified k-fold method: every fold's held-out part needs a patient and a death."""
     return [
-        Requirement(method, "training patients", lambda p: int(p[parameter]), f"`{parameter}`"),
-        Requirement(method, "training deaths", lambda p: int(p[parameter]), f"`{parameter}`"),
+        Requirement(method, f"training {what}", lambda p: int(p[parameter]), f"`{parameter}`", (parameter,), scope)
+        for what in ("patients", "deaths")
     ]
 
 
-def _both_outcomes(split: str, method: str, minimum: int) -> list[Requirement]:
+def _nested_lasso(method: str, scope: Scope = "always") -> Requirement:
+    """The radiomics chain cross-fitted in ``oof_folds``: each fold refits the Cox-LASSO's ``lasso_folds``-fold
+    cross-validation on its training part, which must still hold a death per LASSO fold."""
+    return Requirement(
+        method,
+        "training deaths",
+        lambda p: nested_minimum(int(p["oof_folds"]), int(p["lasso_folds"])),
+        "max(`oof_folds`, `lasso_folds` + ⌈`lasso_folds` / (`oof_folds` − 1)⌉)",
+        ("oof_folds", "lasso_folds"),
+        scope,
+    )
+
+
+def _both_outcomes(group: str, method: str, minimum: int, scope: Scope = "always") -> list[Requirement]:
     """An AUC (or a threshold, a stratified resample) at every horizon needs both outcomes there."""
     return [
-        requirement
+        Requirement(method, f"{group} {outcome} {horizon} months", lambda p: minimum, str(minimum), (), scope)
         for horizon in HORIZONS_MONTHS
-        for requirement in (
-            Requirement(method, f"{split} deaths by {horizon} months", lambda p: minimum, str(minimum)),
-            Requirement(method, f"{split} patients followed past {horizon} months", lambda p: minimum, str(minimum)),
-        )
+        for outcome in ("deaths by", "patients alive at")
     ]
+
+
+_FUSION_MINIMUM = nested_minimum(FUSION_CV_FOLDS, FUSION_CV_FOLDS)
+_FUSION_METHOD = (
+    f"fusion models tuned by {FUSION_CV_FOLDS}-fold cross-validation (the SVM's Platt scaling by "
+    f"{FUSION_CV_FOLDS}-fold cross-validation inside each fold)"
+)
+
+
+def _fusion(scope: Scope = "always") -> list[Requirement]:
+    """Both arms' fusion models: the rigorous arm's grid search nests the SVM's calibration folds in its own."""
+    return _both_outcomes("training", _FUSION_METHOD, _FUSION_MINIMUM, scope)
+
+
+def _radiomics_chain(scope: Scope = "always") -> list[Requirement]:
+    """The out-of-fold predictions of the whole radiomics chain (LASSO refitted in every fold)."""
+    method = "out-of-fold random survival forest predictions"
+    return _folds("oof_folds", method, scope) + [_nested_lasso(method, scope)]
 
 
 def _cut_off(parameter: str) -> Requirement:
-    """The cut-off search leaves at most ``max_prop`` in the low group: one candidate needs 1/max_prop + 1."""
+    """The cut-off search keeps low groups of m patients with 1 <= m <= floor(n * ``max_prop``): n >= 1/max_prop."""
     return Requirement(
         "log-rank cut-off search",
         "training patients",
-        lambda p: math.ceil(1 / float(p[parameter])) + 1,
-        f"⌈1 / `{parameter}`⌉ + 1",
+        lambda p: max(2, math.ceil(1 / float(p[parameter]))),
+        f"max(2, ⌈1 / `{parameter}`⌉)",
+        (parameter,),
     )
+
+
+def _centre_transfer() -> list[Requirement]:
+    """The radiomics chain fitted on the first centre (sorted by name) and scored on the second."""
+    method = "centre-wise transfer of the radiomics chain"
+    fitted = [
+        Requirement(
+            method,
+            f"first-centre {what}",
+            lambda p: int(p["lasso_folds"]),
+            "`lasso_folds`",
+            ("lasso_folds",),
+            "two centres",
+        )
+        for what in ("patients", "deaths")
+    ]
+    return fitted + _both_outcomes("second-centre", method, 1, "two centres")
 
 
 _SCORED = _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1)
 _THRESHOLDS = _both_outcomes("training", "accuracy cut-offs from the training split", 1)
-_FUSION = _both_outcomes("training", f"fusion models tuned by {FUSION_CV_FOLDS}-fold cross-validation", FUSION_CV_FOLDS)
-_RSF = _folds("oof_folds", "out-of-fold random survival forest predictions")
 
 REQUIREMENTS: dict[str, list[Requirement]] = {
     "04_pca_lasso": _folds("lasso_folds", "Cox-LASSO with cross-validated lambda"),
-    "05_rsf": _RSF + _THRESHOLDS + _SCORED,
+    "05_rsf": _radiomics_chain() + _THRESHOLDS + _SCORED,
     "06_densenet": _folds("oof_folds", "cross-fitted DenseNet fold networks") + _THRESHOLDS + _SCORED,
-    "07_fusion": _FUSION + _SCORED,
+    "07_fusion": _fusion() + _SCORED + _both_outcomes("test", "DeLong test of the AUCs", 2),
     "08_stratification": [
         _cut_off("max_prop"),
         Requirement("log-rank test of the risk groups", "test deaths", lambda p: 1, "1"),
     ],
     "09_reproduction": [],
-    "10_protocols": _RSF + _FUSION + _SCORED,
-    "11_uncertainty": _both_outcomes("test", "stratified bootstrap intervals of the test AUCs", 2),
-    "12_optimism_seeds": _RSF + _FUSION + _SCORED,
+    "10_protocols": _radiomics_chain("in silico")
+    + _fusion("in silico")
+    + _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1, "in silico")
+    + _centre_transfer(),
+    "11_uncertainty": _both_outcomes("test", "stratified bootstrap intervals of the test AUCs", 1),
+    "12_optimism_seeds": _radiomics_chain("in silico")
+    + _fusion("in silico")
+    + _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1, "in silico"),
 }
 
 
-def cohort_counts(cohort: pd.DataFrame) -> dict[str, int]:
-    """Every count a requirement names, from cohort.parquet (split, time_months, event); outcomes as known."""
-    counts: dict[str, int] = {}
-    for split in ("training", "test"):
-        part = cohort[cohort["split"] == ("train" if split == "training" else "test")]
-        died, time = part["event"].astype(bool), part["time_months"].astype(float)
-        counts[f"{split} patients"], counts[f"{split} deaths"] = len(part), int(died.sum())
-        for horizon in HORIZONS_MONTHS:
-            counts[f"{split} deaths by {horizon} months"] = int((died & (time <= horizon)).sum())
-            counts[f"{split} patients followed past {horizon} months"] = int((time > horizon).sum())
+def _outcome_counts(group: str, part: pd.DataFrame) -> dict[str, int]:
+    """Patients, deaths, and per horizon the deaths by it and the patients known alive at it, of ``part``."""
+    time, event = part["time_months"].astype(float), part["event"].astype(int)
+    counts = {f"{group} patients": len(part), f"{group} deaths": int(event.sum())}
+    for horizon in HORIZONS_MONTHS:
+        labels = horizon_labels(time, event, horizon, "known_status")
+        counts[f"{group} deaths by {horizon} months"] = int((labels == 1).sum())
+        counts[f"{group} patients alive at {horizon} months"] = int((labels == 0).sum())
     return counts
 
 
-def unmet(notebook: str, cohort: pd.DataFrame, params: Params) -> list[str]:
-    """The requirements of ``notebook`` this cohort does not meet, in words, one sentence per method."""
+def cohort_counts(cohort: pd.DataFrame) -> dict[str, int]:
+    """Every count a requirement names, from cohort.parquet (split, time_months, event, centre when present):
+    per split and, with two centres or more, for the first two centres by name."""
+    counts = _outcome_counts("training", cohort[cohort["split"] == "train"])
+    counts |= _outcome_counts("test", cohort[cohort["split"] == "test"])
+    centres = sorted(cohort["centre"].unique()) if "centre" in cohort else []
+    counts["centres"] = len(centres)
+    for group, centre in zip(("first-centre", "second-centre"), centres):
+        counts |= _outcome_counts(group, cohort[cohort["centre"] == centre])
+    return counts
+
+
+def _applies(need: Requirement, counts: Mapping[str, int], params: Params, in_silico: bool) -> bool:
+    """Whether ``need`` is checked: its scope holds and its parameters are known."""
+    in_scope = {"always": True, "in silico": in_silico, "two centres": counts["centres"] >= 2}[need.scope]
+    return in_scope and all(name in params for name in need.parameters)
+
+
+def _counted(counted: str, number: int) -> str:
+    """``counted`` ("training deaths by 12 months") in the singular when ``number`` is 1."""
+    if number != 1:
+        return counted
+    return counted.replace("deaths", "death").replace("patients", "patient")
+
+
+def unmet(notebook: str, cohort: pd.DataFrame, params: Params, in_silico: bool = True) -> list[str]:
+    """The requirements of ``notebook`` this cohort does not meet, in words, one sentence per method.
+
+    A requirement whose parameter is unknown (``lasso_folds`` before notebook 04 has fitted its reducer) is not
+    checked here: the notebook then stops on its missing input instead."""
     counts = cohort_counts(cohort)
     by_method: dict[str, list[str]] = {}
     for need in REQUIREMENTS[notebook]:
-        if counts[need.counted] < need.minimum(params):
-            wanted = f"at least {need.minimum(params)} {need.counted} (it has {counts[need.counted]})"
-            by_method.setdefault(need.method, []).append(wanted)
+        if not _applies(need, counts, params, in_silico):
+            continue
+        minimum, has = need.minimum(params), counts[need.counted]
+        if has < minimum:
+            by_method.setdefault(need.method, []).append(
+                f"at least {minimum} {_counted(need.counted, minimum)} (the cohort has {has})"
+            )
     return [f"{method} needs {', '.join(wanted)}" for method, wanted in by_method.items()]
+
+
+def known_parameters(stage: Stage) -> dict[str, Any]:
+    """The stage's parameters, plus ``lasso_folds`` from notebook 04's fitted reducer where a requirement of
+    this notebook needs it and 04 has recorded the reducer."""
+    params = dict(stage.params)
+    wanted = {name for need in REQUIREMENTS[stage.name] for name in need.parameters}
+    if "lasso_folds" in wanted and "lasso_folds" not in params:
+        try:
+            recorded = stage.has("reducer.joblib")
+        except StaleInputError:  # notebook 04 has not run: the notebook stops on its missing input
+            recorded = False
+        if recorded:
+            params["lasso_folds"] = int(joblib.load(stage.input("reducer.joblib")).n_folds)
+    return params
 
 
 def require_cohort(stage: Stage) -> Stage:
     """``stage``, once its cohort is known to be large enough for its notebook's methods; else stop, naming what
     it lacks (before any library's own check fails less clearly)."""
     cohort = stage.read_parquet("cohort.parquet")
-    problems = unmet(stage.name, cohort, stage.params)
+    problems = unmet(stage.name, cohort, known_parameters(stage), stage.has("insilico/spec.json"))
     if problems:
         sizes = cohort_counts(cohort)
         raise CohortTooSmallError(
@@ -129,7 +238,7 @@ def minimum_cohort_table() -> pd.DataFrame:
     for notebook, needs in REQUIREMENTS.items():
         methods: dict[str, list[str]] = {}
         for need in needs:
-            methods.setdefault(need.method, []).append(f"≥ {need.rule} {need.counted}")
+            methods.setdefault(need.method + SCOPE_WORDS[need.scope], []).append(f"≥ {need.rule} {need.counted}")
         for method, rules in methods.items():
             rows.append({"notebook": notebook, "method": method, "needs": _merge_horizons(rules)})
         if not needs:
@@ -138,12 +247,8 @@ def minimum_cohort_table() -> pd.DataFrame:
 
 
 def _merge_horizons(rules: list[str]) -> str:
-    """'1 test deaths by 12 months', '... by 24 months', ... said once: '1 test deaths by each of 12, 24, 36 months'."""
-    horizons = ", ".join(str(h) for h in HORIZONS_MONTHS)
-    merged: list[str] = []
-    for rule in rules:
-        for horizon in HORIZONS_MONTHS:
-            rule = rule.replace(f" {horizon} months", " each horizon")
-        if rule not in merged:
-            merged.append(rule)
-    return "; ".join(merged).replace("each horizon", f"each of {horizons} months")
+    """Rules that differ only in their horizon said once, in order: '≥ 1 test deaths by each of 12, 24, 36 months'."""
+    each = f"each of {', '.join(str(h) for h in HORIZONS_MONTHS)} months"
+    suffixes = [f"{h} months" for h in HORIZONS_MONTHS]
+    said = (next((rule.removesuffix(s) + each for s in suffixes if rule.endswith(" " + s)), rule) for rule in rules)
+    return "; ".join(dict.fromkeys(said))

@@ -3,6 +3,7 @@ rigorous arm's cross-fitted fold networks (out-of-fold training predictions, fol
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,11 @@ from helpers.vocabulary import RIGOROUS_LABEL_POLICY, LabelPolicy
 
 
 def _inner_split(ids: pd.Index, event: np.ndarray, fraction: float, seed: int) -> tuple[pd.Index, pd.Index]:
-    """(fit, validation) ids, stratified on the event when both outcomes have two patients or more."""
+    """(fit, validation) ids, stratified on the event when both outcomes have two patients or more and both
+    parts can hold one of each (a fold of four or five patients gets one validation patient, unstratified)."""
     counts = np.bincount(event.astype(int), minlength=2)
-    stratify = event if counts.min() >= 2 else None
+    n_val = math.ceil(fraction * len(ids))  # as train_test_split rounds
+    stratify = event if counts.min() >= 2 and n_val >= 2 and len(ids) - n_val >= 2 else None
     fit, val = train_test_split(ids, test_size=fraction, random_state=seed, stratify=stratify)
     return pd.Index(fit), pd.Index(val)
 
