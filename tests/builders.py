@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from numpy.typing import ArrayLike
+from scipy.special import ndtri
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH_COLUMNS = ["image", "mask", "mask_reader2"]  # cohort.parquet columns that hold absolute paths
@@ -157,3 +159,37 @@ def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
     """Write manifest rows (missing keys become empty cells)."""
     pd.DataFrame(rows).fillna("").to_csv(path, index=False)
     return path
+
+
+class RRandom:
+    """R's default generator (Mersenne-Twister seeded by ``set.seed``'s scrambling; ``rnorm`` by inversion), so a
+    test can rebuild the data of an R package's own test and compare with the values printed there."""
+
+    def __init__(self, seed: int) -> None:
+        state = seed & 0xFFFFFFFF
+        for _ in range(50):  # set.seed's initial scrambling
+            state = (69069 * state + 1) & 0xFFFFFFFF
+        key = []
+        for _ in range(625):  # dummy[0] (the position) then the 624 words
+            state = (69069 * state + 1) & 0xFFFFFFFF
+            key.append(state)
+        self.generator = np.random.MT19937()
+        self.generator.state = {"bit_generator": "MT19937", "state": {"key": np.array(key[1:], np.uint32), "pos": 624}}
+
+    def unif_rand(self) -> float:
+        """R's unif_rand: a 32-bit draw scaled to (0, 1), kept off both ends."""
+        u = int(self.generator.random_raw()) * 2.3283064365386963e-10
+        return min(max(u, 0.5 * 2.328306437080797e-10), 1.0 - 0.5 * 2.328306437080797e-10)
+
+    def rnorm(self, n: int, mean: ArrayLike = 0.0) -> np.ndarray:
+        """R's rnorm(n, mean) by inversion of two uniforms (BIG = 2^27), ``mean`` recycled."""
+        means = np.atleast_1d(np.asarray(mean, dtype=float)).ravel()
+        draws = []
+        for i in range(n):
+            u = int(134217728 * self.unif_rand()) + self.unif_rand()
+            draws.append(means[i % len(means)] + float(ndtri(u / 134217728)))
+        return np.array(draws)
+
+    def rbinom_half(self, n: int) -> np.ndarray:
+        """R's rbinom(n, 1, 0.5): its inversion branch is u >= 0.5."""
+        return np.array([1.0 if self.unif_rand() >= 0.5 else 0.0 for _ in range(n)])

@@ -25,7 +25,7 @@ from sksurv.util import Surv
 from helpers.data import outcomes
 from helpers.data.manifest import ManifestError, read_manifest
 from helpers.data.tcga import tcga_paad_manifest
-from helpers.errors import CohortTooSmallError, CudaUnavailableError, ProfileError
+from helpers.errors import CohortTooSmallError, CudaUnavailableError, InputError, ProfileError
 from helpers.features import radiomics
 from helpers.features.selection import RadiomicsReducer
 from helpers.pipeline.notebooks import discover_notebooks
@@ -233,6 +233,28 @@ def nine_training_patients(folder: Path, data: Path) -> tuple[pd.DataFrame, np.n
 def fit_lasso(inputs: tuple[pd.DataFrame, np.ndarray]) -> None:
     """Notebook 04's reducer with its default 10 folds."""
     RadiomicsReducer(n_folds=10, random_state=0).fit(*inputs)
+
+
+def two_centre_training(folder: Path, data: Path, in_c2: int) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Twelve real TCGA-PAAD patients with 40 features, 8 at centre C1 and 4 at C2; the training split holds the C1
+    patients and ``in_c2`` of the C2 patients. Returns (features, survival, centre by patient)."""
+    cohort = tcga_cohort(folder, data).dropna(subset=["time_months"]).head(12).set_index("patient_id")
+    centres = pd.Series(["C1"] * 8 + ["C2"] * 4, index=cohort.index)
+    features = pd.DataFrame(np.random.default_rng(0).normal(size=(12, 40)), index=cohort.index)
+    train = cohort.index[: 8 + in_c2]
+    return (
+        features.loc[train],
+        Surv.from_arrays(cohort.loc[train, "event"].astype(bool), cohort.loc[train, "time_months"]),
+        centres,
+    )
+
+
+def harmonise_all_patients(inputs: tuple[pd.DataFrame, np.ndarray, pd.Series]) -> None:
+    """Notebook 04 under ``harmonise: combat``: fit on the training split, then transform every patient."""
+    features, y, centres = inputs
+    everyone = pd.DataFrame(np.random.default_rng(0).normal(size=(12, 40)), index=centres.index)
+    reducer = RadiomicsReducer(n_folds=3, harmonise="combat", centres=centres, if_empty="first_to_enter")
+    reducer.fit(features, y).transform(everyone)
 
 
 def label_horizons(cohort: pd.DataFrame, policy: str = "known_status") -> None:
@@ -562,6 +584,23 @@ CASES: list[FaultCase] = [
         ("10-fold cross-validation", "at least 10 training patients and 10 deaths", "9 patients", "lasso_folds"),
         "Lower lasso_folds (to 3 at least) or analyse a larger cohort; notebook 04 needs at least lasso_folds "
         "training patients and as many deaths.",
+    ),
+    FaultCase(
+        "combat_centre_unseen_in_training",
+        lambda f, d: two_centre_training(f, d, 0),
+        harmonise_all_patients,
+        InputError,
+        ("fitted on centre(s) C1", "no estimate for centre C2 (4 patients"),
+        "Every centre of the cohort must have training patients: let the split stratify by centre, or set "
+        "harmonise: none; notebook 10 shows how a model transfers to a centre it never saw.",
+    ),
+    FaultCase(
+        "combat_centre_of_one_training_patient",
+        lambda f, d: two_centre_training(f, d, 1),
+        harmonise_all_patients,
+        CohortTooSmallError,
+        ("ComBat estimates a variance per centre", "needs at least 2 patients of each", "C2 (1)"),
+        "Merge the centre with another that used the same scanner, or set harmonise: none.",
     ),
     FaultCase(
         "unknown_label_policy",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,19 +155,35 @@ def test_the_paper_cutoff_is_searched_on_train_and_test_and_the_rigorous_one_on_
     assert (external["hazard_ratio"] > 1.5).all() and (external["p_value"] < 0.01).all()
 
 
-def test_centre_transfer_fits_on_the_source_centre_only():
-    cohort = _cohort(200).assign(split=lambda c: np.where(np.arange(len(c)) % 3 == 0, "test", "train"))
-    features = cohort.set_index("patient_id")[["risk"]]
-    fitted_on: list[set[str]] = []
+@dataclass(frozen=True)
+class SpyChain:
+    """A radiomics chain that predicts the true risk and records what it was fitted on, with which settings."""
 
-    def chain(train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
-        fitted_on.append(set(train_X.index))
+    fits: list
+    settings: dict = field(default_factory=dict)
+
+    def with_reducer(self, **params) -> SpyChain:
+        return SpyChain(self.fits, {**self.settings, **params})
+
+    def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
+        self.fits.append((set(train_X.index), self.settings))
         return _long(test_X.reset_index().assign(split="?"), test_X["risk"].to_numpy())[PREDICTION_COLUMNS]
 
+
+def test_centre_transfer_fits_on_the_source_centre_only_without_and_with_combat():
+    cohort = _cohort(200).assign(split=lambda c: np.where(np.arange(len(c)) % 3 == 0, "test", "train"))
+    features = cohort.set_index("patient_id")[["risk"]]
+    chain = SpyChain([])
     random_split = pd.DataFrame({"split": "test", "horizon_months": [12, 24, 36], "auc": [0.7, 0.7, 0.7]})
     table = protocols.centre_transfer(features, cohort, None, chain, "paper", "known_status", random_split)
-    assert fitted_on == [set(cohort.loc[cohort["centre"] == "C1", "patient_id"])]
-    assert list(table.columns) == ["horizon_months", "AUC C1 -> C2", "n C2", "AUC random split (test)"]
+    source = set(cohort.loc[cohort["centre"] == "C1", "patient_id"])
+    assert [fitted for fitted, _ in chain.fits] == [source, source]
+    assert [settings["harmonise"] for _, settings in chain.fits] == ["none", "combat"]
+    combat = chain.fits[1][1]
+    assert combat["reference_centre"] == "C1" and combat["unseen_centre"] == "own_features"
+    assert set(combat["centres"].index) == set(cohort["patient_id"])  # every patient's centre, for ComBat
+    columns = ["horizon_months", "AUC C1 -> C2", "AUC C1 -> C2, ComBat", "n C2", "AUC random split (test)"]
+    assert list(table.columns) == columns
     assert (table["AUC C1 -> C2"] > 0.65).all() and (table["AUC random split (test)"] == 0.7).all()
 
 

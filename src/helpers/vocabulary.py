@@ -35,6 +35,8 @@ MODEL_LABELS = {
 
 LambdaRule = Literal["min", "1se"]
 IfEmpty = Literal["raise", "first_to_enter"]
+Harmonise = Literal["none", "combat"]  # radiomic features across centres, before the scaler and PCA
+UnseenCentre = Literal["error", "own_features"]
 
 Heads = Literal["multitask", "separate"]
 DlLoss = Literal["cross_entropy", "cox"]
@@ -54,6 +56,7 @@ PARAMETER_CHOICES: dict[str, Any] = {
     "icc_form": IccForm,
     "extraction_failures": ExtractionFailures,
     "lasso_rule": LambdaRule,
+    "harmonise": Harmonise,
     "rsf_splitting": Splitting,
     "dl_heads": Heads,
     "dl_loss": DlLoss,

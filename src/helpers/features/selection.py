@@ -15,7 +15,8 @@ glmnet's Cox partial-likelihood deviance (``type.measure="deviance"``, ``grouped
 scikit-survival's ``alpha`` is on glmnet's lambda scale. Departures: folds are stratified
 on the event indicator (glmnet draws them at random), and the scaler and PCA are fitted
 once on all of ``fit``'s data, not refitted per fold (they are unsupervised, and only
-lambda is tuned by the CV).
+lambda is tuned by the CV). With ``harmonise="combat"`` (the paper had none) the features are first
+harmonised across centres by ``helpers.features.harmonise.ComBat``, fitted on the same data.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_array_survival
 
 from helpers.errors import CohortTooSmallError
-from helpers.vocabulary import IfEmpty, LambdaRule
+from helpers.features.harmonise import ComBat
+from helpers.vocabulary import Harmonise, IfEmpty, LambdaRule, UnseenCentre
 
 # Cumulative explained variance is a float sum: a target hit exactly (0.8) must not be missed by rounding.
 _VARIANCE_TOL = 1e-12
@@ -120,7 +122,8 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
     ``if_empty="raise"`` (default) raises: an empty radiomics signature is a finding to
     report. ``if_empty="first_to_enter"`` keeps the PC(s) that enter the LASSO path first and
     sets ``fallback_`` — for cross-fitting on small folds, where one empty fold must not stop
-    the chain; callers report ``fallback_``.
+    the chain; callers report ``fallback_``. ``harmonise="combat"`` puts ``ComBat(centres, reference_centre,
+    unseen_centre)`` (``harmoniser_``) before the scaler; ``centres`` maps each patient id (X's index) to its centre.
     """
 
     def __init__(
@@ -131,6 +134,10 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         rule: LambdaRule = "min",
         random_state: int | None = None,
         if_empty: IfEmpty = "raise",
+        harmonise: Harmonise = "none",
+        centres: pd.Series | None = None,
+        reference_centre: str | None = None,
+        unseen_centre: UnseenCentre = "error",
     ) -> None:
         self.variance = variance
         self.n_alphas = n_alphas
@@ -138,9 +145,15 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
         self.rule = rule
         self.random_state = random_state
         self.if_empty = if_empty
+        self.harmonise = harmonise
+        self.centres = centres
+        self.reference_centre = reference_centre
+        self.unseen_centre = unseen_centre
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
-        """Scores of the kept principal components of standardised ``X``."""
+        """Scores of the kept principal components of (harmonised, then) standardised ``X``."""
+        if self.harmoniser_ is not None:
+            X = self.harmoniser_.transform(X)
         return self.pca_.transform(self.scaler_.transform(X))[:, : self.n_components_]
 
     def fit(self, X: ArrayLike, y: np.ndarray) -> RadiomicsReducer:
@@ -159,8 +172,14 @@ class RadiomicsReducer(TransformerMixin, BaseEstimator):
                 f"and {self.n_folds} deaths (one per fold); the training split has {patients} patients and {deaths} "
                 "deaths: lower lasso_folds (3 at least) or use a larger cohort"
             )
-        self.scaler_ = StandardScaler().fit(X)
-        self.pca_ = PCA(svd_solver="full").fit(self.scaler_.transform(X))
+        if self.harmonise not in ("none", "combat"):
+            raise ValueError(f"harmonise must be 'none' or 'combat', not {self.harmonise!r}")
+        self.harmoniser_ = None
+        if self.harmonise == "combat":
+            self.harmoniser_ = ComBat(self.centres, self.reference_centre, self.unseen_centre).fit(X)
+        harmonised = X if self.harmoniser_ is None else self.harmoniser_.transform(X)
+        self.scaler_ = StandardScaler().fit(harmonised)
+        self.pca_ = PCA(svd_solver="full").fit(self.scaler_.transform(harmonised))
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
         self.n_components_ = n_components_for(self.explained_variance_ratio_, self.variance)
         scores = self._scores(X)

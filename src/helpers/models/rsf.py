@@ -13,8 +13,8 @@ them; ``helpers.models.crossfit`` cross-fits them for the rigorous protocol's st
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import TypeAlias
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -192,6 +192,11 @@ class RadiomicsChain:
     splitting: Splitting
     random_state: int | None
     n_jobs: int | None
+
+    def with_reducer(self, **params: Any) -> RadiomicsChain:
+        """This chain with some reducer settings replaced: the ``centres`` of patients it will see (ComBat looks
+        each one up), or ``harmonise`` and its options for a comparison."""
+        return replace(self, reducer_params={**self.reducer_params, **params})
 
     def __call__(self, train_X: pd.DataFrame, train_y: np.ndarray, test_X: pd.DataFrame) -> pd.DataFrame:
         """Fit every step on the training rows only, then predict ``test_X``."""

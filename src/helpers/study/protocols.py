@@ -176,6 +176,7 @@ def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: R
         cohort.set_index("patient_id").loc[train, "event"].astype(bool),
         cohort.set_index("patient_id").loc[train, "time_months"],
     )
+    chain = chain.with_reducer(centres=cohort.set_index("patient_id")["centre"])
     predicted = chain(features.loc[train], y, features.loc[cohort["patient_id"]])
     return predicted.merge(cohort[["patient_id", "split"]], on="patient_id")
 
@@ -189,6 +190,7 @@ def radiomics_out_of_fold(
     """
     train = cohort[cohort["split"] == "train"].set_index("patient_id")
     y = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
+    chain = chain.with_reducer(centres=train["centre"])
     return out_of_fold_predictions(features.loc[train.index], y, chain, n_folds=n_folds, random_state=seed)
 
 
@@ -477,13 +479,17 @@ def centre_transfer(
     source: str | None = None,
     target: str | None = None,
 ) -> pd.DataFrame:
-    """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient.
+    """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient,
+    without and with ComBat.
 
-    Scored on the labels of ``arm`` (``helpers.data.outcomes.arm_label_policy``), the arm whose metrics notebook
-    05 wrote. Beside it the random split's test AUC (``random_split_auc``: notebook 05's metrics) and, in silico
-    (``truth`` and ``ceiling_models`` given), the ROI ceiling on the target centre. Columns: horizon_months,
-    "AUC <source> -> <target>", "n <target>", "AUC random split (test)" and, in silico, "ROI ceiling on <target>".
-    ``source`` and ``target`` default to the first two centres in sorted order.
+    ComBat here takes the source centre as its reference (sva's ``ref.batch``) and estimates the target centre's
+    shift and scale from the target patients' own features, never their outcomes
+    (``helpers.features.harmonise``). Scored on the labels of ``arm`` (``helpers.data.outcomes.arm_label_policy``),
+    the arm whose metrics notebook 05 wrote. Beside them the random split's test AUC (``random_split_auc``:
+    notebook 05's metrics) and, in silico (``truth`` and ``ceiling_models`` given), the ROI ceiling on the target
+    centre. Columns: horizon_months, "AUC <source> -> <target>", "AUC <source> -> <target>, ComBat",
+    "n <target>", "AUC random split (test)" and, in silico, "ROI ceiling on <target>". ``source`` and ``target``
+    default to the first two centres in sorted order.
     """
     policy = arm_label_policy(arm, label_policy)
     centres = sorted(cohort["centre"].unique())
@@ -492,15 +498,25 @@ def centre_transfer(
         split=np.where(cohort["centre"] == source, "train", np.where(cohort["centre"] == target, "test", "other"))
     )
     by_centre = by_centre[by_centre["split"] != "other"]
-    transfer = horizon_metrics(radiomics_predictions(features, by_centre, chain), by_centre, policy)
-    random_test = random_split_auc[random_split_auc["split"] == "test"]
-    table = (
-        transfer[transfer["split"] == "test"][["horizon_months", "auc", "n"]]
-        .rename(columns={"auc": f"AUC {source} -> {target}", "n": f"n {target}"})
-        .merge(
-            random_test[["horizon_months", "auc"]].rename(columns={"auc": "AUC random split (test)"}),
-            on="horizon_months",
+    settings = {
+        f"AUC {source} -> {target}": {"harmonise": "none"},
+        f"AUC {source} -> {target}, ComBat": {
+            "harmonise": "combat",
+            "reference_centre": source,
+            "unseen_centre": "own_features",
+        },
+    }
+    table = None
+    for column, setting in settings.items():
+        predicted = radiomics_predictions(features, by_centre, chain.with_reducer(**setting))
+        scored = horizon_metrics(predicted, by_centre, policy)
+        scored = scored[scored["split"] == "test"][["horizon_months", "auc", "n"]].rename(
+            columns={"auc": column, "n": f"n {target}"}
         )
+        table = scored if table is None else table.merge(scored, on=["horizon_months", f"n {target}"])
+    random_test = random_split_auc[random_split_auc["split"] == "test"]
+    table = table[["horizon_months", *settings, f"n {target}"]].merge(
+        random_test[["horizon_months", "auc"]].rename(columns={"auc": "AUC random split (test)"}), on="horizon_months"
     )
     if truth is not None and ceiling_models is not None:
         ceiling = ceiling_auc_table(by_centre, truth, ceiling_models, policy, splits=("test",))

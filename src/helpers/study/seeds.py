@@ -81,10 +81,11 @@ class SeedStudy:
         train = cohort.loc[cohort["split"] == "train", "patient_id"]
         outcome = cohort.set_index("patient_id")
         y = Surv.from_arrays(outcome.loc[train, "event"].astype(bool), outcome.loc[train, "time_months"])
-        radiomics = self.chain(self.features.loc[train], y, self.features.loc[everyone["patient_id"]])
+        chain = self.chain.with_reducer(centres=everyone.set_index("patient_id")["centre"])
+        radiomics = chain(self.features.loc[train], y, self.features.loc[everyone["patient_id"]])
         radiomics = radiomics.assign(split=radiomics["patient_id"].map(split))
         radiomics_oof = out_of_fold_predictions(
-            self.features.loc[train], y, self.chain, n_folds=self.oof_folds, random_state=self.model_seed
+            self.features.loc[train], y, chain, n_folds=self.oof_folds, random_state=self.model_seed
         )
         densenet = self.densenet[PREDICTION_COLUMNS].assign(split=self.densenet["patient_id"].map(split))
         base = {
