@@ -174,17 +174,25 @@ def test_centre_transfer_fits_on_the_source_centre_only_without_and_with_combat(
     cohort = _cohort(200).assign(split=lambda c: np.where(np.arange(len(c)) % 3 == 0, "test", "train"))
     features = cohort.set_index("patient_id")[["risk"]]
     chain = SpyChain([])
-    random_split = pd.DataFrame({"split": "test", "horizon_months": [12, 24, 36], "auc": [0.7, 0.7, 0.7]})
-    table = protocols.centre_transfer(features, cohort, None, chain, "paper", "known_status", random_split)
+    table = protocols.centre_transfer(features, cohort, None, chain, "paper", "known_status")
     source = set(cohort.loc[cohort["centre"] == "C1", "patient_id"])
-    assert [fitted for fitted, _ in chain.fits] == [source, source]
-    assert [settings["harmonise"] for _, settings in chain.fits] == ["none", "combat"]
-    combat = chain.fits[1][1]
-    assert combat["reference_centre"] == "C1" and combat["unseen_centre"] == "own_features"
-    assert set(combat["centres"].index) == set(cohort["patient_id"])  # every patient's centre, for ComBat
-    columns = ["horizon_months", "AUC C1 -> C2", "AUC C1 -> C2, ComBat", "n C2", "AUC random split (test)"]
-    assert list(table.columns) == columns
-    assert (table["AUC C1 -> C2"] > 0.65).all() and (table["AUC random split (test)"] == 0.7).all()
+    train = set(cohort.loc[cohort["split"] == "train", "patient_id"])
+    assert [fitted for fitted, _ in chain.fits] == [source, source, train, train]
+    assert [settings["harmonise"] for _, settings in chain.fits] == ["none", "combat", "none", "combat"]
+    transfer, random_split = chain.fits[1][1], chain.fits[3][1]
+    assert transfer["reference_centre"] == "C1" and transfer["unseen_centre"] == "own_features"
+    assert random_split["reference_centre"] is None and random_split["unseen_centre"] == "error"
+    assert set(transfer["centres"].index) == set(cohort["patient_id"])  # every patient's centre, for ComBat
+    assert list(table.columns) == [
+        "horizon_months",
+        "AUC C1 -> C2",
+        "AUC C1 -> C2, ComBat",
+        "n C2",
+        "AUC random split (test)",
+        "AUC random split (test), ComBat",
+    ]
+    assert (table.drop(columns=["horizon_months", "n C2"]) > 0.65).all().all()  # the spy predicts the true risk
+    assert (table["n C2"] <= (cohort["centre"] == "C2").sum()).all()  # patients with a known label
 
 
 def test_the_external_cohort_refuses_the_runs_own_seed(tmp_path):

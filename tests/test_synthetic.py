@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from helpers.synthetic import page
 from helpers.synthetic.clinical import population_cuts, simulate_clinical
 from helpers.synthetic.oracle import oracle_scores
-from helpers.synthetic.phantom import synthesise_patient
+from helpers.synthetic.phantom import _noise, synthesise_patient
 from helpers.synthetic.spec import CohortSpec, random_streams
 from helpers.synthetic.writer import MANIFEST_COLUMNS, generate_cohort
 
@@ -283,3 +283,18 @@ def test_a_tumour_larger_than_a_small_test_grid_fills_the_scan_instead_of_fallin
         assert row["diameter_mm"] > 40
         volumes = synthesise_patient(spec, row.to_dict(), seeds[index].spawn(2))
         assert volumes.reader1.sum() >= 400  # 0, 2 and 0 voxels before
+
+
+@pytest.mark.parametrize("centre", [0, 1])
+def test_each_scanners_noise_has_its_centres_sd_and_grain(centre: int) -> None:
+    """C1's iterative-reconstruction noise is correlated over its grain (lag-1 correlation exp(-1/(4 g^2)) for a
+    Gaussian grain of g pixels), C2's filtered-back-projection noise is white; both have the spec's SD."""
+    spec = CohortSpec()
+    grain = spec.centre_noise_grain_mm[centre] / spec.pixel_mm
+    noise = _noise((4, 256, 256), spec.centre_noise_sd_hu[centre], grain, np.random.default_rng(0))
+    assert noise.std() == pytest.approx(spec.centre_noise_sd_hu[centre], rel=0.02)
+    lag1 = np.corrcoef(noise[..., :-1].ravel(), noise[..., 1:].ravel())[0, 1]
+    expected = np.exp(-1 / (4 * grain**2)) if grain > 0 else 0.0
+    assert lag1 == pytest.approx(expected, abs=0.02)
+    across = np.corrcoef(noise[:-1].ravel(), noise[1:].ravel())[0, 1]
+    assert abs(across) < 0.02  # slices are reconstructed independently

@@ -105,7 +105,6 @@ class RunInputs:
     last_weights: Path  # 06's weights after its last epoch
     densenet_crossfit: pd.DataFrame  # 06's cross-fitted DenseNet: out-of-fold training rows, fold-mean test rows
     densenet_folds: Path  # 06's fold networks
-    radiomics_metrics: pd.DataFrame  # 05's Table 2 rows
     spec: CohortSpec | None  # the generator's settings (in-silico cohorts only)
     truth: pd.DataFrame | None  # the generator's truth (in-silico cohorts only)
     ceilings: pd.DataFrame | None  # 01's ceilings.parquet (in-silico cohorts only)
@@ -144,7 +143,6 @@ def read_run(
         last_weights=stage.input("densenet.last.pt"),
         densenet_crossfit=stage.read_parquet("predictions_densenet_crossfit.parquet"),
         densenet_folds=stage.input("densenet_folds.pt"),
-        radiomics_metrics=stage.read_parquet("metrics_radiomics.parquet"),
         spec=spec,
         truth=stage.read_parquet("insilico/truth.parquet") if in_silico else None,
         ceilings=stage.read_parquet("ceilings.parquet") if in_silico else None,
@@ -474,22 +472,21 @@ def centre_transfer(
     chain: RadiomicsChain,
     arm: Protocol,
     label_policy: LabelPolicy,
-    random_split_auc: pd.DataFrame,
     ceiling_models: CeilingModels | None = None,
     source: str | None = None,
     target: str | None = None,
 ) -> pd.DataFrame:
     """The radiomics chain fitted on every ``source``-centre patient and scored on every ``target``-centre patient,
-    without and with ComBat.
+    and fitted on the random split's training patients and scored on its test split, each without and with ComBat.
 
-    ComBat here takes the source centre as its reference (sva's ``ref.batch``) and estimates the target centre's
-    shift and scale from the target patients' own features, never their outcomes
-    (``helpers.features.harmonise``). Scored on the labels of ``arm`` (``helpers.data.outcomes.arm_label_policy``),
-    the arm whose metrics notebook 05 wrote. Beside them the random split's test AUC (``random_split_auc``:
-    notebook 05's metrics) and, in silico (``truth`` and ``ceiling_models`` given), the ROI ceiling on the target
-    centre. Columns: horizon_months, "AUC <source> -> <target>", "AUC <source> -> <target>, ComBat",
-    "n <target>", "AUC random split (test)" and, in silico, "ROI ceiling on <target>". ``source`` and ``target``
-    default to the first two centres in sorted order.
+    In the transfer ComBat takes the source centre as its reference (sva's ``ref.batch``) and estimates the target
+    centre's shift and scale from the target patients' own features, never their outcomes; on the random split it
+    is fitted on the training patients of both centres (``helpers.features.harmonise``). Scored on the labels of
+    ``arm`` (``helpers.data.outcomes.arm_label_policy``), the arm whose metrics notebook 05 wrote (its random-split
+    AUC is the column of the profile's ``harmonise``). In silico (``truth`` and ``ceiling_models`` given), the ROI
+    ceiling on the target centre. Columns: horizon_months, "AUC <source> -> <target>", "AUC <source> -> <target>,
+    ComBat", "n <target>", "AUC random split (test)", "AUC random split (test), ComBat" and, in silico, "ROI
+    ceiling on <target>". ``source`` and ``target`` default to the first two centres in sorted order.
     """
     policy = arm_label_policy(arm, label_policy)
     centres = sorted(cohort["centre"].unique())
@@ -498,26 +495,25 @@ def centre_transfer(
         split=np.where(cohort["centre"] == source, "train", np.where(cohort["centre"] == target, "test", "other"))
     )
     by_centre = by_centre[by_centre["split"] != "other"]
-    settings = {
-        f"AUC {source} -> {target}": {"harmonise": "none"},
-        f"AUC {source} -> {target}, ComBat": {
-            "harmonise": "combat",
-            "reference_centre": source,
-            "unseen_centre": "own_features",
-        },
+    transfer = {"harmonise": "combat", "reference_centre": source, "unseen_centre": "own_features"}
+    random_split = {"harmonise": "combat", "reference_centre": None, "unseen_centre": "error"}
+    runs = {
+        f"AUC {source} -> {target}": (by_centre, {"harmonise": "none"}),
+        f"AUC {source} -> {target}, ComBat": (by_centre, transfer),
+        "AUC random split (test)": (cohort, {"harmonise": "none"}),
+        "AUC random split (test), ComBat": (cohort, random_split),
     }
-    table = None
-    for column, setting in settings.items():
-        predicted = radiomics_predictions(features, by_centre, chain.with_reducer(**setting))
-        scored = horizon_metrics(predicted, by_centre, policy)
-        scored = scored[scored["split"] == "test"][["horizon_months", "auc", "n"]].rename(
-            columns={"auc": column, "n": f"n {target}"}
+    columns = []
+    for column, (patients, setting) in runs.items():
+        scored = horizon_metrics(
+            radiomics_predictions(features, patients, chain.with_reducer(**setting)), patients, policy
         )
-        table = scored if table is None else table.merge(scored, on=["horizon_months", f"n {target}"])
-    random_test = random_split_auc[random_split_auc["split"] == "test"]
-    table = table[["horizon_months", *settings, f"n {target}"]].merge(
-        random_test[["horizon_months", "auc"]].rename(columns={"auc": "AUC random split (test)"}), on="horizon_months"
-    )
+        scored = scored[scored["split"] == "test"].set_index("horizon_months")
+        columns.append(scored["auc"].rename(column))
+        if patients is by_centre:
+            columns.append(scored["n"].rename(f"n {target}"))
+    table = pd.concat(columns, axis=1).loc[:, lambda t: ~t.columns.duplicated()].reset_index()
+    table = table[["horizon_months", *list(runs)[:2], f"n {target}", *list(runs)[2:]]]
     if truth is not None and ceiling_models is not None:
         ceiling = ceiling_auc_table(by_centre, truth, ceiling_models, policy, splits=("test",))
         roi = ceiling[ceiling["information_set"] == "roi"]

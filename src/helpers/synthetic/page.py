@@ -112,11 +112,15 @@ def render(spec: CohortSpec | None = None) -> str:
     lines += ["", "| survival and censoring | spec field | value |", "|---|---|---|"]
     for label, field, unit in SURVIVAL:
         lines.append(f"| {label} | `{field}` | {_value(spec, field, None):g}{' ' + unit if unit else ''} |")
-    lines += ["", "| centre | pixel spacing | noise SD | blur SD | HU offset |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| centre | pixel spacing | noise SD | noise grain SD | blur SD | HU offset |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, centre in enumerate(("C1", "C2")):
         lines.append(
             f"| {centre} | {spec.pixel_mm * spec.centre_pixel_scale[i]:.2f} mm | {spec.centre_noise_sd_hu[i]:g} HU "
-            f"| {spec.centre_blur_mm[i]:g} mm | {spec.centre_hu_offset[i]:+g} |"
+            f"| {spec.centre_noise_grain_mm[i]:g} mm | {spec.centre_blur_mm[i]:g} mm | {spec.centre_hu_offset[i]:+g} |"
         )
     return "\n".join(lines) + "\n"
 

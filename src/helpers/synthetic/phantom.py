@@ -540,12 +540,27 @@ def _reconstruction_circle(matrix: int) -> np.ndarray:
 _SLICE_PROFILE_SIGMA = 0.3  # slices: partial volume of a 5 mm slice with its neighbours
 
 
+def _noise(shape: tuple[int, ...], sd_hu: float, grain_voxels: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise of SD ``sd_hu``, correlated in plane over ``grain_voxels`` (Gaussian SD; 0: white), as
+    iterative reconstruction leaves it; scaled by the kernel's own norm, so its SD is ``sd_hu`` whatever the grain."""
+    white = rng.standard_normal(shape, dtype=np.float32)
+    if grain_voxels <= 0:
+        return sd_hu * white
+    impulse = np.zeros((1, 65, 65), np.float32)
+    impulse[0, 32, 32] = 1.0
+    norm = float(np.sqrt((ndimage.gaussian_filter(impulse, (0, grain_voxels, grain_voxels)) ** 2).sum()))
+    return (sd_hu / norm) * ndimage.gaussian_filter(white, (0, grain_voxels, grain_voxels))
+
+
 def _scan(canvas: _Canvas, spec: CohortSpec, centre_index: int, rng: np.random.Generator) -> np.ndarray:
-    """The centre's scanner: blur (sharpness and slice profile), HU offset, noise, padding; int16 HU."""
-    blur = spec.centre_blur_mm[centre_index] / (canvas.x[1] - canvas.x[0])
+    """The centre's scanner: blur (sharpness and slice profile), HU offset, noise of its SD and grain, padding;
+    int16 HU."""
+    pixel = canvas.x[1] - canvas.x[0]
+    blur = spec.centre_blur_mm[centre_index] / pixel
     hu = ndimage.gaussian_filter(canvas.hu, (_SLICE_PROFILE_SIGMA, blur, blur))
     hu += spec.centre_hu_offset[centre_index]
-    hu += spec.centre_noise_sd_hu[centre_index] * rng.standard_normal(hu.shape, dtype=np.float32)
+    grain = spec.centre_noise_grain_mm[centre_index] / pixel
+    hu += _noise(hu.shape, spec.centre_noise_sd_hu[centre_index], grain, rng)
     hu[:, ~_reconstruction_circle(spec.matrix)] = TISSUE_HU["padding"]
     return np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-GENERATOR_VERSION = "2.1"  # 2.1: a tumour larger than the scan is centred in it (phantom._field_of_view)
+GENERATOR_VERSION = "2.2"  # 2.2: scanners of published difference (noise grain, SD, HU); 2.1: large tumours centred
 DAYS_PER_MONTH = 365.25 / 12
 
 # AJCC 8th T stage: size cut-offs (greatest diameter) and the arterial contact taken as
@@ -80,10 +80,14 @@ class CohortSpec:
     log_hr_smv_contact_per_90deg: float = 0.5
     log_hr_stranding: float = 2.4
     log_hr_liver_lesion_doubling: float = 0.3
-    # Scanners of centres C1 and C2.
-    centre_noise_sd_hu: tuple[float, float] = (12.0, 18.0)
+    # Scanners of centres C1 and C2: a 256-slice scanner with hybrid iterative reconstruction and a 64-slice
+    # one with filtered back projection. Iterative reconstruction about halves the noise SD at a routine dose
+    # and shifts its power to lower frequencies (coarser grain: the noise is correlated over about a pixel);
+    # scanners of different generations differ by about 10 HU in soft tissue (book/data_insilico.md).
+    centre_noise_sd_hu: tuple[float, float] = (10.0, 20.0)
+    centre_noise_grain_mm: tuple[float, float] = (0.8, 0.0)
     centre_blur_mm: tuple[float, float] = (0.4, 0.9)
-    centre_hu_offset: tuple[float, float] = (0.0, 8.0)
+    centre_hu_offset: tuple[float, float] = (0.0, 10.0)
     centre_pixel_scale: tuple[float, float] = (1.0, 1.0625)
     # Reader 2 draws the boundary this far (mm, SD of a smooth random shift) from reader 1;
     # 1.8 mm puts the mean ICC(2,1) over all 1,037 features of the paper's extraction near its
