@@ -144,8 +144,8 @@ def test_every_contour_on_the_shipped_plane_fills_its_own_area_within_two_percen
             area = polygon_area(contour)
             filled = voxels(dicom_masks.fill_contours([contour], planning_ct)) * dx * dy
             if area >= 100 * dx * dy:  # a contour of a few pixels is below the grid's resolution
-                # the issue asks for 2 %; the manifest page states 0.1 %, which this keeps true
-                assert filled == pytest.approx(area, rel=0.001), (structure.name, area, filled)
+                # the issue asks for 2 %; the manifest page states 0.2 %, which this keeps true
+                assert filled == pytest.approx(area, rel=0.002), (structure.name, area, filled)
                 checked += 1
             else:
                 assert filled <= area + 4 * dx * dy
@@ -249,3 +249,18 @@ def test_a_hole_whose_edge_runs_along_the_outer_edge_keeps_that_edge(planning_ct
     assert filled[106:115, 101:110].sum() == 0  # the hole's interior is empty
     assert filled[105:116, 100].all() and filled[105:116, 110].all()  # the shared edge and the hole's far edge
     assert filled.sum() == 21 * 21 - 9 * 9
+
+
+def test_diagonal_edges_rounded_to_a_hundredth_of_a_millimetre_fill_the_same_voxels_on_a_fine_grid():
+    """A diamond's edges run through voxel centres diagonally; on 0.25 mm voxels, 0.01 mm rounding of its
+    vertices must not move a voxel in or out (the reviewer's case: 15 of 30 origins differed at 0.02 voxel)."""
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        grid = sitk.Image(120, 120, 1, sitk.sitkInt16)
+        grid.SetSpacing((0.25, 0.25, 1.0))
+        grid.SetOrigin(tuple(rng.uniform(-200, 200, 2).round(4)) + (0.0,))
+        corners = [(60 - 40, 60, 0), (60, 60 - 40, 0), (60 + 40, 60, 0), (60, 60 + 40, 0)]
+        diamond = np.array([grid.TransformContinuousIndexToPhysicalPoint(c) for c in corners])
+        exact = sitk.GetArrayFromImage(dicom_masks.fill_contours([diamond], grid))
+        rounded = sitk.GetArrayFromImage(dicom_masks.fill_contours([diamond.round(2)], grid))
+        assert np.array_equal(rounded, exact) and exact.sum() == 2 * 40 * 41 + 1

@@ -151,3 +151,18 @@ def test_the_smoke_run_harmonises_on_training_patients_and_notebook_10_compares_
     transfer = pd.read_parquet(smoke_run / "protocol_centre_transfer.parquet")
     both = transfer[["AUC C1 -> C2", "AUC C1 -> C2, ComBat"]]
     assert both.notna().all().all() and ((both > 0) & (both < 1)).all().all()
+    metrics = pd.read_parquet(smoke_run / "metrics_radiomics.parquet")
+    reported = metrics[metrics["split"] == "test"].set_index("horizon_months")["auc"]
+    refitted = transfer.set_index("horizon_months")["AUC random split (test), ComBat"]  # the profile's setting
+    np.testing.assert_allclose(refitted.to_numpy(), reported.loc[refitted.index].to_numpy(), atol=1e-12)
+
+
+def test_a_feature_constant_within_an_unseen_centre_is_left_as_it_is_and_kept_out_of_its_priors():
+    X, centres = centres_data()
+    two = X.index[centres.isin(["A", "B"])]
+    X.loc[centres == "B", 5] = 3.0
+    trained_on_a = ComBat(centres, unseen="own_features").fit(X.loc[centres == "A"])
+    harmonised = trained_on_a.transform(X.loc[two])
+    np.testing.assert_array_equal(harmonised[5].to_numpy(), X.loc[two, 5].to_numpy())
+    without = ComBat(centres, unseen="own_features").fit(X.loc[centres == "A"].drop(columns=5))
+    np.testing.assert_allclose(harmonised.drop(columns=5).to_numpy(), without.transform(X.loc[two].drop(columns=5)))

@@ -36,7 +36,7 @@ def test_counts_are_known_deaths_by_and_known_survivors_at_each_horizon():
     assert counts["training patients alive at 36 months"] == 2  # censored at 30 months: unknown at 36
     assert counts["test patients"] == 2 and counts["test deaths by 24 months"] == 1
     assert counts["test patients alive at 36 months"] == 1  # censored exactly at 36 months: alive at 36
-    assert counts["centres"] == 0
+    assert counts["centres"] == 0 and counts["training patients in the smallest centre"] == 5
 
 
 def test_nested_minimum_is_the_smallest_class_every_outer_fold_holds_and_splits_into_inner_folds():
@@ -83,14 +83,16 @@ def test_delong_needs_the_two_of_each_outcome_its_requirement_states():
     )
 
 
-def test_notebook_10_on_a_real_cohort_checks_only_its_centre_transfer():
+def test_notebook_10_on_a_real_cohort_checks_only_its_centre_comparisons():
     table = cohort(
         [6, 50, 8, 9, 10, 30], [1, 0, 1, 1, 1, 1], ["train"] * 4 + ["test"] * 2, ["A", "A", "A", "B", "B", "B"]
     )
     real = unmet("10_protocols", table, {"oof_folds": 5, "lasso_folds": 3}, in_silico=False)
     assert real == [
         "centre-wise transfer of the radiomics chain needs at least 3 first-centre deaths (the cohort has 2), "
-        "at least 1 second-centre patient alive at 36 months (the cohort has 0)"
+        "at least 1 second-centre patient alive at 36 months (the cohort has 0)",
+        "ComBat harmonisation across centres needs at least 2 training patients in the smallest centre "
+        "(the cohort has 1)",  # the random split's comparison with ComBat
     ]
     assert unmet("12_optimism_seeds", table, {"oof_folds": 5, "lasso_folds": 3}, in_silico=False) == []
     assert len(unmet("12_optimism_seeds", table, {"oof_folds": 5, "lasso_folds": 3})) == 3
@@ -149,5 +151,17 @@ def test_the_smoke_cohort_meets_every_notebooks_needs(smoke_run):
         n: json.loads((smoke_run / "manifests" / f"{n}.json").read_text(encoding="utf-8"))["params"]
         for n in REQUIREMENTS
     }
-    lasso = {"lasso_folds": recorded["04_pca_lasso"]["lasso_folds"]}
-    assert {n: unmet(n, table, recorded[n] | lasso) for n in REQUIREMENTS} == {n: [] for n in REQUIREMENTS}
+    reducer = {key: recorded["04_pca_lasso"][key] for key in ("lasso_folds", "harmonise")}
+    assert {n: unmet(n, table, recorded[n] | reducer) for n in REQUIREMENTS} == {n: [] for n in REQUIREMENTS}
+
+
+def test_combat_needs_two_training_patients_in_every_centre_only_when_it_runs():
+    table = cohort([6, 50, 8, 9, 10, 30], [1, 0, 1, 1, 1, 1], ["train"] * 5 + ["test"], ["A"] * 4 + ["B"] * 2)
+    assert cohort_counts(table)["training patients in the smallest centre"] == 1
+    combat = {"lasso_folds": 3, "harmonise": "combat"}
+    assert "ComBat harmonisation across centres needs at least 2 training patients in the smallest centre " in (
+        " ".join(unmet("04_pca_lasso", table, combat))
+    )
+    assert not any("ComBat" in problem for problem in unmet("04_pca_lasso", table, combat | {"harmonise": "none"}))
+    absent = table.assign(split=["train"] * 4 + ["test"] * 2)  # centre B has no training patient at all
+    assert cohort_counts(absent)["training patients in the smallest centre"] == 0

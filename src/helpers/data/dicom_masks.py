@@ -32,8 +32,9 @@ RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 FRACTIONAL_THRESHOLD = 0.5  # a FRACTIONAL segment's voxel is in the mask when its probability/occupancy >= this
 PLANE_TOLERANCE = 0.25  # a contour lies on a slice when within this fraction of the slice spacing of it
 # a voxel centre within this fraction of a voxel of a contour line lies on it: wide enough for coordinates
-# rounded to 0.01 mm (planning systems write ContourData so) on voxels of 0.25 mm or more
-ON_CONTOUR_TOLERANCE = 0.02
+# rounded to 0.01 mm (planning systems write ContourData so), diagonal edges included, on voxels of 0.25 mm
+# or more
+ON_CONTOUR_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,15 @@ MAX_ITERATIONS = 10_000  # sva iterates without a limit; the posterior updates c
 
 @dataclass(frozen=True)
 class CentreEffect:
-    """One centre's empirical-Bayes location (``gamma``) and scale (``delta``) per feature, and its patient count."""
+    """One centre's empirical-Bayes location (``gamma``) and scale (``delta``) per adjusted feature."""
 
     gamma: np.ndarray
     delta: np.ndarray
-    patients: int
+
+    @classmethod
+    def none(cls, n_features: int) -> CentreEffect:
+        """No effect: the reference centre's (and a feature's left as it is)."""
+        return cls(np.zeros(n_features), np.ones(n_features))
 
 
 def _moments_prior(delta_hat: np.ndarray) -> tuple[float, float]:
@@ -66,7 +70,7 @@ def centre_effect(standardised: np.ndarray, convergence: float) -> CentreEffect:
         gamma, delta = gamma_new, delta_new
         if change < convergence:
             break
-    return CentreEffect(gamma, delta, n)
+    return CentreEffect(gamma, delta)
 
 
 class ComBat(TransformerMixin, BaseEstimator):
@@ -96,7 +100,10 @@ class ComBat(TransformerMixin, BaseEstimator):
         return self.centres.loc[X.index].astype(str)
 
     def fit(self, X: pd.DataFrame, y: object = None) -> ComBat:
-        """Pooled standardisation and each centre's posterior effects, from ``X`` (patients x features) only."""
+        """Pooled standardisation and each centre's posterior effects, from ``X`` (patients x features, indexed by
+        patient id) only."""
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("ComBat needs a DataFrame indexed by patient id, to look up each patient's centre")
         if self.unseen not in ("error", "own_features"):
             raise ValueError(f"unseen must be 'error' or 'own_features', not {self.unseen!r}")
         centres = self._centres_of(X)
@@ -119,18 +126,27 @@ class ComBat(TransformerMixin, BaseEstimator):
         else:
             self.grand_mean_ = means[self.reference_]
             residual_var = values[members[self.reference_]].var(axis=0)
-        within = np.vstack([values[rows].var(axis=0) for rows in members.values()])
-        self.adjusted_ = (residual_var > 0) & (within > 0).all(axis=0)
+        spread = np.vstack([np.ptp(values[rows], axis=0) for rows in members.values()])
+        self.adjusted_ = (spread > 0).all(axis=0)  # sva leaves a feature constant within a centre as it is
         self.pooled_sd_ = np.sqrt(np.where(self.adjusted_, residual_var, 1.0))
         self.feature_names_in_ = np.asarray(X.columns)
         standardised = self._standardise(values)[:, self.adjusted_]
         self.effects_ = {
-            c: CentreEffect(np.zeros(self.adjusted_.sum()), np.ones(self.adjusted_.sum()), int(counts[c]))
+            c: CentreEffect.none(int(self.adjusted_.sum()))
             if c == self.reference_
             else centre_effect(standardised[rows], self.convergence)
             for c, rows in members.items()
         }
         return self
+
+    def _own_effect(self, standardised: np.ndarray) -> CentreEffect:
+        """An unseen centre's effect from its own standardised rows; a feature constant within it is left as it is
+        and kept out of its priors (sva drops such a feature from the whole adjustment)."""
+        varies = np.ptp(standardised, axis=0) > 0
+        estimated = centre_effect(standardised[:, varies], self.convergence)
+        effect = CentreEffect.none(standardised.shape[1])
+        effect.gamma[varies], effect.delta[varies] = estimated.gamma, estimated.delta
+        return effect
 
     def _standardise(self, values: np.ndarray) -> np.ndarray:
         """Features minus the pooled mean, over the pooled SD."""
@@ -153,9 +169,9 @@ class ComBat(TransformerMixin, BaseEstimator):
                     f"{centre} ({int(rows.sum())} patients, e.g. {X.index[rows][0]}): fit it on a training split "
                     "that holds the centre, or estimate the centre from its own features (unseen='own_features')"
                 )
-            if rows.sum() < 2:
+            if rows.sum() < 2:  # sva would fall back to a mean-only adjustment; this refuses instead
                 raise CohortTooSmallError(f"ComBat: centre {centre} has 1 patient; its variance needs at least 2")
-            effects[centre] = centre_effect(standardised[rows][:, self.adjusted_], self.convergence)
+            effects[centre] = self._own_effect(standardised[rows][:, self.adjusted_])
         harmonised = X.to_numpy(dtype=float).copy()
         for centre in centres.unique():
             rows, effect = (centres == centre).to_numpy(), effects[centre]

@@ -23,21 +23,25 @@ from helpers.pipeline.stage import Stage
 from helpers.vocabulary import FUSION_CV_FOLDS, HORIZONS_MONTHS
 
 Params = Mapping[str, Any]
-Scope = Literal["always", "in silico", "two centres"]
-SCOPE_WORDS = {"always": "", "in silico": " (in-silico cohorts only)", "two centres": " (cohorts with two centres)"}
+Scope = Literal["in silico", "two centres", "combat"]
+SCOPE_WORDS = {
+    "in silico": "in-silico cohorts",
+    "two centres": "cohorts with two centres",
+    "combat": "`harmonise: combat`",
+}
 
 
 @dataclass(frozen=True)
 class Requirement:
-    """One method's need: at least ``minimum(params)`` of a count of the cohort (``counted``), checked when the
-    cohort is in ``scope`` and every name in ``parameters`` is known."""
+    """One method's need: at least ``minimum(params)`` of a count of the cohort (``counted``), checked when every
+    condition of ``scope`` holds and every name in ``parameters`` is known."""
 
     method: str
     counted: str
     minimum: Callable[[Params], int]
     rule: str  # the minimum in words, for the Running page
     parameters: tuple[str, ...] = ()
-    scope: Scope = "always"
+    scope: tuple[Scope, ...] = ()
 
 
 def nested_minimum(outer_folds: int, inner_folds: int) -> int:
@@ -47,7 +51,7 @@ def nested_minimum(outer_folds: int, inner_folds: int) -> int:
     return max(outer_folds, inner_folds + math.ceil(inner_folds / (outer_folds - 1)))
 
 
-def _folds(parameter: str, method: str, scope: Scope = "always") -> list[Requirement]:
+def _folds(parameter: str, method: str, scope: tuple[Scope, ...] = ()) -> list[Requirement]:
     """A stratified k-fold method: every fold's held-out part needs a patient and a death."""
     return [
         Requirement(method, f"training {what}", lambda p: int(p[parameter]), f"`{parameter}`", (parameter,), scope)
@@ -55,7 +59,7 @@ def _folds(parameter: str, method: str, scope: Scope = "always") -> list[Require
     ]
 
 
-def _nested_lasso(method: str, scope: Scope = "always") -> Requirement:
+def _nested_lasso(method: str, scope: tuple[Scope, ...] = ()) -> Requirement:
     """The radiomics chain cross-fitted in ``oof_folds``: each fold refits the Cox-LASSO's ``lasso_folds``-fold
     cross-validation on its training part, which must still hold a death per LASSO fold."""
     return Requirement(
@@ -68,7 +72,7 @@ def _nested_lasso(method: str, scope: Scope = "always") -> Requirement:
     )
 
 
-def _both_outcomes(group: str, method: str, minimum: int, scope: Scope = "always") -> list[Requirement]:
+def _both_outcomes(group: str, method: str, minimum: int, scope: tuple[Scope, ...] = ()) -> list[Requirement]:
     """An AUC (or a threshold, a stratified resample) at every horizon needs both outcomes there."""
     return [
         Requirement(method, f"{group} {outcome} {horizon} months", lambda p: minimum, str(minimum), (), scope)
@@ -84,12 +88,12 @@ _FUSION_METHOD = (
 )
 
 
-def _fusion(scope: Scope = "always") -> list[Requirement]:
+def _fusion(scope: tuple[Scope, ...] = ()) -> list[Requirement]:
     """Both arms' fusion models: the rigorous arm's grid search nests the SVM's calibration folds in its own."""
     return _both_outcomes("training", _FUSION_METHOD, _FUSION_MINIMUM, scope)
 
 
-def _radiomics_chain(scope: Scope = "always") -> list[Requirement]:
+def _radiomics_chain(scope: tuple[Scope, ...] = ()) -> list[Requirement]:
     """The out-of-fold predictions of the whole radiomics chain (LASSO refitted in every fold)."""
     method = "out-of-fold random survival forest predictions"
     return _folds("oof_folds", method, scope) + [_nested_lasso(method, scope)]
@@ -116,19 +120,28 @@ def _centre_transfer() -> list[Requirement]:
             lambda p: int(p["lasso_folds"]),
             "`lasso_folds`",
             ("lasso_folds",),
-            "two centres",
+            ("two centres",),
         )
         for what in ("patients", "deaths")
     ]
-    return fitted + _both_outcomes("second-centre", method, 1, "two centres")
+    return fitted + _both_outcomes("second-centre", method, 1, ("two centres",))
+
+
+def _combat(scope: tuple[Scope, ...]) -> Requirement:
+    """ComBat estimates each centre's shift and scale from its training patients: two at least per centre (the
+    out-of-fold parts of notebooks 05, 10 and 12 are stratified by event only, so ComBat itself stops, naming the
+    centre, should a fold leave a small centre with fewer)."""
+    return Requirement(
+        "ComBat harmonisation across centres", "training patients in the smallest centre", lambda p: 2, "2", (), scope
+    )
 
 
 _SCORED = _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1)
 _THRESHOLDS = _both_outcomes("training", "accuracy cut-offs from the training split", 1)
 
 REQUIREMENTS: dict[str, list[Requirement]] = {
-    "04_pca_lasso": _folds("lasso_folds", "Cox-LASSO with cross-validated lambda"),
-    "05_rsf": _radiomics_chain() + _THRESHOLDS + _SCORED,
+    "04_pca_lasso": _folds("lasso_folds", "Cox-LASSO with cross-validated lambda") + [_combat(("combat",))],
+    "05_rsf": _radiomics_chain() + [_combat(("combat",))] + _THRESHOLDS + _SCORED,
     "06_densenet": _folds("oof_folds", "cross-fitted DenseNet fold networks") + _THRESHOLDS + _SCORED,
     "07_fusion": _fusion() + _SCORED + _both_outcomes("test", "DeLong test of the AUCs", 2),
     "08_stratification": [
@@ -136,14 +149,16 @@ REQUIREMENTS: dict[str, list[Requirement]] = {
         Requirement("log-rank test of the risk groups", "test deaths", lambda p: 1, "1"),
     ],
     "09_reproduction": [],
-    "10_protocols": _radiomics_chain("in silico")
-    + _fusion("in silico")
-    + _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1, "in silico")
-    + _centre_transfer(),
+    "10_protocols": _radiomics_chain(("in silico",))
+    + _fusion(("in silico",))
+    + _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1, ("in silico",))
+    + _centre_transfer()
+    + [_combat(("two centres",))],  # the random split's comparison with ComBat
     "11_uncertainty": _both_outcomes("test", "stratified bootstrap intervals of the test AUCs", 1),
-    "12_optimism_seeds": _radiomics_chain("in silico")
-    + _fusion("in silico")
-    + _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1, "in silico"),
+    "12_optimism_seeds": _radiomics_chain(("in silico",))
+    + [_combat(("in silico", "combat"))]
+    + _fusion(("in silico",))
+    + _both_outcomes("test", "AUC at 1, 2 and 3 years on the test split", 1, ("in silico",)),
 }
 
 
@@ -160,20 +175,28 @@ def _outcome_counts(group: str, part: pd.DataFrame) -> dict[str, int]:
 
 def cohort_counts(cohort: pd.DataFrame) -> dict[str, int]:
     """Every count a requirement names, from cohort.parquet (split, time_months, event, centre when present):
-    per split and, with two centres or more, for the first two centres by name."""
+    per split, the training patients of the centre with fewest, and, with two centres or more, the first two
+    centres' by name."""
     counts = _outcome_counts("training", cohort[cohort["split"] == "train"])
     counts |= _outcome_counts("test", cohort[cohort["split"] == "test"])
     centres = sorted(cohort["centre"].unique()) if "centre" in cohort else []
     counts["centres"] = len(centres)
+    training = cohort.loc[cohort["split"] == "train", "centre"] if centres else pd.Series(dtype=str)
+    per_centre = [int((training == centre).sum()) for centre in centres] or [counts["training patients"]]
+    counts["training patients in the smallest centre"] = min(per_centre)
     for group, centre in zip(("first-centre", "second-centre"), centres):
         counts |= _outcome_counts(group, cohort[cohort["centre"] == centre])
     return counts
 
 
 def _applies(need: Requirement, counts: Mapping[str, int], params: Params, in_silico: bool) -> bool:
-    """Whether ``need`` is checked: its scope holds and its parameters are known."""
-    in_scope = {"always": True, "in silico": in_silico, "two centres": counts["centres"] >= 2}[need.scope]
-    return in_scope and all(name in params for name in need.parameters)
+    """Whether ``need`` is checked: every condition of its scope holds and its parameters are known."""
+    holds = {
+        "in silico": in_silico,
+        "two centres": counts["centres"] >= 2,
+        "combat": params.get("harmonise") == "combat",
+    }
+    return all(holds[condition] for condition in need.scope) and all(name in params for name in need.parameters)
 
 
 def _counted(counted: str, number: int) -> str:
@@ -202,17 +225,21 @@ def unmet(notebook: str, cohort: pd.DataFrame, params: Params, in_silico: bool =
 
 
 def known_parameters(stage: Stage) -> dict[str, Any]:
-    """The stage's parameters, plus ``lasso_folds`` from notebook 04's fitted reducer where a requirement of
-    this notebook needs it and 04 has recorded the reducer."""
+    """The stage's parameters, plus ``lasso_folds`` and ``harmonise`` from notebook 04's fitted reducer where this
+    notebook does not declare them and 04 has recorded the reducer."""
     params = dict(stage.params)
-    wanted = {name for need in REQUIREMENTS[stage.name] for name in need.parameters}
-    if "lasso_folds" in wanted and "lasso_folds" not in params:
-        try:
-            recorded = stage.has("reducer.joblib")
-        except StaleInputError:  # notebook 04 has not run: the notebook stops on its missing input
-            recorded = False
-        if recorded:
-            params["lasso_folds"] = int(joblib.load(stage.input("reducer.joblib")).n_folds)
+    needs = REQUIREMENTS[stage.name]
+    wanted = {name for need in needs for name in need.parameters} | {"harmonise" for n in needs if "combat" in n.scope}
+    if not wanted & {"lasso_folds", "harmonise"} - params.keys():
+        return params
+    try:
+        recorded = stage.has("reducer.joblib")
+    except StaleInputError:  # notebook 04 has not run: the notebook stops on its missing input
+        recorded = False
+    if recorded:
+        reducer = joblib.load(stage.input("reducer.joblib"))
+        params.setdefault("lasso_folds", int(reducer.n_folds))
+        params.setdefault("harmonise", reducer.harmonise)
     return params
 
 
@@ -238,7 +265,8 @@ def minimum_cohort_table() -> pd.DataFrame:
     for notebook, needs in REQUIREMENTS.items():
         methods: dict[str, list[str]] = {}
         for need in needs:
-            methods.setdefault(need.method + SCOPE_WORDS[need.scope], []).append(f"≥ {need.rule} {need.counted}")
+            scope = f" ({', '.join(SCOPE_WORDS[condition] for condition in need.scope)})" if need.scope else ""
+            methods.setdefault(need.method + scope, []).append(f"≥ {need.rule} {need.counted}")
         for method, rules in methods.items():
             rows.append({"notebook": notebook, "method": method, "needs": _merge_horizons(rules)})
         if not needs:

@@ -95,7 +95,8 @@ def external_cohort(
 
 @dataclass(frozen=True)
 class RunInputs:
-    """What the comparison takes from the run: notebooks 01, 02, 04-06's artifacts, read through the contract."""
+    """What the comparison takes from the run: notebooks 01, 02, 03, 04 and 06's artifacts, read through the
+    contract."""
 
     cohort: pd.DataFrame  # cohort.parquet
     features: pd.DataFrame  # reader-1 features kept by notebook 02, patients x features
@@ -503,17 +504,14 @@ def centre_transfer(
         "AUC random split (test)": (cohort, {"harmonise": "none"}),
         "AUC random split (test), ComBat": (cohort, random_split),
     }
-    columns = []
+    scored = {}
     for column, (patients, setting) in runs.items():
-        scored = horizon_metrics(
-            radiomics_predictions(features, patients, chain.with_reducer(**setting)), patients, policy
-        )
-        scored = scored[scored["split"] == "test"].set_index("horizon_months")
-        columns.append(scored["auc"].rename(column))
-        if patients is by_centre:
-            columns.append(scored["n"].rename(f"n {target}"))
-    table = pd.concat(columns, axis=1).loc[:, lambda t: ~t.columns.duplicated()].reset_index()
-    table = table[["horizon_months", *list(runs)[:2], f"n {target}", *list(runs)[2:]]]
+        predicted = radiomics_predictions(features, patients, chain.with_reducer(**setting))
+        metrics = horizon_metrics(predicted, patients, policy)
+        scored[column] = metrics[metrics["split"] == "test"].set_index("horizon_months")
+    table = pd.DataFrame({column: frame["auc"] for column, frame in scored.items()})
+    table.insert(2, f"n {target}", scored[f"AUC {source} -> {target}"]["n"])
+    table = table.reset_index()
     if truth is not None and ceiling_models is not None:
         ceiling = ceiling_auc_table(by_centre, truth, ceiling_models, policy, splits=("test",))
         roi = ceiling[ceiling["information_set"] == "roi"]

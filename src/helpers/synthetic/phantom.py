@@ -546,8 +546,9 @@ def _noise(shape: tuple[int, ...], sd_hu: float, grain_voxels: float, rng: np.ra
     white = rng.standard_normal(shape, dtype=np.float32)
     if grain_voxels <= 0:
         return sd_hu * white
-    impulse = np.zeros((1, 65, 65), np.float32)
-    impulse[0, 32, 32] = 1.0
+    half = int(np.ceil(4 * grain_voxels))  # gaussian_filter truncates its kernel at 4 SD
+    impulse = np.zeros((1, 2 * half + 1, 2 * half + 1), np.float32)
+    impulse[0, half, half] = 1.0
     norm = float(np.sqrt((ndimage.gaussian_filter(impulse, (0, grain_voxels, grain_voxels)) ** 2).sum()))
     return (sd_hu / norm) * ndimage.gaussian_filter(white, (0, grain_voxels, grain_voxels))
 
