@@ -22,8 +22,10 @@ paper: $(STAMP)
 run: $(STAMP)
 	$(PY) -m helpers.run $(PROFILE) --no-book
 
-## make test: the whole test suite (unit tests, notebook smoke run, strict book build)
+## make test: the whole test suite (unit tests, notebook smoke run, strict book build, the browser check);
+## installs Chromium first when it can (tools/install_chromium.sh), or says in one line what to install
 test: $(STAMP)
+	bash tools/install_chromium.sh
 	$(PY) -m pytest
 
 ## make lint: ruff (lint + format) over the code and notebooks, mypy over src/; a failure names the fixing command

@@ -38,3 +38,20 @@ def test_the_gpu_benchmark_needs_only_torch_monai_pandas_and_psutil():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_make_test_finds_an_installed_chromium_or_says_in_one_line_what_to_install(tmp_path):
+    """tools/install_chromium.sh, which ``make test`` runs first: nothing to do when a Chromium is on PATH; with
+    none and no apt-get, one line naming the package and the fallback, and exit 1 before any test starts."""
+    script = ROOT / "tools" / "install_chromium.sh"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    bare = subprocess.run(["/bin/bash", str(script)], env={"PATH": str(bin_dir)}, capture_output=True, text=True)
+    assert bare.returncode == 1 and bare.stdout == ""
+    assert (
+        bare.stderr.count("\n") == 1 and "apt-get install chromium" in bare.stderr and "make test-fast" in bare.stderr
+    )
+    (bin_dir / "chromium").write_text("#!/bin/sh\n", encoding="utf-8")
+    (bin_dir / "chromium").chmod(0o755)
+    found = subprocess.run(["/bin/bash", str(script)], env={"PATH": str(bin_dir)}, capture_output=True, text=True)
+    assert found.returncode == 0 and found.stderr == ""
