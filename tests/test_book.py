@@ -4,6 +4,9 @@ strict book build."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +14,7 @@ import papermill
 import pytest
 
 from helpers.data.tcga import tcga_paad_manifest
+from helpers.pipeline.book import publish_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -71,3 +75,39 @@ def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):
     executed = (tmp_path / "01_cohort.ipynb").read_text(encoding="utf-8")
     assert "TCGA-" not in executed
     assert "ceiling_auc_test" not in json.loads((run_dir / "metrics" / "01_cohort.json").read_text(encoding="utf-8"))
+
+
+def project_book_sources(root: Path) -> Path:
+    """The project's book as a fresh clone has it: configuration and pages, no run chapters."""
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, root / name)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("notebooks", ".ipynb_checkpoints"))
+    return root
+
+
+def jupyter_book_build(source: Path, *options: str) -> subprocess.CompletedProcess:
+    """``jupyter-book build .`` in ``source``, as a user types it."""
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", ".", *options]
+    return subprocess.run(command, cwd=source, capture_output=True, text=True, timeout=900)
+
+
+def test_jupyter_book_build_without_a_run_stops_with_one_line_saying_to_run_make_book(tmp_path):
+    built = jupyter_book_build(project_book_sources(tmp_path / "clone"))
+    assert built.returncode == 1
+    assert built.stderr.strip().count("\n") == 0 and "Traceback" not in built.stderr + built.stdout
+    assert built.stderr.startswith("[book] the analysis chapters come from a run, and book/notebooks/ lacks 12 of")
+    assert "run `make book`" in built.stderr
+
+
+@pytest.mark.slow
+def test_jupyter_book_build_after_a_run_builds_every_chapter_of_it(smoke_run, tmp_path):
+    source = project_book_sources(tmp_path / "clone")
+    published = publish_notebooks(smoke_run, source / "book" / "notebooks")
+    assert [p.stem for p in published] == sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    built = jupyter_book_build(source, "-W", "-n", "--keep-going")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    assert "nonexisting document" not in built.stdout + built.stderr
+    html = source / "_build" / "html" / "book" / "notebooks"
+    assert sorted(p.stem for p in html.glob("*.html")) == [p.stem for p in published]
+    assert not any(str(smoke_run) in p.read_text(encoding="utf-8") for p in published)  # scrubbed of local paths

@@ -31,12 +31,21 @@ def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
     for name in BOOK_SOURCES:
         shutil.copy2(root / name, staging / name)
     shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("notebooks", ".ipynb_checkpoints"))
-    (staging / "book" / "notebooks").mkdir()
-    for executed in sorted((run_dir / EXECUTED).glob("*.ipynb")):
-        nbformat.write(
-            publishable(nbformat.read(executed, as_version=4)), staging / "book" / "notebooks" / executed.name
-        )
+    publish_notebooks(run_dir, staging / "book" / "notebooks")
     return staging
+
+
+def publish_notebooks(run_dir: Path, folder: Path) -> list[Path]:
+    """Write ``run_dir``'s executed notebooks, scrubbed (``publishable``), into ``folder``, replacing its
+    notebooks: the book's analysis chapters. Returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.ipynb"):
+        old.unlink()
+    written = []
+    for executed in sorted((run_dir / EXECUTED).glob("*.ipynb")):
+        nbformat.write(publishable(nbformat.read(executed, as_version=4)), folder / executed.name)
+        written.append(folder / executed.name)
+    return written
 
 
 def publishable_parameters(params: dict[str, Any]) -> dict[str, Any]:

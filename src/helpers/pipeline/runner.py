@@ -15,6 +15,10 @@ content); the same input artifacts (the outputs of the stages it read from, by h
 own outputs and executed copy still in place. A re-run notebook whose outputs come out
 byte-identical therefore leaves later notebooks skipped. ``--force`` runs every selected
 notebook. Every cell runs under the profile's ``cell_timeout_s``.
+
+After a successful run in the profile's own folder (no ``--run-dir``) the executed notebooks, scrubbed of
+private values, are published to ``book/notebooks/`` (ignored by git), so that ``jupyter-book build .`` in the
+project root builds that run's book; the runner's own build uses a staged copy.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import papermill
 import psutil
 
 from helpers.errors import ProfileError
-from helpers.pipeline.book import build_book
+from helpers.pipeline.book import build_book, publish_notebooks
 from helpers.pipeline.dependencies import module_hashes, notebook_modules
 from helpers.pipeline.files import changed_sources, file_sha256, json_digest, repo_root, resolve_path, write_json
 from helpers.pipeline.notebooks import EXECUTED, KERNEL, Notebook, discover_notebooks, parameters_for
@@ -336,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_dir = (args.run_dir or root / "runs" / str(profile["name"])).resolve()
     status = run_notebooks(notebooks, profile, run_dir, selected=selected, force=args.force, source=str(args.profile))
+    if status == 0 and args.run_dir is None:  # the profile's own run: its chapters for `jupyter-book build .`
+        published = publish_notebooks(run_dir, root / "book" / "notebooks")
+        print(f"[run] {len(published)} chapters of {run_dir.name} published to book/notebooks/ (jupyter-book build .)")
     if status == 0 and not args.no_book:
         html = build_book(root, run_dir)
         print(f"[run] book: {html / 'index.html'}")
