@@ -41,7 +41,8 @@ def test_every_page_of_the_smoke_book_in_chromium(check_book, smoke_book):
     written = sum((smoke_book / page).read_text(encoding="utf-8").count("<img") for page in report.pages)
     assert written > 0 and report.images >= written  # every figure the HTML holds was looked at
     assert report.links > 10 * len(report.pages)  # the navigation alone links every page
-    assert not report.problems, report.summary()
+    assert not report.problems, report.summary()  # no request leaves the book's folder: MathJax is served by it
+    assert report.math_pages >= 2 and not report.unrendered_math  # the data and methods pages' equations
     shots = [Path(path) for path in report.screenshots]
     assert len(shots) == len(report.pages)
     assert all(path.is_relative_to(smoke_book / "_screenshots") and path.stat().st_size > 1000 for path in shots)
@@ -62,6 +63,7 @@ def _broken_book(folder: Path) -> Path:
     (folder / "bad.html").write_text(
         '<h1 id="here">Bad</h1><img src="missing.png" alt="">'
         '<a href="nowhere.html">broken file</a> <a href="good.html#nope">broken anchor</a>'
+        '<span class="math notranslate nohighlight">\\(a^2\\)</span>'  # an equation no MathJax renders
         "<script>throw new Error('deliberate failure')</script>",
         encoding="utf-8",
     )
@@ -84,7 +86,14 @@ def test_the_checker_reports_each_kind_of_problem(check_book, tmp_path):
     assert len(errors) == 2 and errors[1] == ("bad.html", "uncaught Error: deliberate failure")
     assert errors[0][0] == "bad.html" and "404" in errors[0][1] and "/missing.png" in errors[0][1]
     assert {p["page"] for p in report["js_errors"] + report["broken_images"] + report["broken_links"]} == {"bad.html"}
-    # requests to other hosts are aborted (the check is offline), listed, and not counted as errors
+    # requests to other hosts are aborted (the check is offline), listed, and each is a problem of its page
     assert report["external"] == ["https://example.invalid/badge.png", "https://example.invalid/lib.js"]
+    assert [(p["page"], p["detail"]) for p in report["external_requests"]] == [
+        ("good.html", "https://example.invalid/badge.png"),
+        ("good.html", "https://example.invalid/lib.js"),
+    ]
+    assert report["math_pages"] == 1 and report["unrendered_math"] == [
+        {"page": "bad.html", "kind": "math not rendered", "detail": "1 of 1 equations"}
+    ]
     shots = sorted(Path(p).relative_to(html).as_posix() for p in report["screenshots"])
     assert shots == ["_screenshots/bad.png", "_screenshots/good.png", "_screenshots/index.png"]

@@ -18,11 +18,13 @@ The pages are served by a local ``http.server`` on 127.0.0.1, as a web host woul
 them: under ``file://`` Chromium gives every page an opaque origin, which blocks
 ``fetch``/XHR and module scripts, and a link to a folder shows a directory listing instead
 of its ``index.html``. Every other host is made unreachable (no DNS, no proxy), so the check
-is deterministic and works offline: requests to other hosts (e.g. MathJax from a CDN) are
-listed under ``external`` and are not failures, and the console's "Failed to load
-resource" for exactly those requests is not counted as a JavaScript error (the check
-caused it, not the book); nor is the one for ``/favicon.ico`` on a page that declares no
-icon (Chromium requests it by itself). Links to other hosts are not followed.
+is deterministic and works offline. A request to another host (MathJax from a CDN, say) is a
+problem: a hospital network without internet would not get it, so the book must serve
+everything itself; it is listed under ``external`` (the console's "Failed to load resource"
+for exactly that request is not counted again as a JavaScript error), and so is the one for
+``/favicon.ico`` on a page that declares no icon (Chromium requests it by itself), which is
+not a problem. On every page with an equation (Sphinx's ``.math`` elements) MathJax must have
+rendered it (an ``mjx-container`` element per equation). Links to other hosts are not followed.
 
 Chromium is the system's (``chromium`` on PATH, or ``--chromium`` / ``$CHROMIUM``), driven
 by Playwright with ``executable_path``; ``playwright install`` is never needed. Exit
@@ -75,6 +77,12 @@ _LINKS_JS = """
 _ICON_JS = """
 () => document.querySelector('link[rel~="icon"]') !== null
 """
+_MATH_JS = """
+() => [document.querySelectorAll('.math').length, document.querySelectorAll('.math mjx-container').length]
+"""
+_MATH_RENDERED_JS = """
+() => document.querySelectorAll('.math mjx-container').length >= document.querySelectorAll('.math').length
+"""
 _IDS_JS = """
 () => Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.getAttribute('name'))
 """
@@ -83,7 +91,7 @@ _IDS_JS = """
 @dataclass
 class Problem:
     page: str  # the page, relative to the HTML folder
-    kind: str  # "js error" | "broken image" | "broken link"
+    kind: str  # "js error" | "broken image" | "broken link" | "external request" | "math not rendered"
     detail: str
 
     def __str__(self) -> str:
@@ -99,13 +107,16 @@ class Report:
     js_errors: list[Problem] = field(default_factory=list)
     broken_images: list[Problem] = field(default_factory=list)
     broken_links: list[Problem] = field(default_factory=list)
-    external: list[str] = field(default_factory=list)  # requests to other hosts, unreachable by design
+    external: list[str] = field(default_factory=list)  # requests to other hosts: each one a problem
+    external_requests: list[Problem] = field(default_factory=list)
+    math_pages: int = 0  # pages with an equation, over all pages
+    unrendered_math: list[Problem] = field(default_factory=list)
     screenshots: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def problems(self) -> list[Problem]:
-        return self.js_errors + self.broken_images + self.broken_links
+        return self.js_errors + self.broken_images + self.broken_links + self.external_requests + self.unrendered_math
 
     @property
     def ok(self) -> bool:
@@ -116,10 +127,9 @@ class Report:
             f"[check_book] {self.html}: {len(self.pages)} pages, {self.images} images, "
             f"{self.links} internal links, {len(self.screenshots)} screenshots in {self.seconds:.1f} s",
             f"[check_book] {len(self.js_errors)} JS errors, {len(self.broken_images)} broken images, "
-            f"{len(self.broken_links)} broken links",
+            f"{len(self.broken_links)} broken links, {len(self.external_requests)} requests to other hosts, "
+            f"{len(self.unrendered_math)} of {self.math_pages} pages with equations not rendered",
         ]
-        if self.external:
-            lines.append(f"[check_book] not fetched (other hosts, check is offline): {', '.join(self.external)}")
         lines += [f"  {problem}" for problem in self.problems]
         if not self.pages:
             lines.append("  no HTML page found")
@@ -232,6 +242,7 @@ class _Visit:
     links: list[dict] = field(default_factory=list)
     implicit: set[str] = field(default_factory=set)  # requests the browser made by itself (favicon)
     ids: tuple[Path, set[str]] | None = None
+    math: tuple[int, int] = (0, 0)  # (equations, equations MathJax rendered)
 
 
 def _visit(context, name: str, server: _Server, root: Path, shots: Path | None, report: Report) -> _Visit:
@@ -251,6 +262,12 @@ def _visit(context, name: str, server: _Server, root: Path, shots: Path | None, 
     except Exception:  # a page that keeps polling is not an error in itself
         pass
     seen.images, seen.links = _evaluate(page, _IMAGES_JS), _evaluate(page, _LINKS_JS)
+    try:  # MathJax typesets after the load event
+        page.wait_for_function(_MATH_RENDERED_JS, timeout=10_000)
+    except Exception:  # not rendered in time: reported below from the counts
+        pass
+    equations, rendered = _evaluate(page, _MATH_JS)
+    seen.math = (int(equations), int(rendered))
     # Chromium asks for /favicon.ico by itself when a page declares no icon; a 404
     # for that request is the browser's guess failing, not a resource of the book.
     seen.implicit = set() if _evaluate(page, _ICON_JS) else {server.base + "favicon.ico"}
@@ -282,7 +299,7 @@ def _js_problems(name: str, seen: _Visit, offsite: set[str]) -> list[Problem]:
     problems = [Problem(name, "js error", text) for text in seen.uncaught]
     for text, where in seen.console:
         if text.startswith("Failed to load resource") and (where in offsite or where in seen.implicit):
-            continue  # another host, unreachable by design (listed under `external`), or the browser's own guess
+            continue  # another host (an external request, reported as such), or the browser's own guess
         problems.append(Problem(name, "js error", f"console.error: {text}" + (f" ({where})" if where else "")))
     return problems
 
@@ -347,7 +364,14 @@ def check_book(
                 ids[seen.ids[0]] = seen.ids[1]
             offsite = {url for url in seen.failed if not url.startswith(server.base)}
             external |= offsite
+            report.external_requests += [Problem(name, "external request", url) for url in sorted(offsite)]
             report.js_errors += _js_problems(name, seen, offsite)
+            equations, rendered = seen.math
+            report.math_pages += equations > 0
+            if rendered < equations:
+                report.unrendered_math.append(
+                    Problem(name, "math not rendered", f"{equations - rendered} of {equations} equations")
+                )
         browser.close()
 
     report.broken_links += _link_problems(links, server.base, root, ids, report)
