@@ -420,6 +420,9 @@ def test_the_published_notebook_hides_private_parameters_and_local_paths(tmp_pat
     injected = next(c for c in published.cells if "injected-parameters" in c.metadata["tags"])
     assert injected.source == f'# Parameters\nmanifest = "{UNPUBLISHED}"\nrun_dir = "{UNPUBLISHED}"\nseed = 3\n'
     assert published.metadata.papermill.parameters == {"manifest": UNPUBLISHED, "run_dir": UNPUBLISHED, "seed": 3}
+    tags = [cell.metadata["tags"] for cell in published.cells if cell.cell_type == "code"]
+    assert tags[:2] == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"]]
+    assert len(tags) > 2 and all(cell_tags == ["hide-input"] for cell_tags in tags[2:])
     assert publishable_parameters({"manifest": "", "run_dir": "runs/x"}) == {"manifest": "", "run_dir": "runs/x"}
 
 

@@ -17,6 +17,9 @@ BOOK_SOURCES = ("_config.yml", "_toc.yml")
 
 PRIVATE_PARAMETERS = ("manifest", "dl_pretrained")  # local paths: a real cohort's may name patients or a site
 UNPUBLISHED = "<not published>"
+# MyST-NB cell tags of the published chapters: the parameter cells (each chapter prints its configuration) left
+# out of the page, every other cell's code folded behind a toggle above its output
+READER_TAGS = {"parameters": "remove-cell", "code": "hide-input"}
 
 
 def stage_book(root: Path, run_dir: Path, staging: Path) -> Path:
@@ -58,17 +61,21 @@ def publishable_parameters(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def publishable(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """An executed notebook without local paths or private parameters, for the book.
+    """An executed notebook without local paths or private parameters, for the book, tagged for reading.
 
     papermill writes the parameters into an injected cell and, with the source and output
-    paths, into the notebook's metadata; the book publishes both (the page and its .ipynb).
+    paths, into the notebook's metadata; the book publishes both (the page and its .ipynb), scrubbed. The page
+    leaves out both parameter cells and folds every other cell's code (``READER_TAGS``).
     """
     meta = notebook.metadata.get("papermill", {})
     params = publishable_parameters(meta.get("parameters", {}))
     meta.update(parameters=params, input_path=None, output_path=None)
     for cell in notebook.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags:
             cell.source = translate_parameters(KERNEL, "python", params, "Parameters")
+        if cell.cell_type == "code":
+            tags.append(READER_TAGS["parameters" if {"parameters", "injected-parameters"} & set(tags) else "code"])
     return notebook
 
 
