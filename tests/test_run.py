@@ -17,7 +17,15 @@ from helpers.pipeline.book import UNPUBLISHED, publishable, publishable_paramete
 from helpers.pipeline.files import file_sha256
 from helpers.pipeline.notebooks import Notebook, discover_notebooks, parameters_for
 from helpers.pipeline.profile import check_types, check_unused_keys, fits, load_profile
-from helpers.pipeline.runner import execute, fingerprint, notebook_source_hash, reason_to_run, run_notebooks, select
+from helpers.pipeline.runner import (
+    execute,
+    fingerprint,
+    notebook_source_hash,
+    reason_to_run,
+    run_notebooks,
+    select,
+    time_left,
+)
 from helpers.pipeline.runner import main as run_main
 from helpers.vocabulary import PARAMETER_CHOICES, choices
 
@@ -473,3 +481,27 @@ def test_an_input_image_replaced_under_its_name_reruns_the_notebook_tracking_it_
     assert run() == ["ok", "ok"]  # 01 for the image, 02 because 01's input_files digest changed
     digest = json.loads((tmp_path / "run" / "input_files" / "01_a.json").read_text())
     assert digest["files"] == 1 and str(images) not in json.dumps(digest)
+
+
+def test_progress_shows_the_cells_done_and_the_kernels_own_bars_live(tmp_path, capsys):
+    """What ``make book`` prints in a terminal: papermill's bar of cells done of all and their time, and the
+    kernel's standard error (the helpers' tqdm bars) as it is written, not only in the executed copy."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import sys"), nbformat.v4.new_code_cell("print('halfway', file=sys.stderr)")]
+    path = tmp_path / "01_live.ipynb"
+    nbformat.write(nb, path)
+    record = execute(
+        Notebook(path, {}), {}, tmp_path / "run" / "notebooks" / path.name, tmp_path / "run", progress=True
+    )
+    err = capsys.readouterr().err
+    assert record["status"] == "ok" and "halfway" in err and "01_live" in err and "2/2" in err
+
+
+def test_the_time_left_comes_from_the_last_runs_times_of_this_notebook_and_those_after_it(tmp_path):
+    first, second = Notebook(tmp_path / "01_a.ipynb", {}), Notebook(tmp_path / "02_b.ipynb", {})
+    records = {"01_a.ipynb": {"wall_seconds": 30.0}, "02_b.ipynb": {"wall_seconds": 570.0}}
+    assert time_left(records, [first, second]) == " last run 30 s; at most about 10 min left for the 2 to go"
+    assert time_left({}, [first, second]) == "" and time_left({"02_b.ipynb": {"wall_seconds": 5}}, [first]) == ""

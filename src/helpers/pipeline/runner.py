@@ -104,11 +104,13 @@ def execute(
     output: Path,
     run_dir: Path,
     cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run one notebook with papermill into ``output`` (inside ``run_dir``); return status, wall time, peak memory.
 
     A cell that runs longer than ``cell_timeout_s`` (a hung Dask scheduler, a dead worker) stops the
-    notebook; the record names the cell.
+    notebook; the record names the cell. With ``progress``, papermill's bar shows the cells done of all and the
+    time taken, and the kernel's standard error (the helpers' own tqdm bars) is streamed to this terminal.
     """
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -121,8 +123,9 @@ def execute(
                 parameters=params,
                 kernel_name=KERNEL,
                 cwd=str(output.parent),
-                progress_bar=False,
+                progress_bar={"desc": notebook.path.stem, "unit": "cell"} if progress else False,
                 log_output=False,
+                stderr_file=sys.stderr if progress else None,
                 execution_timeout=cell_timeout_s,
             )
             record["status"] = "ok"
@@ -258,6 +261,20 @@ def successful_record(
     }
 
 
+def time_left(records: dict[str, dict[str, Any]], remaining: list[Notebook]) -> str:
+    """ " last run N s; about M min left" from the earlier records of this notebook and those after it (a
+    notebook that ends up skipped takes no time, so this is an upper estimate); "" without earlier records."""
+    earlier = [records[nb.path.name]["wall_seconds"] for nb in remaining if nb.path.name in records]
+    if not earlier or remaining[0].path.name not in records:
+        return ""
+    return f" last run {_duration(earlier[0])}; at most about {_duration(sum(earlier))} left for the {len(remaining)} to go"
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a reader wants them: "45 s" below a minute and a half, else "12 min"."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def run_notebooks(
     notebooks: list[Notebook],
     profile: dict[str, Any],
@@ -277,7 +294,8 @@ def run_notebooks(
     earlier = json.loads(manifest_path.read_text(encoding="utf-8"))["notebooks"] if manifest_path.exists() else []
     names = [nb.path.name for nb in notebooks]
     records = {r["notebook"]: r for r in earlier if r["notebook"] in names}
-    for notebook in selected if selected is not None else notebooks:
+    queue = selected if selected is not None else notebooks
+    for index, notebook in enumerate(queue):
         params = parameters_for(notebook, profile, run_dir)
         current = fingerprint(notebook, params)
         previous = records.get(notebook.path.name)
@@ -288,7 +306,7 @@ def run_notebooks(
                 f"[run] {notebook.path.name}: skipped (unchanged), {record['wall_seconds']} s when last run", flush=True
             )
         else:
-            print(f"[run] {notebook.path.name} ({reason}) ...", flush=True)
+            print(f"[run] {notebook.path.name} ({reason}) ...{time_left(records, queue[index:])}", flush=True)
             since = time.time()
             record = execute(
                 notebook,
@@ -296,6 +314,7 @@ def run_notebooks(
                 run_dir / EXECUTED / notebook.path.name,
                 run_dir,
                 int(profile.get("cell_timeout_s", DEFAULT_CELL_TIMEOUT_S)),
+                progress=sys.stderr.isatty(),
             )
             if record["status"] == "ok":
                 record = successful_record(record, current, notebook, run_dir, since)
