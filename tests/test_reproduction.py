@@ -74,7 +74,8 @@ def test_a_cell_beyond_sampling_noise_gets_a_sentence_and_the_papers_own_note_is
     cohort.loc[cohort["split"] == "test", "T"] = "T2"  # no T1, T3 or T4 in the test set
     table = reproduction.table1_comparison(reported, table1(cohort))
     notes = reproduction.table1_notes(table, reported)
-    assert any(note.startswith("T stage T4, test set: paper 25.4%, this run 0.0%") for note in notes)
+    beyond = [note for note in notes if note.startswith("More than 2 standard errors")]
+    assert len(beyond) == 1 and "T stage T4, test set: paper 25.4%, this run 0.0%" in beyond[0]  # said once
     assert any("sum to 607" in note for note in notes)
     shown = reproduction.format_table1_comparison(table, reported, {"train": 616, "test": 264})
     assert "test set: paper (n=264)" in shown.columns and shown["Characteristic"].tolist().count("T stage") == 1
@@ -120,9 +121,9 @@ def test_table2_sets_every_cell_beside_the_paper_and_the_models_own_ceiling(repo
 def test_table2_notes_flag_paper_values_above_the_ceiling_once_per_model_and_split(reported):
     table = reproduction.table2_comparison(reported, _run_metrics(0.75), _ceilings(0.88))
     notes = reproduction.table2_notes(table)
-    forest = [n for n in notes if n.startswith("Fusion RF, training set")]
-    assert len(forest) == 1 and "exceeds this cohort's ceiling" in forest[0] and "0.965–0.979" in forest[0]
-    assert not any(n.startswith("Radiomics, training set") and "ceiling" in n for n in notes)  # 0.831-0.862 < 0.91
+    above = [n for n in notes if n.startswith("The paper's AUC exceeds this cohort's ceiling")]
+    assert len(above) == 1 and above[0].count("Fusion RF, training set (paper 0.965–0.979") == 1  # said once
+    assert "Radiomics, training set" not in above[0]  # 0.831-0.862 < 0.91
     gaps = next(n for n in notes if n.startswith("Training minus test AUC"))
     assert "Fusion RF paper +0.070, this run +0.000" in gaps
 
@@ -136,13 +137,14 @@ def test_a_reported_file_without_a_section_is_refused(tmp_path):
 
 def test_a_run_above_its_own_ceiling_is_called_in_sample(reported):
     table = reproduction.table2_comparison(reported, _run_metrics(0.99), _ceilings(0.88))
-    notes = [n for n in reproduction.table2_notes(table) if "this run's AUC exceeds the ceiling" in n]
-    assert len(notes) == 12 and "patients it was fitted on" in notes[0]
+    notes = [n for n in reproduction.table2_notes(table) if "This run's AUC exceeds the ceiling" in n]
+    assert len(notes) == 1 and "patients it was fitted on" in notes[0] and notes[0].count("; ceiling of") == 12
 
 
 def test_the_pipeline_table_quotes_the_paper_and_shows_an_unassessable_icc_as_such(reported):
     run = {"patients": 12, "mean_icc": None, "cutpoint": 0.123456, "pca_components": 3}
     table = reproduction.pipeline_comparison(reported, run).set_index("quantity")
-    assert table.loc["mean icc", "this run"] == "not assessable" and table.loc["mean icc", "paper"] == 0.81
-    assert table.loc["cutpoint", "this run"] == 0.123 and table.loc["pca components", "this run"] == 3
-    assert table.loc["pca components", "paper"] == reported["pipeline"]["pca_components"] == 21
+    assert table.loc["mean icc", "this run"] == "not assessable" and table.loc["mean icc", "paper"] == "0.81"
+    assert table.loc["cutpoint", "this run"] == "0.123" and table.loc["pca components", "this run"] == "3"
+    assert table.loc["pca components", "paper"] == str(reported["pipeline"]["pca_components"]) == "21"
+    assert table.loc["patients", "this run"] == "12"  # a count as an integer, never 12.0

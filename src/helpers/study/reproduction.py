@@ -151,24 +151,28 @@ def _p_text(p: float) -> str:
 
 
 def table1_notes(table: pd.DataFrame, reported: dict[str, Any], z_limit: float = 2.0) -> list[str]:
-    """One sentence per Table 1 cell that differs from the paper's by more than ``z_limit`` standard errors,
-    then the paper's own noted inconsistencies and what the p-values of a random split mean."""
-    notes = []
+    """One sentence listing the Table 1 cells that differ from the paper's by more than ``z_limit`` standard
+    errors, then the paper's own noted inconsistencies and what the p-values of a random split mean."""
+    beyond = []
     for r in table.itertuples():
         for split in SPLITS:
             z = getattr(r, f"z_{split}")
             if pd.notna(z) and abs(z) > z_limit:
                 unit = "%" if r.level != "mean (median)" else " months" if "time" in r.characteristic else " years"
-                notes.append(
+                beyond.append(
                     f"{r.characteristic} {r.level}, {SPLIT_NAMES[split]}: paper {getattr(r, f'paper_{split}'):.1f}{unit}, "
-                    f"this run {getattr(r, f'run_{split}'):.1f}{unit} ({z:+.1f} standard errors of a difference between "
-                    "two samples of these sizes): more than sampling noise between two draws of the same population."
+                    f"this run {getattr(r, f'run_{split}'):.1f}{unit} ({z:+.1f} SE)"
                 )
-    if not notes:
-        notes.append(
+    if beyond:
+        notes = [
+            f"More than {z_limit:g} standard errors of a difference between two samples of these sizes from the "
+            "paper's, so more than sampling noise between two draws of the same population: " + "; ".join(beyond) + "."
+        ]
+    else:
+        notes = [
             f"Every cell lies within {z_limit:g} standard errors of the paper's: the differences are what two samples "
             "of the same population show."
-        )
+        ]
     notes += [f"The paper: {reported['table1']['M_stage']['note']}."]
     notes.append(
         "The p-values compare the training and test sets of one random split: under the null they are uniform on "
@@ -181,8 +185,8 @@ def pipeline_comparison(reported: dict[str, Any], run: dict[str, float]) -> pd.D
     """Counts and summaries along the pipeline (cohort, ICC, features, PCA, LASSO, cut-off): paper, run, why.
 
     ``run`` keys: patients, train, test, mean_icc (None: not assessable, no second reader), features,
-    pca_components, lasso_components, cutpoint; fractions are shown to 3 decimals. Columns: quantity, paper,
-    this run, why.
+    pca_components, lasso_components, cutpoint; shown as text (``_shown``). Columns: quantity, paper, this run,
+    why.
     """
     pipeline = reported["pipeline"]
     paper = {
@@ -199,7 +203,7 @@ def pipeline_comparison(reported: dict[str, Any], run: dict[str, float]) -> pd.D
         [
             {
                 "quantity": key.replace("_", " "),
-                "paper": paper[key],
+                "paper": _shown(paper[key]),
                 "this run": _shown(value),
                 "why": WHY_PIPELINE[key],
             }
@@ -208,11 +212,12 @@ def pipeline_comparison(reported: dict[str, Any], run: dict[str, float]) -> pd.D
     )
 
 
-def _shown(value: float | int | None) -> float | int | str:
-    """A pipeline quantity as the table shows it: fractions to 3 decimals, a missing one as not assessable."""
+def _shown(value: float | int | None) -> str:
+    """A pipeline quantity as the table shows it: a count as an integer, a fraction to at most 3 decimals
+    (the paper's 0.81 as 0.81), a missing one as not assessable."""
     if value is None:
         return "not assessable"
-    return round(value, 3) if isinstance(value, float) else value
+    return f"{round(value, 3):g}" if isinstance(value, float) else str(value)
 
 
 WHY_PIPELINE = {
@@ -284,29 +289,29 @@ def wide_table2(table: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def table2_notes(table: pd.DataFrame, margin: float = 0.03) -> list[str]:
-    """Sentences for Table 2's notable differences, per model and split: this run's or the paper's AUC above this
-    cohort's ceiling of the model's information, this run far below the paper; then the training-test gaps."""
-    notes = []
+    """Sentences for Table 2's notable differences, each explanation stated once with the model-and-split cells it
+    applies to: this run's or the paper's AUC above this cohort's ceiling of the model's information, this run far
+    below the paper; then the training-test gaps and what the accuracies mean."""
+    cells: dict[str, list[str]] = {"run above": [], "paper above": [], "below": []}
     has_ceiling = "ceiling" in table and table["ceiling"].notna().any()
     for (split, model), rows in table.groupby(["split", "model"], sort=False):
         paper, run = rows["paper_auc"], rows["auc"]
-        span = f"paper {_span(paper)}, this run {_span(run)}"
-        where = f"{model}, {SPLIT_NAMES[split]}"
-        information = INFORMATION_LABELS[rows["information_set"].iloc[0]]
+        cell = f"{model}, {SPLIT_NAMES[split]} (paper {_span(paper)}, this run {_span(run)}"
+        ceiling = f"; ceiling of {INFORMATION_LABELS[rows['information_set'].iloc[0]]}: {_span(rows['ceiling'])})"
         if has_ceiling and (run > rows["ceiling"] + margin).any():
-            notes.append(
-                f"{where}: {span}; this run's AUC exceeds the ceiling of its information ({information}: "
-                f"{_span(rows['ceiling'])}) by more than sampling noise and the ceiling's approximation allow: the "
-                "mark of a model scoring patients it was fitted on."
-            )
+            cells["run above"].append(cell + ceiling)
         if has_ceiling and (paper > rows["ceiling"] + margin).any():
-            notes.append(
-                f"{where}: {span}; the paper's AUC exceeds this cohort's ceiling of its information ({information}: "
-                f"{_span(rows['ceiling'])}): the two cohorts differ in how predictable they are, so compare each "
-                "model's distance to its own cohort's ceiling, not the levels."
-            )
+            cells["paper above"].append(cell + ceiling)
         elif (paper - run > 0.1).any():
-            notes.append(f"{where}: {span}; this run stays well below the paper.")
+            cells["below"].append(cell + ")")
+    explanations = {
+        "run above": "This run's AUC exceeds the ceiling of its information by more than sampling noise and the "
+        "ceiling's approximation allow, the mark of a model scoring patients it was fitted on",
+        "paper above": "The paper's AUC exceeds this cohort's ceiling of its information: the two cohorts differ in "
+        "how predictable they are, so compare each model's distance to its own cohort's ceiling, not the levels",
+        "below": "This run stays well below the paper",
+    }
+    notes = [f"{explanations[kind]}: {'; '.join(listed)}." for kind, listed in cells.items() if listed]
     paper_gap = _train_test_gap(table, "paper_auc")
     run_gap = _train_test_gap(table, "auc")
     notes.append(
