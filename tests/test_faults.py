@@ -27,6 +27,7 @@ from helpers.data.manifest import ManifestError, read_manifest
 from helpers.data.tcga import tcga_paad_manifest
 from helpers.errors import CohortTooSmallError, CudaUnavailableError, InputError, ProfileError
 from helpers.features import radiomics
+from helpers.features.harmonise import ComBat
 from helpers.features.selection import RadiomicsReducer
 from helpers.pipeline.notebooks import discover_notebooks
 from helpers.pipeline.profile import check_unused_keys, load_profile
@@ -250,11 +251,11 @@ def two_centre_training(folder: Path, data: Path, in_c2: int) -> tuple[pd.DataFr
 
 
 def harmonise_all_patients(inputs: tuple[pd.DataFrame, np.ndarray, pd.Series]) -> None:
-    """Notebook 04 under ``harmonise: combat``: fit on the training split, then transform every patient."""
-    features, y, centres = inputs
+    """Notebook 04's reducer under ``harmonise: combat`` as it starts: ComBat fitted on the training split (the
+    reducer's first step), then applied to every patient (its transform's first step)."""
+    features, _, centres = inputs
     everyone = pd.DataFrame(np.random.default_rng(0).normal(size=(12, 40)), index=centres.index)
-    reducer = RadiomicsReducer(n_folds=3, harmonise="combat", centres=centres, if_empty="first_to_enter")
-    reducer.fit(features, y).transform(everyone)
+    ComBat(centres).fit(features).transform(everyone)
 
 
 def label_horizons(cohort: pd.DataFrame, policy: str = "known_status") -> None:

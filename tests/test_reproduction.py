@@ -148,3 +148,10 @@ def test_the_pipeline_table_quotes_the_paper_and_shows_an_unassessable_icc_as_su
     assert table.loc["cutpoint", "this run"] == "0.123" and table.loc["pca components", "this run"] == "3"
     assert table.loc["pca components", "paper"] == str(reported["pipeline"]["pca_components"]) == "21"
     assert table.loc["patients", "this run"] == "12"  # a count as an integer, never 12.0
+
+
+def test_table2_notes_of_a_real_cohort_have_no_ceiling_to_compare_with(reported):
+    table = reproduction.table2_comparison(reported, _run_metrics(0.6), None)
+    notes = reproduction.table2_notes(table)
+    assert notes[0].startswith("This run stays well below the paper: ") and "ceiling" not in notes[0]
+    assert notes[0].count("; ") == 2 * len(MODEL_LABELS) - 1  # every model and split, in one sentence

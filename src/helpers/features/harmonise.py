@@ -34,6 +34,18 @@ from helpers.vocabulary import UnseenCentre
 MAX_ITERATIONS = 10_000  # sva iterates without a limit; the posterior updates contract, so this is never reached
 
 
+def centres_by_patient(cohort: pd.DataFrame) -> pd.Series:
+    """Each patient's centre (index patient_id, values str) as ComBat looks it up: a fresh Series that carries
+    none of ``cohort``'s attrs (the manifest's path), so the reducer that keeps it pickles to the same bytes on
+    every run. ``cohort``: indexed by patient_id or with a patient_id column, and a centre column."""
+    table = cohort if "patient_id" not in cohort else cohort.set_index("patient_id")
+    return pd.Series(
+        table["centre"].astype(str).to_numpy(),
+        index=pd.Index(table.index.astype(str), name="patient_id"),
+        name="centre",
+    )
+
+
 @dataclass(frozen=True)
 class CentreEffect:
     """One centre's empirical-Bayes location (``gamma``) and scale (``delta``) per adjusted feature."""

@@ -37,6 +37,7 @@ from helpers.evaluation import stratify
 from helpers.evaluation.binary import auc_known, horizon_metrics, with_labels
 from helpers.features import radiomics
 from helpers.features.agreement import modelled_features
+from helpers.features.harmonise import centres_by_patient
 from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.deep.checkpoint import load_densenet
@@ -95,12 +96,12 @@ def external_cohort(
 
 @dataclass(frozen=True)
 class RunInputs:
-    """What the comparison takes from the run: notebooks 01, 02, 03, 04 and 06's artifacts, read through the
-    contract."""
+    """What the comparison takes from the run: notebooks 01-06's artifacts, read through the contract."""
 
     cohort: pd.DataFrame  # cohort.parquet
     features: pd.DataFrame  # reader-1 features kept by notebook 02, patients x features
     chain: RadiomicsChain  # notebook 04's reducer settings with notebook 05's node size
+    radiomics_metrics: pd.DataFrame  # 05's Table 2 rows
     densenet_protocol: str  # the protocol notebook 06 ran under
     checkpoint: Path  # 06's selected checkpoint
     last_weights: Path  # 06's weights after its last epoch
@@ -139,6 +140,7 @@ def read_run(
         cohort=stage.read_parquet("cohort.parquet"),
         features=extracted[modelled_features(stage.read_json("stable_features.json"), extracted.columns)],
         chain=chain,
+        radiomics_metrics=stage.read_parquet("metrics_radiomics.parquet"),
         densenet_protocol=stage.metrics("06_densenet")["protocol"],
         checkpoint=stage.input("densenet.pt"),
         last_weights=stage.input("densenet.last.pt"),
@@ -175,7 +177,7 @@ def radiomics_predictions(features: pd.DataFrame, cohort: pd.DataFrame, chain: R
         cohort.set_index("patient_id").loc[train, "event"].astype(bool),
         cohort.set_index("patient_id").loc[train, "time_months"],
     )
-    chain = chain.with_reducer(centres=cohort.set_index("patient_id")["centre"])
+    chain = chain.with_reducer(centres=centres_by_patient(cohort))
     predicted = chain(features.loc[train], y, features.loc[cohort["patient_id"]])
     return predicted.merge(cohort[["patient_id", "split"]], on="patient_id")
 
@@ -189,7 +191,7 @@ def radiomics_out_of_fold(
     """
     train = cohort[cohort["split"] == "train"].set_index("patient_id")
     y = Surv.from_arrays(train["event"].astype(bool), train["time_months"])
-    chain = chain.with_reducer(centres=train["centre"])
+    chain = chain.with_reducer(centres=centres_by_patient(train))
     return out_of_fold_predictions(features.loc[train.index], y, chain, n_folds=n_folds, random_state=seed)
 
 
@@ -473,6 +475,7 @@ def centre_transfer(
     chain: RadiomicsChain,
     arm: Protocol,
     label_policy: LabelPolicy,
+    random_split_auc: pd.DataFrame,
     ceiling_models: CeilingModels | None = None,
     source: str | None = None,
     target: str | None = None,
@@ -483,11 +486,12 @@ def centre_transfer(
     In the transfer ComBat takes the source centre as its reference (sva's ``ref.batch``) and estimates the target
     centre's shift and scale from the target patients' own features, never their outcomes; on the random split it
     is fitted on the training patients of both centres (``helpers.features.harmonise``). Scored on the labels of
-    ``arm`` (``helpers.data.outcomes.arm_label_policy``), the arm whose metrics notebook 05 wrote (its random-split
-    AUC is the column of the profile's ``harmonise``). In silico (``truth`` and ``ceiling_models`` given), the ROI
-    ceiling on the target centre. Columns: horizon_months, "AUC <source> -> <target>", "AUC <source> -> <target>,
-    ComBat", "n <target>", "AUC random split (test)", "AUC random split (test), ComBat" and, in silico, "ROI
-    ceiling on <target>". ``source`` and ``target`` default to the first two centres in sorted order.
+    ``arm`` (``helpers.data.outcomes.arm_label_policy``), the arm whose metrics notebook 05 wrote: the random
+    split under the chain's own ``harmonise`` is notebook 05's test AUC (``random_split_auc``), the other setting
+    is refitted here. In silico (``truth`` and ``ceiling_models`` given), the ROI ceiling on the target centre.
+    Columns: horizon_months, "AUC <source> -> <target>", "AUC <source> -> <target>, ComBat", "n <target>",
+    "AUC random split (test)", "AUC random split (test), ComBat" and, in silico, "ROI ceiling on <target>".
+    ``source`` and ``target`` default to the first two centres in sorted order.
     """
     policy = arm_label_policy(arm, label_policy)
     centres = sorted(cohort["centre"].unique())
@@ -504,8 +508,13 @@ def centre_transfer(
         "AUC random split (test)": (cohort, {"harmonise": "none"}),
         "AUC random split (test), ComBat": (cohort, random_split),
     }
+    reported = random_split_auc[random_split_auc["split"] == "test"].set_index("horizon_months")
+    own = chain.reducer_params.get("harmonise", "none")
     scored = {}
     for column, (patients, setting) in runs.items():
+        if patients is cohort and setting["harmonise"] == own:
+            scored[column] = reported  # notebook 05's, the same chain on the same split
+            continue
         predicted = radiomics_predictions(features, patients, chain.with_reducer(**setting))
         metrics = horizon_metrics(predicted, patients, policy)
         scored[column] = metrics[metrics["split"] == "test"].set_index("horizon_months")

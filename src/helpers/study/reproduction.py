@@ -297,12 +297,15 @@ def table2_notes(table: pd.DataFrame, margin: float = 0.03) -> list[str]:
     for (split, model), rows in table.groupby(["split", "model"], sort=False):
         paper, run = rows["paper_auc"], rows["auc"]
         cell = f"{model}, {SPLIT_NAMES[split]} (paper {_span(paper)}, this run {_span(run)}"
-        ceiling = f"; ceiling of {INFORMATION_LABELS[rows['information_set'].iloc[0]]}: {_span(rows['ceiling'])})"
-        if has_ceiling and (run > rows["ceiling"] + margin).any():
-            cells["run above"].append(cell + ceiling)
-        if has_ceiling and (paper > rows["ceiling"] + margin).any():
-            cells["paper above"].append(cell + ceiling)
-        elif (paper - run > 0.1).any():
+        if has_ceiling:
+            information = INFORMATION_LABELS[rows["information_set"].iloc[0]]
+            with_ceiling = f"{cell}; ceiling of {information}: {_span(rows['ceiling'])})"
+            if (run > rows["ceiling"] + margin).any():
+                cells["run above"].append(with_ceiling)
+            if (paper > rows["ceiling"] + margin).any():
+                cells["paper above"].append(with_ceiling)
+                continue
+        if (paper - run > 0.1).any():
             cells["below"].append(cell + ")")
     explanations = {
         "run above": "This run's AUC exceeds the ceiling of its information by more than sampling noise and the "

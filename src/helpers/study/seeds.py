@@ -33,6 +33,7 @@ from sksurv.util import Surv
 from helpers.data.outcomes import arm_label_policy
 from helpers.data.split import assign_split
 from helpers.evaluation.binary import auc_known, with_labels
+from helpers.features.harmonise import centres_by_patient
 from helpers.models import fusion
 from helpers.models.crossfit import out_of_fold_predictions
 from helpers.models.rsf import RadiomicsChain
@@ -81,7 +82,7 @@ class SeedStudy:
         train = cohort.loc[cohort["split"] == "train", "patient_id"]
         outcome = cohort.set_index("patient_id")
         y = Surv.from_arrays(outcome.loc[train, "event"].astype(bool), outcome.loc[train, "time_months"])
-        chain = self.chain.with_reducer(centres=everyone.set_index("patient_id")["centre"])
+        chain = self.chain.with_reducer(centres=centres_by_patient(everyone))
         radiomics = chain(self.features.loc[train], y, self.features.loc[everyone["patient_id"]])
         radiomics = radiomics.assign(split=radiomics["patient_id"].map(split))
         radiomics_oof = out_of_fold_predictions(
