@@ -4,6 +4,7 @@ Shared builders and helpers (synthetic CT, manifests, run comparisons) live in `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,17 @@ from builders import ROOT, shared_data_dir
 
 from helpers.pipeline.book import build_book
 from helpers.pipeline.runner import main as run_main
+from helpers.pipeline.shared_cache import CACHE_ENV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache_of_the_session(tmp_path_factory) -> Path:
+    """The shared cache (the external in-silico cohort) in a folder of this test session, not the project's
+    ``.cache/``: a test never reuses what a user's book or an earlier session left there. Notebooks executed by
+    the tests inherit it through the environment."""
+    folder = tmp_path_factory.mktemp("shared_cache")
+    os.environ[CACHE_ENV] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -205,4 +205,4 @@ def test_centre_transfer_fits_on_the_source_centre_only_without_and_with_combat(
 def test_the_external_cohort_refuses_the_runs_own_seed(tmp_path):
     spec = CohortSpec(n_patients=4, seed=5)
     with pytest.raises(ValueError, match="seed other than the run's"):
-        protocols.external_cohort(tmp_path, spec, 4, 5, str(tmp_path / "params.yaml"), tmp_path / "run")
+        protocols.external_cohort(spec, 4, 5, str(tmp_path / "params.yaml"))

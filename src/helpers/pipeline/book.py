@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 import nbformat
 from papermill.translators import translate_parameters
 
+from helpers.pipeline.files import repo_root, resolve_path
 from helpers.pipeline.notebooks import EXECUTED, KERNEL
 
 BOOK_SOURCES = ("_config.yml", "_toc.yml")
@@ -101,3 +103,24 @@ def build_book(root: Path, run_dir: Path, output: Path | None = None) -> Path:
     print("[run] jupyter-book " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True, cwd=source)
     return output / "_build" / "html"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.pipeline.book RUN_DIR``: build the book of a run executed outside the runner (a CI job
+    that ran papermill one notebook at a time); returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.pipeline.book", description="Build the book of a run.")
+    parser.add_argument("run_dir", type=Path, help="the run folder the notebooks wrote to (their run_dir)")
+    parser.add_argument("--output", type=Path, help="where _build/html goes (default: the project root)")
+    args = parser.parse_args(argv)
+    run_dir = resolve_path(args.run_dir)
+    executed = sorted((run_dir / EXECUTED).glob("*.ipynb"))
+    if not executed:
+        print(f"[book] no executed notebooks in {run_dir / EXECUTED}: run the notebooks into {run_dir} first")
+        return 1
+    html = build_book(repo_root(), run_dir, resolve_path(args.output) if args.output else None)
+    print(f"[book] {len(executed)} chapters: {html / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -44,6 +44,8 @@ from helpers.models.deep.checkpoint import load_densenet
 from helpers.models.deep.protocol import predict_fold_ensemble
 from helpers.models.deep.training import predict_densenet
 from helpers.models.rsf import RadiomicsChain, radiomics_chain
+from helpers.pipeline import shared_cache
+from helpers.pipeline.files import resolve_path
 from helpers.pipeline.stage import Stage
 from helpers.synthetic.ceilings import (
     MODEL_INFORMATION,
@@ -69,28 +71,30 @@ class ExternalCohort:
 
 
 def external_cohort(
-    folder: Path, spec: CohortSpec, n_patients: int, seed: int, params_file: str, run_dir: Path, n_jobs: int = 1
+    spec: CohortSpec, n_patients: int, seed: int, params_file: str, n_jobs: int = 1
 ) -> ExternalCohort:
     """Draw ``n_patients`` new patients from the run's generator settings with ``seed``; extract their features.
 
-    No second reader is drawn (inter-reader agreement is not re-assessed). The files are
-    generated once per spec and the extraction is cached per case in the run folder, like the
-    run's own cohort.
+    No second reader is drawn (inter-reader agreement is not re-assessed). The cohort and its per-case extraction
+    cache live in a shared folder outside the run (``helpers.pipeline.shared_cache``) keyed by the generator version,
+    the external settings and the parameter file's content, so that every run on the machine generates and extracts
+    the same external patients once.
     """
     if seed == spec.seed:
         raise ValueError(
             f"the external cohort needs a seed other than the run's ({seed}): "
             "the same seed would redraw the run's own patients"
         )
-    manifest = generate_cohort(
-        folder, replace(spec, n_patients=n_patients, n_reader2=0, seed=seed), n_jobs=n_jobs, progress=True
-    )
-    table = read_manifest(manifest, check_images=False).assign(split="external")
-    truth = pd.read_parquet(manifest.parent / "truth.parquet")
-    table["patient_id"] = EXTERNAL_PREFIX + table["patient_id"]
-    truth["patient_id"] = EXTERNAL_PREFIX + truth["patient_id"]
-    extraction = radiomics.extract_run(table, params_file, run_dir, n_jobs=n_jobs)
+    external = replace(spec, n_patients=n_patients, n_reader2=0, seed=seed)
+    key = {"cohort": external.to_dict(), "radiomics_params_sha256": radiomics.params_hash(resolve_path(params_file))}
+    with shared_cache.claim(shared_cache.keyed_folder("external", key), key) as folder:
+        manifest = generate_cohort(folder / "insilico", external, n_jobs=n_jobs, progress=True)
+        table = read_manifest(manifest, check_images=False).assign(split="external")
+        table["patient_id"] = EXTERNAL_PREFIX + table["patient_id"]
+        extraction = radiomics.extract_run(table, params_file, folder, n_jobs=n_jobs)
     radiomics.raise_on_failures(extraction.failures)
+    truth = pd.read_parquet(manifest.parent / "truth.parquet")
+    truth["patient_id"] = EXTERNAL_PREFIX + truth["patient_id"]
     return ExternalCohort(table, truth, radiomics.reader_table(extraction.features, "reader1"))
 
 
