@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -69,9 +68,10 @@ def test_the_external_cohort_is_generated_and_extracted_once_per_key(tmp_path, m
     assert {p: p.stat().st_mtime_ns for p in volumes} == written
     assert sorted((tmp_path / "cache" / "external").rglob("cache/radiomics/*")) == cached
     assert again.features.equals(first.features) and again.truth.equals(first.truth)
-    assert list(first.table["patient_id"]) == list(first.features.index) and first.table["patient_id"].str.startswith(
-        "EXT-"
-    ).all()
+    assert (
+        list(first.table["patient_id"]) == list(first.features.index)
+        and first.table["patient_id"].str.startswith("EXT-").all()
+    )
     assert set(first.table["split"]) == {"external"}
 
     other = protocols.external_cohort(spec, 4, 12, tiny_params)  # another seed: other patients, another folder

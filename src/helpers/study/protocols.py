@@ -70,9 +70,7 @@ class ExternalCohort:
     features: pd.DataFrame
 
 
-def external_cohort(
-    spec: CohortSpec, n_patients: int, seed: int, params_file: str, n_jobs: int = 1
-) -> ExternalCohort:
+def external_cohort(spec: CohortSpec, n_patients: int, seed: int, params_file: str, n_jobs: int = 1) -> ExternalCohort:
     """Draw ``n_patients`` new patients from the run's generator settings with ``seed``; extract their features.
 
     No second reader is drawn (inter-reader agreement is not re-assessed). The cohort and its per-case extraction
