@@ -75,6 +75,7 @@ def scaling(sizes: list[int], profile_path: Path) -> None:
         run_dir = ROOT / "runs" / "scaling" / str(size)
         shutil.rmtree(run_dir, ignore_errors=True)  # cold start: caches would make a size look cheap
         sized_profile = run_dir.with_suffix(".yaml")  # kept beside the run, named in its run_manifest.json
+        sized_profile.parent.mkdir(parents=True, exist_ok=True)
         sized_profile.write_text(yaml.safe_dump(sized), encoding="utf-8")
         status = run_book([str(sized_profile.relative_to(ROOT)), "--no-book", "--run-dir", str(run_dir)])
         manifest = json.loads((run_dir / "run_manifest.json").read_text(encoding="utf-8"))
