@@ -4,6 +4,7 @@ strict book build."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,34 @@ def test_book_builds_in_strict_mode(smoke_book):
     assert (html / "book" / "notebooks" / "01_cohort.html").exists()
     page = (html / "book" / "notebooks" / "01_cohort.html").read_text(encoding="utf-8")
     assert "Table 1" in page and "Training set" in page and "<img" in page
+
+
+def _captions(page: str) -> list[str]:
+    """The text of every figure caption of a built page, tags removed."""
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)]
+
+
+def test_figures_are_numbered_and_their_captions_quote_this_runs_numbers(smoke_run, smoke_book):
+    metrics = {
+        name: json.loads((smoke_run / "metrics" / f"{name}.json").read_text(encoding="utf-8"))
+        for name in ("05_rsf", "07_fusion")
+    }
+    pages = {p.stem: p.read_text(encoding="utf-8") for p in (smoke_book / "book" / "notebooks").glob("*.html")}
+    captions = {name: _captions(page) for name, page in pages.items()}
+    assert sum(map(len, captions.values())) >= 20
+    for name, texts in captions.items():
+        assert all(re.match(r"Figure \d+\. ", text) for text in texts), (
+            name,
+            texts,
+        )  # numbered, as Sphinx numbers them
+        assert not any("glue" in text or "{" in text for text in texts), (name, texts)  # every glue role resolved
+    rsf = next(text for text in captions["05_rsf"] if "Paper Fig. 4" in text)
+    auc = metrics["05_rsf"]["auc"]
+    assert f"test AUC {auc['test_12']:.3f}, {auc['test_24']:.3f} and {auc['test_36']:.3f}" in rsf
+    fusion = next(text for text in captions["07_fusion"] if "Paper Fig. 7" in text)
+    shown = metrics["07_fusion"]["shown"]
+    assert f"3-year AUC {shown['reported_36']:.3f} against {shown['radiomics_36']:.3f}" in fusion
+    assert shown["best"] in fusion and f"{shown['arm']} arm" in fusion
 
 
 def test_notebook_01_on_the_real_tcga_paad_table(shared_data, tmp_path):

@@ -56,7 +56,10 @@ def _broken_book(folder: Path) -> Path:
         '<h1 id="top">Good</h1><img src="_static/pixel.png" alt="">'
         '<a href="bad.html#here">ok</a> <a href="#top">ok</a> <a href="./">ok</a> '
         '<a href="https://example.org/">external link, not followed</a>'
-        '<img src="https://example.invalid/badge.png" alt=""><script src="https://example.invalid/lib.js"></script>',
+        '<img src="https://example.invalid/badge.png" alt=""><script src="https://example.invalid/lib.js"></script>'
+        '<figure><figcaption><span class="caption-number">Fig. 1 </span>A numbered figure</figcaption></figure>'
+        '<div style="overflow-x: auto; max-width: 600px"><table><tr><td style="min-width: 3000px">wide, scrolls</td>'
+        "<td>0.723</td></tr></table></div>",
         encoding="utf-8",
     )
     (folder / "index.html").write_text('<p><a href="good.html">good</a></p>', encoding="utf-8")
@@ -64,6 +67,8 @@ def _broken_book(folder: Path) -> Path:
         '<h1 id="here">Bad</h1><img src="missing.png" alt="">'
         '<a href="nowhere.html">broken file</a> <a href="good.html#nope">broken anchor</a>'
         '<span class="math notranslate nohighlight">\\(a^2\\)</span>'  # an equation no MathJax renders
+        "<figure><figcaption>A figure without its number</figcaption></figure>"
+        '<table><tr><th>too wide</th><td style="min-width: 3000px">spills</td><td>880.000000</td></tr></table>'
         "<script>throw new Error('deliberate failure')</script>",
         encoding="utf-8",
     )
@@ -95,5 +100,12 @@ def test_the_checker_reports_each_kind_of_problem(check_book, tmp_path):
     assert report["math_pages"] == 1 and report["unrendered_math"] == [
         {"page": "bad.html", "kind": "math not rendered", "detail": "1 of 1 equations"}
     ]
+    # a figure without its number, a table spilling over the margin, a raw float; the scrolling table is fine
+    assert [(p["page"], p["kind"], p["detail"]) for p in report["layout"]] == [
+        ("bad.html", "figure without number", "A figure without its number"),
+        ("bad.html", "table spills over the page", f"{report['layout'][1]['detail'].split(' ')[0]} px wide: too wide"),
+        ("bad.html", "unformatted number", "1 table cells such as 880.000000"),
+    ]
+    assert int(report["layout"][1]["detail"].split(" ")[0]) > 3000 and report["figures"] == 1
     shots = sorted(Path(p).relative_to(html).as_posix() for p in report["screenshots"])
     assert shots == ["_screenshots/bad.png", "_screenshots/good.png", "_screenshots/index.png"]

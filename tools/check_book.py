@@ -26,6 +26,11 @@ for exactly that request is not counted again as a JavaScript error), and so is 
 not a problem. On every page with an equation (Sphinx's ``.math`` elements) MathJax must have
 rendered it (an ``mjx-container`` element per equation). Links to other hosts are not followed.
 
+It also checks what a reader of a journal's supplement expects of figures and tables: every
+figure with a caption carries its number ("Fig. 3"); every table either fits the text column
+or scrolls sideways inside it (a container with ``overflow-x: auto``), never spilling over the
+margin; and no table cell shows an unformatted float (six or more decimals, pandas' default: ``880.000000``).
+
 Chromium is the system's (``chromium`` on PATH, or ``--chromium`` / ``$CHROMIUM``), driven
 by Playwright with ``executable_path``; ``playwright install`` is never needed. Exit
 status: 0 when no problem was found, 1 when some were, 2 when the check could not run.
@@ -83,6 +88,29 @@ _MATH_JS = """
 _MATH_RENDERED_JS = """
 () => document.querySelectorAll('.math mjx-container').length >= document.querySelectorAll('.math').length
 """
+# Figures with a caption but no number; tables wider than the text column and not inside a
+# container that scrolls sideways within it; table cells holding a raw float (6+ decimals, pandas' default).
+_LAYOUT_JS = """
+() => {
+  const column = document.querySelector('main article, article, main, body');
+  const limit = column.getBoundingClientRect().right + 1;
+  const unnumbered = Array.from(document.querySelectorAll('figure, div.figure'))
+    .filter(f => f.querySelector('figcaption, .caption') && !f.querySelector('.caption-number'))
+    .map(f => (f.querySelector('figcaption, .caption').textContent || '').trim().slice(0, 60));
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const spilling = Array.from(document.querySelectorAll('table')).filter(t => {
+    if (t.getBoundingClientRect().right <= limit) return false;
+    for (let e = t.parentElement; e && e !== document.body; e = e.parentElement) {
+      if (scrolls(e)) return e.getBoundingClientRect().right > limit;
+    }
+    return true;
+  }).map(t => `${Math.round(t.getBoundingClientRect().width)} px wide: ` +
+               (t.querySelector('caption, th') || t).textContent.trim().slice(0, 40));
+  const raw = Array.from(document.querySelectorAll('table td, table th'))
+    .map(c => c.textContent.trim()).filter(text => /^[-+]?\\d+\\.\\d{6,}$/.test(text));
+  return {unnumbered: unnumbered, spilling: spilling, raw: raw.slice(0, 5), raw_count: raw.length};
+}
+"""
 _IDS_JS = """
 () => Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.getAttribute('name'))
 """
@@ -91,7 +119,8 @@ _IDS_JS = """
 @dataclass
 class Problem:
     page: str  # the page, relative to the HTML folder
-    kind: str  # "js error" | "broken image" | "broken link" | "external request" | "math not rendered"
+    kind: str  # "js error" | "broken image" | "broken link" | "external request" | "math not rendered" |
+    # "figure without number" | "table spills over the page" | "unformatted number"
     detail: str
 
     def __str__(self) -> str:
@@ -111,12 +140,21 @@ class Report:
     external_requests: list[Problem] = field(default_factory=list)
     math_pages: int = 0  # pages with an equation, over all pages
     unrendered_math: list[Problem] = field(default_factory=list)
+    figures: int = 0  # captioned figures, over all pages
+    layout: list[Problem] = field(default_factory=list)  # unnumbered figures, spilling tables, raw floats
     screenshots: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def problems(self) -> list[Problem]:
-        return self.js_errors + self.broken_images + self.broken_links + self.external_requests + self.unrendered_math
+        return (
+            self.js_errors
+            + self.broken_images
+            + self.broken_links
+            + self.external_requests
+            + self.unrendered_math
+            + self.layout
+        )
 
     @property
     def ok(self) -> bool:
@@ -128,7 +166,8 @@ class Report:
             f"{self.links} internal links, {len(self.screenshots)} screenshots in {self.seconds:.1f} s",
             f"[check_book] {len(self.js_errors)} JS errors, {len(self.broken_images)} broken images, "
             f"{len(self.broken_links)} broken links, {len(self.external_requests)} requests to other hosts, "
-            f"{len(self.unrendered_math)} of {self.math_pages} pages with equations not rendered",
+            f"{len(self.unrendered_math)} of {self.math_pages} pages with equations not rendered, "
+            f"{len(self.layout)} figure or table problems ({self.figures} numbered figures)",
         ]
         lines += [f"  {problem}" for problem in self.problems]
         if not self.pages:
@@ -243,6 +282,8 @@ class _Visit:
     implicit: set[str] = field(default_factory=set)  # requests the browser made by itself (favicon)
     ids: tuple[Path, set[str]] | None = None
     math: tuple[int, int] = (0, 0)  # (equations, equations MathJax rendered)
+    layout: dict = field(default_factory=dict)  # _LAYOUT_JS's findings
+    figures: int = 0  # figures with a numbered caption
 
 
 def _visit(context, name: str, server: _Server, root: Path, shots: Path | None, report: Report) -> _Visit:
@@ -267,6 +308,8 @@ def _visit(context, name: str, server: _Server, root: Path, shots: Path | None, 
     except Exception:  # not rendered in time: reported below from the counts
         pass
     equations, rendered = _evaluate(page, _MATH_JS)
+    seen.layout = _evaluate(page, _LAYOUT_JS)
+    seen.figures = int(_evaluate(page, "() => document.querySelectorAll('.caption-number').length"))
     seen.math = (int(equations), int(rendered))
     # Chromium asks for /favicon.ico by itself when a page declares no icon; a 404
     # for that request is the browser's guess failing, not a resource of the book.
@@ -291,6 +334,17 @@ def _image_problems(name: str, seen: _Visit, base: str) -> list[Problem]:
         if local and image["width"] == 0:
             state = "failed to load" if image["complete"] else "did not finish loading"
             problems.append(Problem(name, "broken image", f"{image['src'] or '(no src)'} {state}"))
+    return problems
+
+
+def _layout_problems(name: str, seen: _Visit) -> list[Problem]:
+    """Captioned figures without a number, tables spilling over the text column, raw floats in table cells."""
+    found = seen.layout
+    problems = [Problem(name, "figure without number", caption) for caption in found["unnumbered"]]
+    problems += [Problem(name, "table spills over the page", table) for table in found["spilling"]]
+    if found["raw_count"]:
+        shown = ", ".join(found["raw"])
+        problems.append(Problem(name, "unformatted number", f"{found['raw_count']} table cells such as {shown}"))
     return problems
 
 
@@ -366,6 +420,8 @@ def check_book(
             external |= offsite
             report.external_requests += [Problem(name, "external request", url) for url in sorted(offsite)]
             report.js_errors += _js_problems(name, seen, offsite)
+            report.figures += seen.figures
+            report.layout += _layout_problems(name, seen)
             equations, rendered = seen.math
             report.math_pages += equations > 0
             if rendered < equations:

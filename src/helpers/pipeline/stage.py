@@ -36,6 +36,7 @@ from helpers.pipeline.files import (
     write_json,
     write_parquet,
 )
+from helpers.report.glue import glue_numbers
 
 TRACKED_PACKAGES = (
     "numpy",
@@ -242,11 +243,13 @@ class Stage:
     def add_metrics(self, values: dict[str, Any]) -> None:
         """Record this stage's headline numbers in ``metrics/<stage>.json``, which later stages read via ``metrics``.
 
-        Repeated calls merge. Timings and cache counts belong in ``add_run_notes``: a number that changes from run to run
-        would make a re-run look like a changed input to every later stage.
+        Each number is also glued under its flattened key (``helpers.report.glue``), for the page's captions and
+        prose. Repeated calls merge. Timings and cache counts belong in ``add_run_notes``: a number that changes from
+        run to run would make a re-run look like a changed input to every later stage.
         """
         self._metrics |= values
         self.record(write_json(self._metrics, self.path(metrics_file(self.name))))
+        glue_numbers(values)
 
     def track_files(self, paths: Iterable[str]) -> None:
         """Record the content hashes of input files outside the run (a cohort's images and masks), so that the
