@@ -24,6 +24,9 @@ from sksurv.functions import StepFunction
 from helpers.vocabulary import HORIZONS_MONTHS, Splitting
 
 Forest: TypeAlias = RandomSurvivalForest | ExtraSurvivalTrees
+# Trees of each candidate forest when the node size is tuned: randomForestSRC's tune.nodesize grows
+# ntreeTry = 100 per candidate, not the final forest's size (a third of the cost at the paper's 345).
+TUNING_TREES = 100
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,15 @@ def tune_node_size(
     y: np.ndarray,
     node_sizes: tuple[int, ...] = (1, 3, 5, 10, 15, 20, 30),
     *,
-    n_estimators: int = 345,
+    n_estimators: int = TUNING_TREES,
     splitting: Splitting = "exhaustive",
     random_state: int | None = None,
     n_jobs: int | None = None,
 ) -> NodeSizeTuning:
     """OOB error of a forest per node size; best = the minimum, ties going to the larger node size (smaller model).
 
-    Every candidate uses the same ``random_state``, hence the same bootstrap samples, so the
+    ``n_estimators`` is each candidate's number of trees (randomForestSRC's ntreeTry). Every candidate uses the
+    same ``random_state``, hence the same bootstrap samples, so the
     errors differ by node size rather than by resampling noise. The candidates are fitted in
     scikit-survival's low-memory mode: the OOB error needs only the risk score, and storing
     every leaf's survival curve costs memory that grows with patients squared (7.6 GB for node
@@ -192,6 +196,7 @@ class RadiomicsChain:
     splitting: Splitting
     random_state: int | None
     n_jobs: int | None
+    tuning_trees: int = TUNING_TREES  # trees of each candidate forest of the node-size tuning
 
     def with_reducer(self, **params: Any) -> RadiomicsChain:
         """This chain with some reducer settings replaced: the ``centres`` of patients it will see (ComBat looks
@@ -210,7 +215,7 @@ class RadiomicsChain:
                 components,
                 train_y,
                 self.node_sizes,
-                n_estimators=self.n_estimators,
+                n_estimators=self.tuning_trees,
                 splitting=self.splitting,
                 random_state=self.random_state,
                 n_jobs=self.n_jobs,
@@ -232,6 +237,7 @@ def radiomics_chain(
     node_sizes: tuple[int, ...],
     *,
     n_estimators: int = 345,
+    tuning_trees: int = TUNING_TREES,
     splitting: Splitting = "random",
     random_state: int | None = None,
     n_jobs: int | None = None,
@@ -239,4 +245,6 @@ def radiomics_chain(
     """A cross-fittable radiomics chain; one node size is used as given, several are tuned inside each fit."""
     if not node_sizes:
         raise ValueError("the radiomics chain needs at least one node size")
-    return RadiomicsChain(reducer_params, tuple(node_sizes), n_estimators, splitting, random_state, n_jobs)
+    return RadiomicsChain(
+        reducer_params, tuple(node_sizes), n_estimators, splitting, random_state, n_jobs, tuning_trees
+    )

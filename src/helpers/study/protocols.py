@@ -120,11 +120,18 @@ class RunInputs:
 
 
 def read_run(
-    stage: Stage, *, rsf_trees: int, rsf_splitting: Splitting, rsf_node_sizes: tuple[int, ...], seed: int, n_jobs: int
+    stage: Stage,
+    *,
+    rsf_trees: int,
+    rsf_tuning_trees: int,
+    rsf_splitting: Splitting,
+    rsf_node_sizes: tuple[int, ...],
+    seed: int,
+    n_jobs: int,
 ) -> RunInputs:
     """Read the run's inputs to the comparison, each checked against its producer.
 
-    The radiomics chain tunes its node size among ``rsf_node_sizes`` inside every fit (each fold's own
+    The radiomics chain tunes its node size among ``rsf_node_sizes`` (forests of ``rsf_tuning_trees``) inside every fit (each fold's own
     training data when cross-fitted, each centre's in the centre-wise comparison).
     """
     extracted = stage.read_parquet("features.parquet")
@@ -132,6 +139,7 @@ def read_run(
         joblib.load(stage.input("reducer.joblib")).get_params(),
         tuple(rsf_node_sizes),
         n_estimators=rsf_trees,
+        tuning_trees=rsf_tuning_trees,
         splitting=rsf_splitting,
         random_state=seed,
         n_jobs=n_jobs,
