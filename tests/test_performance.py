@@ -31,6 +31,9 @@ def test_book_section_states_whether_the_goals_are_met():
     slow = performance.book_section(_book(20, 7 * 1024))
     assert "15 min: not met" in slow and "6 GB: not met" in slow and "| 01_cohort.ipynb | ok | 1200 | 7168 |" in slow
     assert "The three longest notebooks (01) take 100% of it." in slow
+    compared = performance.book_section(_book(12, 2048), _book(20, 7 * 1024) | {"note": "commit abc."})
+    assert "*Before:* 20.0 min, peak 7.0 GB. commit abc." in compared
+    assert "| 01_cohort.ipynb | ok | 720 | 2048 | 1200 | 7168 |" in compared
 
 
 def test_scaling_section_lays_sizes_side_by_side():

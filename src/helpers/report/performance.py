@@ -48,14 +48,22 @@ def _machine(report: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def book_section(report: dict[str, Any] | None) -> str:
-    """Per-notebook wall time and peak memory of the default book, against the goals."""
+def book_section(report: dict[str, Any] | None, before: dict[str, Any] | None = None) -> str:
+    """Per-notebook wall time and peak memory of the default book, against the goals and an earlier run.
+
+    ``before`` (``book_before.json``, optional) is the same measurement before a round of speed work; its
+    per-notebook numbers stand beside today's and its ``note`` says what it was.
+    """
     if report is None:
         return _missing("benchmarks/book.py --record runs/default/run_manifest.json")
-    rows = [
-        [r["notebook"], r["status"], f"{r['wall_seconds']:.0f}", f"{r['peak_memory_mb']:.0f}"]
-        for r in report["notebooks"]
-    ]
+    earlier = {r["notebook"]: r for r in before["notebooks"]} if before else {}
+    rows = []
+    for r in report["notebooks"]:
+        row = [r["notebook"], r["status"], f"{r['wall_seconds']:.0f}", f"{r['peak_memory_mb']:.0f}"]
+        if before:
+            old = earlier.get(r["notebook"])
+            row += [f"{old['wall_seconds']:.0f}", f"{old['peak_memory_mb']:.0f}"] if old else ["-", "-"]
+        rows.append(row)
     minutes, peak_gb = report["total_wall_seconds"] / 60, report["peak_memory_mb"] / 1024
     verdict = (
         f"Total **{minutes:.1f} min** of notebook execution (goal ≤ {GOALS['book_minutes']} min: "
@@ -69,7 +77,16 @@ def book_section(report: dict[str, Any] | None) -> str:
         f" The three longest notebooks ({', '.join(r['notebook'].split('_')[0] for r in longest)}) "
         f"take {share:.0%} of it."
     )
-    return verdict + "\n\n" + _table(["notebook", "status", "wall (s)", "peak (MB)"], rows)
+    if report.get("note"):
+        verdict += f" {report['note']}"
+    header = ["notebook", "status", "wall (s)", "peak (MB)"]
+    if before:
+        verdict += (
+            f"\n\n*Before:* {before['total_wall_seconds'] / 60:.1f} min, peak "
+            f"{before['peak_memory_mb'] / 1024:.1f} GB. {before.get('note', '')}".rstrip()
+        )
+        header += ["before: wall (s)", "before: peak (MB)"]
+    return verdict + "\n\n" + _table(header, rows)
 
 
 def scaling_section(report: dict[str, Any] | None) -> str:
@@ -321,7 +338,7 @@ def _load(root: Path, name: str) -> dict[str, Any] | None:
 def render(root: Path) -> str:
     """The whole page from the result files under ``root``."""
     sections = [
-        ("The default book", book_section(_load(root, "book_default.json"))),
+        ("The default book", book_section(_load(root, "book_default.json"), _load(root, "book_before.json"))),
         ("Growth with cohort size", scaling_section(_load(root, "book_scaling.json"))),
         ("Radiomics extraction", extraction_section(_load(root, "extraction.json"))),
         ("Deep-model throughput", densenet_section(_load(root, "densenet.json"))),
