@@ -17,6 +17,8 @@ def test_nested_metrics_flatten_to_caption_keys():
         "ci": {"radiomics_36": [0.61, 0.83]},
         "kept": None,
         "fallback": False,
+        "converged": np.bool_(True),
+        "arm": np.str_("paper"),
     }
     flat = flat_numbers(metrics)
     assert flat == {
@@ -28,7 +30,10 @@ def test_nested_metrics_flatten_to_caption_keys():
         "ci_radiomics_36_1": 0.83,
         "kept": flat["kept"],
         "fallback": False,
+        "converged": True,
+        "arm": "paper",
     }
+    assert type(flat["converged"]) is bool and type(flat["arm"]) is str  # numpy scalars would glue as np.str_('paper')
     assert type(flat["node_size"]) is int and type(flat["auc_test_36"]) is float  # plain Python: glue's repr is clean
     assert math.isnan(flat["kept"])  # None still formats under a caption's ":.3f"
     assert format(flat["auc_test_36"], ".3f") == "0.752"

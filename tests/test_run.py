@@ -395,7 +395,7 @@ def test_fingerprint_follows_helpers_source_and_parameter_files(project, monkeyp
     )
 
 
-def test_the_source_hash_ignores_outputs_but_not_markdown(tmp_path):
+def test_the_source_hash_ignores_outputs_but_not_markdown_or_captions(tmp_path):
     import nbformat
 
     path = write_notebook(tmp_path, "01_a", *NOTEBOOKS["01_a"])
@@ -407,7 +407,11 @@ def test_the_source_hash_ignores_outputs_but_not_markdown(tmp_path):
     assert notebook_source_hash(path) == original
     nb.cells[0].source = "# 01 renamed"
     nbformat.write(nb, path)
-    assert notebook_source_hash(path) != original
+    renamed = notebook_source_hash(path)
+    assert renamed != original
+    nb.cells[3].metadata["mystnb"] = {"figure": {"caption": "Paper Fig. 4: {glue:text}`auc_test_36:.3f`"}}
+    nbformat.write(nb, path)
+    assert notebook_source_hash(path) != renamed  # the published copy must carry the new caption
 
 
 # ---------------------------------------------------------------- what the book publishes

@@ -92,7 +92,8 @@ _MATH_RENDERED_JS = """
 # container that scrolls sideways within it; table cells holding a raw float (6+ decimals, pandas' default).
 _LAYOUT_JS = """
 () => {
-  const column = document.querySelector('main article, article, main, body');
+  const column = document.querySelector('main article') || document.querySelector('article')
+    || document.querySelector('main') || document.body;
   const limit = column.getBoundingClientRect().right + 1;
   const unnumbered = Array.from(document.querySelectorAll('figure, div.figure'))
     .filter(f => f.querySelector('figcaption, .caption') && !f.querySelector('.caption-number'))

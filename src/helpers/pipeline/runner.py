@@ -160,12 +160,14 @@ def timed_out_cell(output: Path) -> int | None:
 
 
 def notebook_source_hash(path: Path) -> str:
-    """Hash of a notebook's cells (type, tags, source), not its outputs.
+    """Hash of a notebook's cells (type, tags, MyST-NB metadata such as figure captions, source), not its outputs.
 
-    Markdown counts too: a skipped notebook's executed copy is what the book shows.
+    Markdown and captions count too: a skipped notebook's executed copy is what the book shows.
     """
     cells = nbformat.read(path, as_version=4).cells
-    return json_digest([[c.cell_type, sorted(c.metadata.get("tags", [])), c.source] for c in cells])
+    return json_digest(
+        [[c.cell_type, sorted(c.metadata.get("tags", [])), c.metadata.get("mystnb", {}), c.source] for c in cells]
+    )
 
 
 def helpers_source_hashes(notebook: Notebook) -> dict[str, str]:

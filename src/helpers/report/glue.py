@@ -11,12 +11,15 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+
 GlueValue = str | int | float | bool
 
 
-def flat_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, GlueValue]:
+def flat_numbers(values: Mapping[Any, Any] | list[Any] | tuple[Any, ...], prefix: str = "") -> dict[str, GlueValue]:
     """The scalar leaves of nested metrics, keyed by their path joined with "_" (``{"auc": {"test_36": x}}`` ->
-    ``auc_test_36``); list items by position; None as NaN, so that a caption's format spec still applies."""
+    ``auc_test_36``); list items by position; None as NaN, so that a caption's format spec still applies;
+    numpy scalars as their Python values (``np.str_`` as str, ``np.bool_`` as bool)."""
     flat: dict[str, GlueValue] = {}
     items = values.items() if isinstance(values, Mapping) else enumerate(values)
     for key, value in items:
@@ -25,8 +28,10 @@ def flat_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, GlueV
             flat |= flat_numbers(value, f"{name}_")
         elif value is None:
             flat[name] = math.nan
-        elif isinstance(value, bool | str):
-            flat[name] = value
+        elif isinstance(value, bool | np.bool_):
+            flat[name] = bool(value)
+        elif isinstance(value, str):
+            flat[name] = str(value)
         elif isinstance(value, Integral):
             flat[name] = int(value)
         elif isinstance(value, Real):
