@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from helpers.report.glue import flat_numbers, glue_numbers, in_kernel
+from helpers.pipeline.glue import flat_numbers, glue_numbers, in_kernel
 
 
 def test_nested_metrics_flatten_to_caption_keys():

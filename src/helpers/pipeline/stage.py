@@ -36,7 +36,7 @@ from helpers.pipeline.files import (
     write_json,
     write_parquet,
 )
-from helpers.report.glue import glue_numbers
+from helpers.pipeline.glue import glue_numbers
 
 TRACKED_PACKAGES = (
     "numpy",
@@ -243,7 +243,7 @@ class Stage:
     def add_metrics(self, values: dict[str, Any]) -> None:
         """Record this stage's headline numbers in ``metrics/<stage>.json``, which later stages read via ``metrics``.
 
-        Each number is also glued under its flattened key (``helpers.report.glue``), for the page's captions and
+        Each number is also glued under its flattened key (``helpers.pipeline.glue``), for the page's captions and
         prose. Repeated calls merge. Timings and cache counts belong in ``add_run_notes``: a number that changes from
         run to run would make a re-run look like a changed input to every later stage.
         """
